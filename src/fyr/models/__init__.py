@@ -1,0 +1,1 @@
+"""Data shapes shared by every service: ORM tables and the pydantic contracts."""

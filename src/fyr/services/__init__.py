@@ -1,0 +1,1 @@
+"""The four Fyr services; they never import each other."""

@@ -1,0 +1,159 @@
+"""Settings from the environment and `.env` (seed §18, ARCHITECTURE §8).
+
+Contract names (`DATABASE_URL`/`MYSQL_URL`, `SLACK_BOT_TOKEN`, `SLACK_API_URL`, `GITLAB_INGESTOR_TOKEN`,
+`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `CLUSTER_NAME`, `LOG_LEVEL`, `DEFAULT_SLACK_CHANNEL`) are read as
+they are; everything else is `FYR_<FIELD>`. Nothing here is built at import time: `load_settings()`
+is called by the CLI and the result passed down. Every field says its unit and why its default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fyr.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./fyr.db"
+
+
+class ModelPrice(BaseModel):
+    """USD per 1,000,000 tokens, as providers publish them."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+def _default_prices() -> dict[str, ModelPrice]:
+    # Published list prices (USD / 1M tokens); override with FYR_LLM_PRICES='{"model": {...}}'.
+    return {
+        "gpt-4o-mini": ModelPrice(input_per_mtok=0.15, output_per_mtok=0.60),
+        "gpt-4o": ModelPrice(input_per_mtok=2.50, output_per_mtok=10.00),
+        "gpt-4.1-mini": ModelPrice(input_per_mtok=0.40, output_per_mtok=1.60),
+        "gpt-4.1": ModelPrice(input_per_mtok=2.00, output_per_mtok=8.00),
+    }
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FYR_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- shared -------------------------------------------------------------------------------
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        validation_alias=_alias("DATABASE_URL", "MYSQL_URL"),
+        description="SQLAlchemy URL; mysql://, mysql+aiomysql://, sqlite:///path. SQLite file by default.",
+    )
+    cluster_name: str = Field("ci-cluster", validation_alias=_alias("CLUSTER_NAME"), min_length=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", validation_alias=_alias("LOG_LEVEL")
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: console on a TTY, JSON lines otherwise"
+    )
+    db_pool_size: int = Field(10, ge=1, le=200, description="connections per process (MySQL)")
+
+    # --- slack / notifier ---------------------------------------------------------------------
+    slack_bot_token: str | None = Field(None, validation_alias=_alias("SLACK_BOT_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_alias("SLACK_API_URL"))
+    default_slack_channel: str = Field("#deployments", validation_alias=_alias("DEFAULT_SLACK_CHANNEL"))
+    notify_max_attempts: int = Field(6, ge=1, description="attempts before notify_status=FAILED")
+    notify_lease_seconds: float = Field(60.0, gt=0, description="how long one claim may hold a rollout")
+    notify_concurrency: int = Field(10, ge=1, description="channels served in parallel")
+    notify_thread_window_seconds: float = Field(
+        6 * 3600.0, ge=0, description="same deployment+signature within this goes as a thread reply"
+    )
+    slack_channel_interval_seconds: float = Field(
+        1.0, ge=0, description="Slack allows about one message per second per channel"
+    )
+    routing_file: Path | None = Field(None, description="YAML: project glob -> team, slack_channel")
+
+    # --- gitlab ingestor ----------------------------------------------------------------------
+    gitlab_ingestor_token: str | None = Field(None, validation_alias=_alias("GITLAB_INGESTOR_TOKEN"))
+    ingestor_max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="GitLab's own maximum")
+
+    # --- llm / analyzer -----------------------------------------------------------------------
+    openai_api_key: str | None = Field(None, validation_alias=_alias("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=_alias("OPENAI_BASE_URL"))
+    llm: Literal["auto", "openai", "none"] = Field(
+        "auto", description="auto: openai when OPENAI_API_KEY is set, else rules only"
+    )
+    llm_model: str = Field("gpt-4o-mini", min_length=1)
+    llm_timeout_seconds: float = Field(60.0, gt=0)
+    llm_prices: dict[str, ModelPrice] = Field(default_factory=_default_prices)
+    context_tokens: int = Field(4000, ge=500, le=200_000, description="hard budget of the reduced context")
+    analyzer_concurrency: int = Field(4, ge=1, le=256, description="analyses in flight per process")
+    analysis_max_attempts: int = Field(4, ge=1, description="then the rules' analysis is stored")
+    analysis_lease_seconds: float = Field(300.0, gt=0, description="long enough for a slow LLM call")
+    analysis_reuse_window_seconds: float = Field(
+        24 * 3600.0, ge=0, description="same failure signature within this reuses the analysis"
+    )
+    collector_tail_lines: int = Field(2000, ge=1, description="per container log")
+    collector_limit_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="per container log")
+
+    # --- watcher ------------------------------------------------------------------------------
+    kubeconfig: Path | None = Field(None, validation_alias=_alias("KUBECONFIG", "FYR_KUBECONFIG"))
+    watch_namespaces: list[str] = Field(default_factory=list, description="empty: all namespaces")
+    watch_label_selector: str | None = None
+    crashloop_restarts: int = Field(3, ge=1, description="CrashLoopBackOff at this restartCount fails early")
+    oom_restarts: int = Field(2, ge=1, description="OOMKilled at this restartCount fails early")
+    pending_fail_seconds: float | None = Field(
+        None, gt=0, description="fail on scheduling/create/mount signals after this long; off by default"
+    )
+    watch_timeout_seconds: int = Field(300, ge=10, description="server-side watch timeout per round")
+
+    # --- services -----------------------------------------------------------------------------
+    poll_interval_seconds: float = Field(1.0, gt=0, description="queue poll when no wake-up arrives")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "mysql", "mariadb")):
+            raise ValueError("must be a sqlite:// or mysql:// URL")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def llm_enabled(self) -> bool:
+        if self.llm == "none":
+            return False
+        if self.llm == "openai":
+            return True
+        return bool(self.openai_api_key)
+
+
+def env_name(field: str) -> str:
+    """The environment variable a user sets for `field` (for error messages)."""
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        first = info.validation_alias.choices[0]
+        return str(first)
+    return f"FYR_{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings; a bad value raises ConfigError naming the variable in one line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = str(err["loc"][0]) if err["loc"] else "?"
+        name = loc if loc.isupper() else env_name(loc)
+        raise ConfigError(f"invalid setting {name}: {err['msg']}") from None
