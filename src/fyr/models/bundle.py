@@ -178,7 +178,8 @@ def load_bundle(path: Path) -> RolloutBundle:
     except UnicodeDecodeError:
         raise BadBundle(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise BadBundle(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise BadBundle(f"{path}: not valid JSON: {exc.msg} at {where}") from None
     return parse_bundle(data, source=str(path))
 
 
