@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fyr.errors import BadBundle
 
-API_VERSION = "fyr/v1"
-KIND = "RolloutBundle"
+API_VERSION: Final = "fyr/v1"
+KIND: Final = "RolloutBundle"
 
 
 def _require_mapping(obj: dict[str, Any], key: str, what: str) -> dict[str, Any]:
