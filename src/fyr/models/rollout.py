@@ -1,4 +1,4 @@
-"""The `rollouts` table (seed §17) with the changes ARCHITECTURE §2–§4 ask for.
+"""The `rollouts` table (seed §17) with the changes ARCHITECTURE §2-§4 ask for.
 
 Changes from the seed, each made by migration 0001:
 - UNIQUE (cluster, namespace, deployment, generation): a restarted watcher inserts nothing twice.

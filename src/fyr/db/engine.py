@@ -1,0 +1,176 @@
+"""The async engine, the session scope, and the schema check.
+
+`Database` owns one engine and its session factory. The caller owns the transaction:
+`async with db.session() as s:` commits at the end and rolls back on error; repository
+functions never commit. Connection-level failures surface as `DatabaseUnavailable`
+(a `TransientError`) so that service loops back off and try again in the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from fyr.errors import DatabaseUnavailable, SchemaOutdated
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+# MySQL error codes that mean "the server or the connection went away", not "your SQL is wrong".
+_MYSQL_GONE = {2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031}
+
+
+def normalize_url(raw: str) -> URL:
+    """Accept the URLs people write (mysql://, sqlite:///x) and pick our async drivers."""
+    url = make_url(raw)
+    backend = url.get_backend_name()
+    if backend in ("mysql", "mariadb"):
+        url = url.set(drivername="mysql+aiomysql")
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+    elif backend == "sqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+    return url
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeout | ConnectionError | OSError | asyncio.TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        code = orig.args[0] if orig is not None and orig.args else None
+        if isinstance(code, int) and code in _MYSQL_GONE:
+            return True
+        if isinstance(exc, OperationalError) and "database is locked" in str(orig):
+            return True
+        if isinstance(exc, OperationalError) and code is None:
+            return True
+    return False
+
+
+class Database:
+    """One engine + session factory; built by main(), passed to whoever needs it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._outage_until = 0.0
+
+    @classmethod
+    def from_url(cls, raw_url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
+        url = normalize_url(raw_url)
+        kwargs: dict[str, Any] = {"echo": echo}
+        if url.get_backend_name() == "sqlite":
+            if url.database and url.database != ":memory:":
+                Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                          pool_recycle=1800, pool_timeout=10)
+        engine = create_async_engine(url, **kwargs)
+        if url.get_backend_name() == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        return cls(engine)
+
+    @property
+    def url(self) -> URL:
+        return self.engine.url
+
+    def simulate_outage(self, seconds: float) -> None:
+        """Test hook: every session raises DatabaseUnavailable for `seconds`."""
+        self._outage_until = asyncio.get_running_loop().time() + seconds
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        if self._outage_until and asyncio.get_running_loop().time() < self._outage_until:
+            raise DatabaseUnavailable("database unavailable (simulated outage)")
+        session = self._sessions()
+        try:
+            yield session
+            await session.commit()
+        except (DBAPIError, PoolTimeout, ConnectionError, OSError) as exc:
+            await _quiet_rollback(session)
+            if is_connection_error(exc):
+                raise DatabaseUnavailable(f"database unavailable: {_short(exc)}") from exc
+            raise
+        except BaseException:
+            await _quiet_rollback(session)
+            raise
+        finally:
+            await _quiet_close(session)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.session() as s:
+                await s.execute(text("SELECT 1"))
+        except DatabaseUnavailable:
+            return False
+        return True
+
+    async def current_revision(self) -> str | None:
+        async with self.session() as s:
+            try:
+                row = (await s.execute(text("SELECT version_num FROM alembic_version"))).first()
+            except DBAPIError as exc:
+                if is_connection_error(exc):
+                    raise
+                return None
+        return str(row[0]) if row else None
+
+    async def check_schema(self) -> None:
+        """Raise SchemaOutdated unless the database is at the migrations' head."""
+        from fyr.db.migrate import head_revision
+
+        current = await self.current_revision()
+        head = head_revision()
+        if current != head:
+            raise SchemaOutdated(
+                f"database schema is at {current or 'nothing'}, code needs {head}: run `fyr db upgrade`"
+            )
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (see _sqlite_begin_immediate) instead of pysqlite's lazy BEGIN.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # SQLite allows one writer. A deferred transaction that reads and then writes fails at once with
+    # "database is locked" when another writer got in between; BEGIN IMMEDIATE takes the write lock
+    # up front and waits (busy_timeout) instead, which makes claims safe across tasks and processes.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def _quiet_rollback(session: AsyncSession) -> None:
+    with contextlib.suppress(DBAPIError, PoolTimeout, ConnectionError, OSError):
+        await session.rollback()
+
+
+async def _quiet_close(session: AsyncSession) -> None:
+    with contextlib.suppress(DBAPIError, PoolTimeout, ConnectionError, OSError):
+        await session.close()
+
+
+def _short(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).splitlines()[0][:200]

@@ -1,0 +1,53 @@
+"""Alembic, driven from Python: `fyr db upgrade` and the tests use these.
+
+Migrations run over a synchronous driver (pymysql / sqlite3) in a worker thread: Alembic's
+operations are synchronous, and a migration is a one-off, not a hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import lru_cache
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL
+
+from fyr.db.engine import MIGRATIONS_DIR, normalize_url
+
+
+def sync_url(raw_url: str) -> URL:
+    url = normalize_url(raw_url)
+    if url.get_backend_name() == "sqlite":
+        return url.set(drivername="sqlite")
+    return url.set(drivername="mysql+pymysql")
+
+
+def alembic_config(raw_url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["sync_url"] = sync_url(raw_url)
+    cfg.attributes["configure_logging"] = False
+    return cfg
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    heads = script.get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations have {len(heads)} heads: {heads}")
+    return heads[0]
+
+
+def upgrade(raw_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(raw_url), revision)
+
+
+def downgrade(raw_url: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(raw_url), revision)
+
+
+async def upgrade_async(raw_url: str, revision: str = "head") -> None:
+    await asyncio.to_thread(upgrade, raw_url, revision)

@@ -1,0 +1,457 @@
+"""Repositories: the only code that writes SQL for rollouts and analyses.
+
+The database is the queue (ARCHITECTURE §3). Work is claimed in a short transaction: candidates are
+selected `FOR UPDATE SKIP LOCKED` (MariaDB ≥ 10.6 / MySQL 8; SQLite serialises writers itself),
+stamped with a lease token and an expiry, and committed. The slow work runs outside any
+transaction; its result is written only while the lease token still matches (compare-and-set), so a
+worker whose lease expired can never overwrite the new holder's result. Functions here never commit:
+the caller owns the transaction (`async with db.session() as s`).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from fyr.db.base import utcnow
+from fyr.errors import IllegalTransition, LeaseLost
+from fyr.models.analysis import Analysis, AnalysisMetric, AnalysisResult
+from fyr.models.rollout import AnalysisStatus, NotifyStatus, Origin, Rollout, RolloutStatus
+
+S = RolloutStatus
+
+# Legal moves of the rollout state machine (ARCHITECTURE §2). FAILED → SUCCESS is a recovery;
+# SUCCESS and SUPERSEDED are final; FAILED is not superseded (it finished, as a failure).
+_ALLOWED: dict[RolloutStatus, frozenset[RolloutStatus]] = {
+    S.PENDING: frozenset({S.ROLLING_OUT, S.SUCCESS, S.FAILED, S.SUPERSEDED}),
+    S.ROLLING_OUT: frozenset({S.SUCCESS, S.FAILED, S.SUPERSEDED}),
+    S.FAILED: frozenset({S.SUCCESS}),
+    S.SUCCESS: frozenset(),
+    S.SUPERSEDED: frozenset(),
+}
+
+# Deployment annotations that carry GitLab metadata (ARCHITECTURE §4, WIRE-FORMATS A7).
+ANNOTATION_FIELDS: dict[str, str] = {
+    "app.gitlab.com/app": "gitlab_app",
+    "app.gitlab.com/env": "gitlab_env",
+    "fyr.dev/git-commit": "git_commit",
+    "fyr.dev/pipeline-url": "pipeline_url",
+    "fyr.dev/mr-url": "mr_url",
+    "fyr.dev/team": "team",
+    "fyr.dev/slack-channel": "slack_channel",
+    "fyr.dev/git-project": "git_project",
+}
+_GIT_FIELDS = frozenset({"git_commit", "pipeline_url", "mr_url", "git_project"})
+
+
+@dataclass(frozen=True)
+class RolloutKey:
+    cluster: str
+    namespace: str
+    deployment: str
+    generation: int
+
+
+def can_transition(old: RolloutStatus, new: RolloutStatus) -> bool:
+    return new in _ALLOWED[old]
+
+
+# --- recording rollouts ----------------------------------------------------------------------
+
+
+def _key_filter(key: RolloutKey) -> Any:
+    return and_(
+        Rollout.cluster == key.cluster,
+        Rollout.namespace == key.namespace,
+        Rollout.deployment == key.deployment,
+        Rollout.generation == key.generation,
+    )
+
+
+async def get_by_key(session: AsyncSession, key: RolloutKey, *, lock: bool = False) -> Rollout | None:
+    stmt = select(Rollout).where(_key_filter(key))
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def apply_annotations(rollout: Rollout, annotations: Mapping[str, str]) -> bool:
+    """Fill rollout fields from Deployment annotations; annotations win over nothing, never over data."""
+    changed = False
+    for name, field in ANNOTATION_FIELDS.items():
+        value = annotations.get(name)
+        if value and getattr(rollout, field) is None:
+            setattr(rollout, field, value.strip()[:255] if field not in ("pipeline_url", "mr_url") else value)
+            changed = True
+            if field in _GIT_FIELDS and rollout.origin == Origin.K8S:
+                rollout.origin = Origin.MIXED
+    return changed
+
+
+async def record_generation(
+    session: AsyncSession,
+    key: RolloutKey,
+    *,
+    status: RolloutStatus = RolloutStatus.PENDING,
+    revision: int | None = None,
+    image: str | None = None,
+    started_at: datetime | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> Rollout:
+    """Insert-or-get on the unique key: concurrent callers for one key end with one row."""
+    existing = await get_by_key(session, key)
+    if existing is None:
+        now = utcnow()
+        row = Rollout(
+            cluster=key.cluster, namespace=key.namespace, deployment=key.deployment,
+            generation=key.generation, status=status, origin=Origin.K8S, revision=revision,
+            image=image, started_at=started_at or now, updated_at=now,
+            analysis_attempts=0, notify_attempts=0, recovery_attempts=0,
+        )
+        apply_annotations(row, annotations or {})
+        try:
+            async with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            # Another writer inserted the same key between our read and our insert: take theirs.
+            existing = await get_by_key(session, key, lock=True)
+            if existing is None:
+                raise
+        else:
+            from fyr.db.correlation import attach_staged
+
+            await attach_staged(session, row)
+            return row
+    changed = apply_annotations(existing, annotations or {})
+    if revision is not None and existing.revision is None:
+        existing.revision, changed = revision, True
+    if image and existing.image is None:
+        existing.image, changed = image, True
+    if changed:
+        existing.updated_at = utcnow()
+    return existing
+
+
+async def transition(
+    session: AsyncSession,
+    rollout: Rollout,
+    new: RolloutStatus,
+    *,
+    reason: str | None = None,
+    message: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Move a rollout; False when it is already there, IllegalTransition when the move is illegal."""
+    old = RolloutStatus(rollout.status)
+    if old == new:
+        return False
+    if not can_transition(old, new):
+        raise IllegalTransition(f"rollout {rollout.id}: {old} -> {new} is not allowed")
+    when = at or utcnow()
+    rollout.status = new
+    rollout.updated_at = utcnow()
+    if new == S.ROLLING_OUT and rollout.started_at is None:
+        rollout.started_at = when
+    elif new == S.FAILED:
+        rollout.failed_at = when
+        rollout.failure_reason = (reason or "")[:255] or None
+        rollout.failure_message = message
+        rollout.analysis_status = AnalysisStatus.PENDING
+        rollout.analysis_next_attempt_at = when
+    elif new == S.SUCCESS:
+        rollout.completed_at = when
+        if old == S.FAILED:
+            # Recovered: failed_at stays; the thread of the failure message gets a short reply.
+            rollout.recovery_status = NotifyStatus.PENDING
+            rollout.recovery_next_attempt_at = when
+    elif new == S.SUPERSEDED:
+        rollout.superseded_at = when
+    await session.flush()
+    return True
+
+
+async def supersede_older(session: AsyncSession, key: RolloutKey, *, at: datetime | None = None) -> list[int]:
+    """Older generations of the deployment that never finished become SUPERSEDED."""
+    cond = and_(
+        Rollout.cluster == key.cluster,
+        Rollout.namespace == key.namespace,
+        Rollout.deployment == key.deployment,
+        Rollout.generation < key.generation,
+        Rollout.status.in_([S.PENDING, S.ROLLING_OUT]),
+    )
+    ids = list((await session.execute(select(Rollout.id).where(cond).with_for_update())).scalars())
+    if ids:
+        when = at or utcnow()
+        await session.execute(
+            update(Rollout).where(Rollout.id.in_(ids), Rollout.status.in_([S.PENDING, S.ROLLING_OUT]))
+            .values(status=S.SUPERSEDED, superseded_at=when, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+# --- the queues ------------------------------------------------------------------------------
+
+
+class Queue(enum.Enum):
+    ANALYSIS = "analysis"
+    NOTIFY = "notify"
+    RECOVERY = "recovery"
+
+
+@dataclass(frozen=True)
+class _QueueColumns:
+    status: InstrumentedAttribute[Any]
+    owner: InstrumentedAttribute[Any]
+    expires: InstrumentedAttribute[Any]
+    attempts: InstrumentedAttribute[Any]
+    next_at: InstrumentedAttribute[Any]
+    error: InstrumentedAttribute[Any]
+    pending: enum.StrEnum
+    done: enum.StrEnum
+    failed: enum.StrEnum
+
+
+_COLUMNS: dict[Queue, _QueueColumns] = {
+    Queue.ANALYSIS: _QueueColumns(
+        Rollout.analysis_status, Rollout.analysis_lease_owner, Rollout.analysis_lease_expires_at,
+        Rollout.analysis_attempts, Rollout.analysis_next_attempt_at, Rollout.analysis_error,
+        AnalysisStatus.PENDING, AnalysisStatus.DONE, AnalysisStatus.FAILED,
+    ),
+    Queue.NOTIFY: _QueueColumns(
+        Rollout.notify_status, Rollout.notify_lease_owner, Rollout.notify_lease_expires_at,
+        Rollout.notify_attempts, Rollout.notify_next_attempt_at, Rollout.notify_error,
+        NotifyStatus.PENDING, NotifyStatus.SENT, NotifyStatus.FAILED,
+    ),
+    Queue.RECOVERY: _QueueColumns(
+        Rollout.recovery_status, Rollout.recovery_lease_owner, Rollout.recovery_lease_expires_at,
+        Rollout.recovery_attempts, Rollout.recovery_next_attempt_at, Rollout.recovery_error,
+        NotifyStatus.PENDING, NotifyStatus.SENT, NotifyStatus.FAILED,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    queue: Queue
+    rollout_id: int
+    token: str
+    attempt: int
+
+
+def new_token(owner: str) -> str:
+    return f"{owner[:40]}:{uuid.uuid4().hex[:16]}"
+
+
+def _claimable(queue: Queue, now: datetime) -> Any:
+    c = _COLUMNS[queue]
+    cond = and_(
+        c.status == c.pending,
+        or_(c.next_at.is_(None), c.next_at <= now),
+        or_(c.owner.is_(None), c.expires < now),
+    )
+    if queue is Queue.RECOVERY:
+        # A recovery reply threads under the failure message, so that message must exist first.
+        cond = and_(cond, Rollout.notify_status == NotifyStatus.SENT)
+    return cond
+
+
+async def claim(
+    session: AsyncSession,
+    queue: Queue,
+    *,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    max_attempts: int,
+    now: datetime | None = None,
+) -> list[Claim]:
+    """Lease up to `limit` rows of `queue`; rows whose last attempt's lease ran out are given up."""
+    c = _COLUMNS[queue]
+    now = now or utcnow()
+    candidates = (
+        select(Rollout.id, c.attempts)
+        .where(_claimable(queue, now))
+        .order_by(c.next_at, Rollout.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = (await session.execute(candidates)).all()
+    exhausted = [rid for rid, attempts in rows if (attempts or 0) >= max_attempts]
+    ids = [rid for rid, attempts in rows if (attempts or 0) < max_attempts]
+    if exhausted:
+        values: dict[str, Any] = {
+            c.status.key: c.failed, c.owner.key: None, c.expires.key: None,
+            c.error.key: f"gave up: the lease of attempt {max_attempts} expired without a result",
+            "updated_at": now,
+        }
+        if queue is Queue.ANALYSIS:
+            values["notify_status"] = NotifyStatus.PENDING
+            values["notify_next_attempt_at"] = now
+        await session.execute(
+            update(Rollout).where(Rollout.id.in_(exhausted)).values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    if not ids:
+        return []
+    token = new_token(owner)
+    await session.execute(
+        update(Rollout)
+        .where(Rollout.id.in_(ids), _claimable(queue, now))
+        .values({
+            c.owner: token, c.expires: now + timedelta(seconds=lease_seconds), c.attempts: c.attempts + 1,
+        })
+        .execution_options(synchronize_session=False)
+    )
+    got = (await session.execute(select(Rollout.id, c.attempts).where(c.owner == token))).all()
+    return [Claim(queue, rid, token, attempts) for rid, attempts in sorted(got)]
+
+
+async def _cas(session: AsyncSession, claim_: Claim, values: Mapping[Any, Any]) -> None:
+    """Write `values` only while the claim's lease token is still on the row."""
+    c = _COLUMNS[claim_.queue]
+    result = await session.execute(
+        update(Rollout)
+        .where(Rollout.id == claim_.rollout_id, c.owner == claim_.token, c.status == c.pending)
+        .values(dict(values))
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise LeaseLost(f"rollout {claim_.rollout_id}: {claim_.queue.value} lease no longer held")
+
+
+async def extend_lease(session: AsyncSession, claim_: Claim, *, lease_seconds: float) -> None:
+    c = _COLUMNS[claim_.queue]
+    await _cas(session, claim_, {c.expires: utcnow() + timedelta(seconds=lease_seconds)})
+
+
+async def complete_analysis(
+    session: AsyncSession,
+    claim_: Claim,
+    *,
+    analysis: AnalysisResult,
+    reduced_context: Mapping[str, Any],
+    signature: str | None,
+    metrics: Mapping[str, Any],
+    reused_from_id: int | None = None,
+) -> int:
+    """Store the analysis and its metrics, mark DONE and queue the notification; returns the analysis id."""
+    if claim_.queue is not Queue.ANALYSIS:
+        raise ValueError("complete_analysis takes an analysis claim")
+    now = utcnow()
+    c = _COLUMNS[Queue.ANALYSIS]
+    await _cas(session, claim_, {
+        c.status: AnalysisStatus.DONE, c.owner: None, c.expires: None, c.error: None,
+        Rollout.failure_signature: signature, Rollout.updated_at: now,
+    })
+    row = Analysis(
+        rollout_id=claim_.rollout_id, model_name=analysis.model_name, prompt_version=analysis.prompt_version,
+        reduced_context=dict(reduced_context), analysis=analysis.model_dump(mode="json"),
+        signature=signature, reused_from_id=reused_from_id, created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    session.add(AnalysisMetric(
+        analysis_id=row.id, rollout_id=claim_.rollout_id,
+        model_name=str(metrics.get("model_name", analysis.model_name)),
+        tokens_in=int(metrics.get("tokens_in", 0)), tokens_out=int(metrics.get("tokens_out", 0)),
+        context_tokens=int(metrics.get("context_tokens", 0)), latency_s=float(metrics.get("latency_s", 0.0)),
+        cost_usd=float(metrics.get("cost_usd", 0.0)), attempts=int(metrics.get("attempts", claim_.attempt)),
+        reused=bool(metrics.get("reused", reused_from_id is not None)),
+        fallback=bool(metrics.get("fallback", False)), created_at=now,
+    ))
+    await session.execute(
+        update(Rollout).where(Rollout.id == claim_.rollout_id)
+        .values(analysis_id=row.id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Rollout).where(Rollout.id == claim_.rollout_id, Rollout.notify_status.is_(None))
+        .values(notify_status=NotifyStatus.PENDING, notify_next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return row.id
+
+
+async def complete_notify(
+    session: AsyncSession, claim_: Claim, *, channel: str, ts: str, thread_ts: str | None = None
+) -> None:
+    """Record a delivered message (NOTIFY: the failure message; RECOVERY: the reply)."""
+    c = _COLUMNS[claim_.queue]
+    values: dict[Any, Any] = {c.status: c.done, c.owner: None, c.expires: None, c.error: None,
+                              Rollout.updated_at: utcnow()}
+    if claim_.queue is Queue.NOTIFY:
+        values.update({Rollout.slack_channel_sent: channel, Rollout.slack_ts: ts,
+                       Rollout.slack_thread_ts: thread_ts})
+    elif claim_.queue is not Queue.RECOVERY:
+        raise ValueError("complete_notify takes a notify or recovery claim")
+    await _cas(session, claim_, values)
+
+
+async def release(session: AsyncSession, queue: Queue, claim_: Claim, *, error: str, retry_in: float) -> None:
+    """Give the row back to the pool, to be tried again after `retry_in` seconds."""
+    c = _COLUMNS[queue]
+    await _cas(session, claim_, {
+        c.owner: None, c.expires: None, c.error: error[:4000],
+        c.next_at: utcnow() + timedelta(seconds=max(0.0, retry_in)),
+    })
+
+
+async def give_up(session: AsyncSession, queue: Queue, claim_: Claim, *, error: str) -> None:
+    """Mark the queue FAILED with the error kept; a failed analysis still queues the notification."""
+    c = _COLUMNS[queue]
+    now = utcnow()
+    await _cas(session, claim_, {c.status: c.failed, c.owner: None, c.expires: None, c.error: error[:4000],
+                                 Rollout.updated_at: now})
+    if queue is Queue.ANALYSIS:
+        await session.execute(
+            update(Rollout).where(Rollout.id == claim_.rollout_id, Rollout.notify_status.is_(None))
+            .values(notify_status=NotifyStatus.PENDING, notify_next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+async def get_rollout(session: AsyncSession, rollout_id: int) -> Rollout | None:
+    return await session.get(Rollout, rollout_id, populate_existing=True)
+
+
+async def get_analysis(session: AsyncSession, analysis_id: int) -> Analysis | None:
+    return await session.get(Analysis, analysis_id)
+
+
+async def get_metrics(session: AsyncSession, analysis_id: int) -> AnalysisMetric | None:
+    stmt = select(AnalysisMetric).where(AnalysisMetric.analysis_id == analysis_id).order_by(AnalysisMetric.id)
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def list_rollouts(
+    session: AsyncSession,
+    *,
+    statuses: Sequence[RolloutStatus] = (),
+    team: str | None = None,
+    since: datetime | None = None,
+    cluster: str | None = None,
+    limit: int = 100,
+) -> list[Rollout]:
+    stmt = select(Rollout).order_by(Rollout.id.desc()).limit(limit)
+    if statuses:
+        stmt = stmt.where(Rollout.status.in_(list(statuses)))
+    if team:
+        stmt = stmt.where(Rollout.team == team)
+    if since:
+        stmt = stmt.where(Rollout.started_at >= since)
+    if cluster:
+        stmt = stmt.where(Rollout.cluster == cluster)
+    return list((await session.execute(stmt)).scalars())

@@ -1,0 +1,91 @@
+"""Shared fixtures: databases migrated through the real Alembic migrations.
+
+`database` is a fresh SQLite file per test. `mysql_database` runs against FYR_TEST_MYSQL_URL
+(MariaDB in CI): skipped when the variable is unset, a hard failure when it is set but the server
+does not answer (ARCHITECTURE §10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from fyr.db.engine import Database
+from fyr.db.migrate import sync_url, upgrade
+
+MYSQL_ENV = "FYR_TEST_MYSQL_URL"
+TABLES = ("analysis_metrics", "analyses", "webhook_deliveries", "gitlab_metadata", "rollouts")
+
+
+def mysql_url() -> str | None:
+    return os.environ.get(MYSQL_ENV) or None
+
+
+def require_mysql_url() -> str:
+    url = mysql_url()
+    if url is None:
+        pytest.skip(f"{MYSQL_ENV} is not set (CI sets it; MariaDB tests run there)")
+    return url
+
+
+_migrated: set[str] = set()
+
+
+def prepare_mysql(url: str) -> None:
+    """Migrate once per session, then empty the tables; fail loudly when the server is unreachable."""
+    if url not in _migrated:
+        upgrade(url)
+        _migrated.add(url)
+    engine = create_engine(sync_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        for table in TABLES:
+            conn.execute(text(f"DELETE FROM {table}"))
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fyr.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def database(sqlite_url: str) -> AsyncIterator[Database]:
+    db = Database.from_url(sqlite_url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def mysql_test_url() -> str:
+    url = require_mysql_url()
+    prepare_mysql(url)
+    return url
+
+
+@pytest.fixture
+async def mysql_database(mysql_test_url: str) -> AsyncIterator[Database]:
+    db = Database.from_url(mysql_test_url, pool_size=20)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+async def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """Both backends: the MySQL variant skips without FYR_TEST_MYSQL_URL."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'fyr.db'}"
+        await asyncio.to_thread(upgrade, url)
+    else:
+        url = require_mysql_url()
+        await asyncio.to_thread(prepare_mysql, url)
+    db = Database.from_url(url, pool_size=20)
+    yield db
+    await db.dispose()
