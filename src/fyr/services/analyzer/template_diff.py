@@ -168,7 +168,9 @@ def template_diff(
     for name, (c, init) in old_c.items():
         if name not in new_c:
             containers[name + " (init)" if init else name] = {"removed": True, "image": c.get("image")}
-    out: dict[str, Any] = {"new_replicaset": new_name, "previous_replicaset": old_name, "containers": containers}
+    out: dict[str, Any] = {
+        "new_replicaset": new_name, "previous_replicaset": old_name, "containers": containers,
+    }
     if ch := _changed(_volumes(old_template), _volumes(new_template)):
         out["volumes"] = ch
     ospec, nspec = old_template.get("spec") or {}, new_template.get("spec") or {}
