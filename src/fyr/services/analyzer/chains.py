@@ -1,0 +1,313 @@
+"""The LLM step of the analysis: a versioned prompt | a chat model with structured output.
+
+This is the only module that imports `langchain*` (import rule). The chat model is injected
+(`build_chat_model` makes the production one from settings; tests pass LangChain's fake chat models
+or point ChatOpenAI at a loopback fake). Log text is untrusted: the prompt says so, the context goes
+in as JSON inside delimited blocks, and whatever the model answers is validated against the
+context before it is used; an invalid answer is replaced by the rules' analysis, never retried.
+Provider errors are mapped to Fyr's hierarchy here so that the service decides about retries
+(ChatOpenAI runs with max_retries=0: we honour Retry-After ourselves).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Literal, Protocol
+
+import openai
+import structlog
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_openai import ChatOpenAI
+from pydantic import BaseModel, Field, SecretStr
+
+from fyr.errors import ConfigError, PermanentError, TransientError
+from fyr.models.analysis import AnalysisResult, Category
+from fyr.settings import Settings
+
+log = structlog.get_logger()
+
+PROMPT_VERSION = "analysis-v1"
+_PROMPT_FILES = {"analysis-v1": "analysis_v1.md"}
+_HUMAN_MARKER = "=== human ==="
+
+StructuredMethod = Literal["function_calling", "json_schema"]
+
+# Bounds on what the model may return (the AnalysisResult contract, tighter where Slack needs it).
+MAX_SUMMARY = 300
+MAX_TEXT = 3000
+MAX_EVIDENCE_ITEMS = 10
+MAX_EVIDENCE_LINE = 1000
+MIN_EVIDENCE_MATCH = 8
+
+
+class ExplainInput(Protocol):
+    """What `explain` reads from the pipeline's result (fyr.services.analyzer.pipeline.PipelineResult)."""
+
+    @property
+    def reduced_context(self) -> dict[str, Any]: ...
+
+    @property
+    def rules(self) -> AnalysisResult: ...
+
+
+class RolloutAnalysis(BaseModel):
+    """Root-cause analysis of a failed Kubernetes Deployment rollout."""
+
+    category: Category = Field(description="exactly one failure category")
+    summary: str = Field(description="one line: what failed and why")
+    root_cause: str = Field(description="the mechanism of the failure and what in the change triggered it")
+    evidence: list[str] = Field(description="decisive lines copied verbatim from the context")
+    suggested_fix: str = Field(description="concrete steps that fix it")
+    confidence: Literal["high", "medium", "low"]
+
+
+@dataclass(frozen=True)
+class ExplainOutcome:
+    analysis: AnalysisResult
+    tokens_in: int
+    tokens_out: int
+    latency_s: float
+    model_name: str
+    fallback: bool
+    reason: str | None
+
+
+# --- prompt -------------------------------------------------------------------------------------
+
+
+@cache
+def load_prompt(prompt_version: str = PROMPT_VERSION) -> ChatPromptTemplate:
+    """The prompt template shipped in `fyr/prompts/` for this version (ConfigError if unknown)."""
+    name = _PROMPT_FILES.get(prompt_version)
+    if name is None:
+        raise ConfigError(f"unknown prompt version {prompt_version!r}; known: {sorted(_PROMPT_FILES)}")
+    text = resources.files("fyr.prompts").joinpath(name).read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if not ln.startswith("<!--")]
+    body = "\n".join(lines)
+    system, _, human = body.partition(_HUMAN_MARKER)
+    if not human:
+        raise ConfigError(f"prompt {name} has no {_HUMAN_MARKER!r} line")
+    return ChatPromptTemplate.from_messages([("system", system.strip()), ("human", human.strip())])
+
+
+def _json_block(data: Any) -> str:
+    # "<" escaped as \u003c keeps it valid JSON while no log line can close the delimiting tag.
+    return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True, default=str).replace("<", "\\u003c")
+
+
+def prompt_inputs(result: ExplainInput) -> dict[str, str]:
+    rules = result.rules.model_dump(mode="json", include={"category", "summary", "root_cause", "evidence",
+                                                          "suggested_fix", "confidence"})
+    return {
+        "categories": ", ".join(c.value for c in Category),
+        "rules_json": _json_block(rules),
+        "context_json": _json_block(result.reduced_context),
+    }
+
+
+# --- chat model ---------------------------------------------------------------------------------
+
+
+def build_chat_model(settings: Settings) -> BaseChatModel:
+    """ChatOpenAI for OpenAI or any OpenAI-compatible server (OPENAI_BASE_URL); no client-side retries."""
+    if not settings.openai_api_key and not settings.openai_base_url:
+        raise ConfigError("FYR_LLM=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)")
+    return ChatOpenAI(
+        model=settings.llm_model,
+        api_key=SecretStr(settings.openai_api_key or "not-needed"),
+        base_url=settings.openai_base_url,
+        timeout=settings.llm_timeout_seconds,
+        max_retries=0,
+        temperature=0,
+    )
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from `retry-after-ms` / `retry-after` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(raw) if raw else None
+        if parsed is None:
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def map_provider_error(exc: openai.OpenAIError) -> TransientError | PermanentError:
+    """429/5xx/408/409, timeouts and connection errors are transient; other 4xx are permanent."""
+    if isinstance(exc, openai.APITimeoutError):
+        return TransientError(f"llm timeout: {exc}")
+    if isinstance(exc, openai.APIConnectionError):
+        return TransientError(f"llm connection error: {exc}")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retry_after = _retry_after(exc.response.headers)
+        if status == 429 or status >= 500 or status in (408, 409):
+            return TransientError(f"llm http {status}: {exc.message}", retry_after=retry_after)
+        return PermanentError(f"llm http {status}: {exc.message}")
+    return PermanentError(f"llm error: {exc}")
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+_WS = re.compile(r"\s+")
+_URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s\"'<>)\]]+", re.IGNORECASE)
+_LOCATION_PREFIX = re.compile(
+    r"^\s*(?:\[[^\]]{1,200}\]|\([^)]{1,200}\)|[\w.@/-]{1,200}(?:\s*\([^)]{0,80}\))?:)\s*"
+)
+
+
+def _norm(text: str) -> str:
+    return _WS.sub(" ", text).strip().casefold()
+
+
+def _strings(value: Any) -> list[str]:
+    out: list[str] = []
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            out.append(str(k))
+            out.extend(_strings(v))
+    elif isinstance(value, list | tuple):
+        for v in value:
+            out.extend(_strings(v))
+    elif value is not None:
+        out.append(str(value))
+    return out
+
+
+class _Haystack:
+    """The context's text, whitespace-normalised, for 'is this line really in the context' checks."""
+
+    def __init__(self, context: dict[str, Any], rules: AnalysisResult) -> None:
+        self.text = "\n".join(_norm(s) for s in _strings(context))
+        self.rules_evidence = {_norm(e) for e in rules.evidence}
+
+    def contains(self, line: str) -> bool:
+        needle = _norm(line)
+        if not needle:
+            return False
+        if needle in self.rules_evidence or needle in self.text:
+            return True
+        # "pod/container: <line>" or "[pod/container] <line>": where it came from, then the line.
+        stripped = _norm(_LOCATION_PREFIX.sub("", line, count=1))
+        return len(stripped) >= MIN_EVIDENCE_MATCH and stripped != needle and stripped in self.text
+
+
+def validate(answer: RolloutAnalysis, result: ExplainInput) -> str | None:
+    """Why `answer` must not be used, or None when it is acceptable."""
+    hay = _Haystack(result.reduced_context, result.rules)
+    if not answer.summary.strip() or not answer.root_cause.strip() or not answer.suggested_fix.strip():
+        return "empty field"
+    if len(answer.summary) > MAX_SUMMARY:
+        return "summary too long"
+    if len(answer.root_cause) > MAX_TEXT or len(answer.suggested_fix) > MAX_TEXT:
+        return "text too long"
+    if len(answer.evidence) > MAX_EVIDENCE_ITEMS:
+        return "too many evidence lines"
+    for line in answer.evidence:
+        if len(line) > MAX_EVIDENCE_LINE:
+            return "evidence line too long"
+        if not hay.contains(line):
+            return f"evidence not in context: {line[:120]!r}"
+    if answer.category != result.rules.category and not answer.evidence:
+        return f"category changed {result.rules.category.value}->{answer.category.value} without evidence"
+    for field in (answer.summary, answer.root_cause, answer.suggested_fix):
+        for url in _URL.findall(field):
+            if _norm(url.rstrip(".,;:")) not in hay.text:
+                return f"url not in context: {url[:120]!r}"
+    return None
+
+
+def to_result(answer: RolloutAnalysis, *, model_name: str, prompt_version: str) -> AnalysisResult:
+    return AnalysisResult(
+        category=answer.category,
+        summary=" ".join(answer.summary.split()),
+        root_cause=answer.root_cause.strip(),
+        evidence=[line.strip() for line in answer.evidence],
+        suggested_fix=answer.suggested_fix.strip(),
+        confidence=answer.confidence,
+        model_name=model_name,
+        prompt_version=prompt_version,
+    )
+
+
+# --- the chain ----------------------------------------------------------------------------------
+
+
+def _configured_model_name(model: BaseChatModel) -> str:
+    for attr in ("model_name", "model"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(model).__name__
+
+
+def _usage(raw: Any) -> tuple[int, int, str | None]:
+    if not isinstance(raw, AIMessage):
+        return 0, 0, None
+    usage = raw.usage_metadata
+    tokens_in = int(usage["input_tokens"]) if usage else 0
+    tokens_out = int(usage["output_tokens"]) if usage else 0
+    answered = raw.response_metadata.get("model_name") or raw.response_metadata.get("model")
+    return (tokens_in, tokens_out,
+            answered if isinstance(answered, str) and answered else None)
+
+
+async def explain(
+    result: ExplainInput,
+    *,
+    model: BaseChatModel,
+    prompt_version: str = PROMPT_VERSION,
+    method: StructuredMethod = "function_calling",
+) -> ExplainOutcome:
+    """Ask the model; a valid answer becomes the analysis, anything else falls back to the rules'.
+
+    Raises TransientError (retry later) or PermanentError for provider failures; an answer that is
+    unparseable or fails validation is NOT an error: it yields the rules' analysis with fallback=True.
+    """
+    prompt = load_prompt(prompt_version)
+    structured = model.with_structured_output(RolloutAnalysis, include_raw=True, method=method)
+    chain = prompt | structured
+    started = time.monotonic()
+    try:
+        out = await chain.ainvoke(prompt_inputs(result))
+    except openai.OpenAIError as exc:
+        mapped = map_provider_error(exc)
+        log.warning("llm_call_failed", error=str(mapped), transient=isinstance(mapped, TransientError))
+        raise mapped from exc
+    latency = time.monotonic() - started
+    tokens_in, tokens_out, answered = _usage(out.get("raw") if isinstance(out, dict) else None)
+    model_name = answered or _configured_model_name(model)
+    parsed = out.get("parsed") if isinstance(out, dict) else None
+    reason: str | None
+    if not isinstance(parsed, RolloutAnalysis):
+        err = out.get("parsing_error") if isinstance(out, dict) else None
+        reason = f"unparseable answer: {str(err)[:200]}" if err else "no structured answer"
+    else:
+        reason = validate(parsed, result)
+    if reason is None and isinstance(parsed, RolloutAnalysis):
+        analysis = to_result(parsed, model_name=model_name, prompt_version=prompt_version)
+        return ExplainOutcome(analysis, tokens_in, tokens_out, latency, model_name, False, None)
+    log.warning("llm_answer_rejected", reason=reason, model_name=model_name)
+    return ExplainOutcome(result.rules, tokens_in, tokens_out, latency, model_name, True, reason)
