@@ -1,0 +1,58 @@
+"""Prometheus metrics of the analyzer: what the LLM costs and how analyses end.
+
+Collectors are created per registry on demand (never at import time), so tests and several
+in-process services can each use their own `CollectorRegistry`; the default registry is the one
+`/metrics` serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+Outcome = Literal["llm", "fallback", "reused", "rules"]
+
+_by_registry: dict[int, AnalyzerMetrics] = {}
+
+
+@dataclass(frozen=True)
+class AnalyzerMetrics:
+    tokens_in: Counter
+    tokens_out: Counter
+    cost_usd: Counter
+    llm_latency: Histogram
+    analyses: Counter
+    llm_errors: Counter
+
+    def observe_call(self, *, model: str, tokens_in: int, tokens_out: int, cost_usd: float,
+                     latency_s: float) -> None:
+        self.tokens_in.labels(model=model).inc(tokens_in)
+        self.tokens_out.labels(model=model).inc(tokens_out)
+        self.cost_usd.labels(model=model).inc(cost_usd)
+        self.llm_latency.labels(model=model).observe(latency_s)
+
+    def observe_outcome(self, outcome: Outcome) -> None:
+        self.analyses.labels(outcome=outcome).inc()
+
+
+def analyzer_metrics(registry: CollectorRegistry | None = None) -> AnalyzerMetrics:
+    """The analyzer's collectors in `registry` (default: the process registry), created once."""
+    reg = registry if registry is not None else REGISTRY
+    found = _by_registry.get(id(reg))
+    if found is not None:
+        return found
+    metrics = AnalyzerMetrics(
+        tokens_in=Counter("fyr_llm_tokens_in", "LLM prompt tokens", ["model"], registry=reg),
+        tokens_out=Counter("fyr_llm_tokens_out", "LLM completion tokens", ["model"], registry=reg),
+        cost_usd=Counter("fyr_llm_cost_usd", "Estimated LLM cost in USD (price table)", ["model"],
+                         registry=reg),
+        llm_latency=Histogram("fyr_llm_latency_seconds", "LLM call latency", ["model"], registry=reg,
+                              buckets=(0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)),
+        analyses=Counter("fyr_analyses", "Analyses stored, by how they were produced", ["outcome"],
+                         registry=reg),
+        llm_errors=Counter("fyr_llm_errors", "LLM calls that failed, by kind", ["kind"], registry=reg),
+    )
+    _by_registry[id(reg)] = metrics
+    return metrics
