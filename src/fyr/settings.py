@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     analysis_reuse_window_seconds: float = Field(
         24 * 3600.0, ge=0, description="same failure signature within this reuses the analysis"
     )
+    analysis_retry_base_seconds: float = Field(
+        2.0, gt=0, description="first backoff after 429/5xx/timeout without Retry-After; doubles"
+    )
+    analysis_retry_max_seconds: float = Field(
+        300.0, gt=0, description="cap of that backoff and of Retry-After"
+    )
     collector_tail_lines: int = Field(2000, ge=1, description="per container log")
     collector_limit_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="per container log")
 
