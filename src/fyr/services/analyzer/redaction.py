@@ -1,0 +1,248 @@
+"""Secret masking: nothing secret leaves the cluster (ARCHITECTURE §5, "redaction").
+
+Everything the analyzer stores, prints or sends to an LLM passes through here. Masks keep the shape of
+what they hide, so a person (or a model) still sees *what kind* of thing was there:
+`postgres://app:****@db/x`, `Bearer ****`, `glpat-****`, `AKIA****`, `password=****`.
+
+Two entry points:
+- `redact_text` for free text (log lines, event messages, the rendered context). Rules are regular
+  expressions for credential formats with a recognisable prefix, credentials embedded in URLs and
+  Authorization headers, PEM private key blocks, and `key=value` / `"key": "value"` / `key: value`
+  pairs whose key names a secret (password, token, api_key, secret, ...).
+- `redact_k8s_object` for Kubernetes objects: every `env[].value` is masked wherever it occurs (values
+  are the secret part; names and `valueFrom` references are not), Secret `data` is masked, the
+  `last-applied-configuration` annotation (a full copy of the spec, env values included) is dropped,
+  a command-line flag such as `--db-password` masks the argument after it, and every other string goes
+  through `redact_text`.
+
+Deliberately *not* masked: image digests (`sha256:<64 hex>`), UUIDs, commit SHAs and other bare hex or
+base64 runs — entropy guessing mangles the evidence a reader needs and catches little that the
+prefix and key rules miss.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["MASK", "find_secrets", "redact_k8s_object", "redact_text"]
+
+MASK = "****"
+
+# A rule: pattern, and a function from the match to (replacement, secret substring or None).
+_Replacer = Callable[[re.Match[str]], tuple[str, str | None]]
+
+_PEM = re.compile(
+    r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----"
+    r"(?:.*?-----END \1-----|[A-Za-z0-9+/=\s\\n]*)",
+    re.DOTALL,
+)
+
+# scheme://user:password@host — the password may not contain whitespace, '@' or '/' (it would be
+# percent-encoded), which keeps `http://host:8080/path@x` from matching.
+_URL_CREDS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/?#@\"']*:)([^\s@/\"']+)(@)")
+
+# Credential formats with a stable, documented prefix. Group 1 is kept, the rest masked.
+_PREFIXED = re.compile(
+    r"(?<![A-Za-z0-9_\-])(?:"
+    # AWS access key ids (long-term AKIA, temporary ASIA, and the other documented unique-id prefixes)
+    r"((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA))[A-Z0-9]{16}(?![A-Za-z0-9])"
+    # GitLab: personal/deploy/runner/pipeline-trigger/feed/incoming-mail/agent/OAuth/CI-build/... tokens
+    r"|(gl(?:pat|dt|rt|rtr|ptt|ft|imt|agent|oas|soat|cbt|ffct|wt)-)[0-9A-Za-z_.\-]{16,}"
+    r"|(GR1348941)[0-9A-Za-z_\-]{16,}"
+    # Slack bot/user/app/config/refresh tokens
+    r"|(xox[abposer]-)[0-9A-Za-z\-]{10,}"
+    r"|(xapp-)[0-9A-Za-z\-]{10,}"
+    # OpenAI (sk-..., sk-proj-..., sk-svcacct-..., sk-admin-...) and other sk- keys (Anthropic sk-ant-)
+    r"|(sk-(?:proj-|svcacct-|admin-|ant-)?)[A-Za-z0-9_\-]{20,}"
+    # GitHub classic and fine-grained tokens
+    r"|(gh[pousr]_)[A-Za-z0-9]{30,}"
+    r"|(github_pat_)[A-Za-z0-9_]{22,}"
+    # Google API keys and OAuth access tokens
+    r"|(AIza)[0-9A-Za-z_\-]{35}"
+    r"|(ya29\.)[0-9A-Za-z_\-]{20,}"
+    # JWT (header.payload.signature, both JSON parts base64url of '{"')
+    r"|(eyJ)[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"
+    r")"
+)
+
+_SLACK_WEBHOOK = re.compile(r"(https://hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/)[A-Za-z0-9/_\-]+")
+
+# Authorization: <scheme> <credentials>, and bare Bearer/Basic/Token credentials anywhere.
+_AUTH_HEADER = re.compile(
+    r"(?i)(\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)(?:(bearer|basic|token|digest|negotiate|apikey)\s+)?"
+    r"([^\s\"',;]+)"
+)
+_BEARER = re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9\-._~+/]{8,}=*)")
+_BASIC = re.compile(r"(?i)(\bbasic\s+)([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])")
+
+# key=value, key: value, "key": "value" where the key names a secret. The key is a whole word (so
+# `max_tokens` and `token_count` are not keys), optionally with a prefix (`DB_`, `aws_secret_`, `x-`).
+_SECRET_WORD = (
+    r"(?:password|passwd|passphrase|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|secret[_\-]?key"
+    r"|private[_\-]?key|auth[_\-]?key|account[_\-]?key|shared[_\-]?access[_\-]?key|credentials?|sig|signature"
+    r"|client[_\-]?secret|session[_\-]?key|encryption[_\-]?key|signing[_\-]?key|dsn)"
+)
+_KEY = rf"(?:[A-Za-z0-9]+[_.\-])*?{_SECRET_WORD}(?:[_.\-]?(?:key|value|id))?"
+_KV = re.compile(
+    rf"(?i)(?<![A-Za-z0-9_.\-])(?P<key>[\"']?{_KEY}[\"']?\s*(?:=|:(?!//))\s*)"
+    r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s&;,\"'})\]]+)"
+)
+
+
+def _mask_prefixed(m: re.Match[str]) -> tuple[str, str | None]:
+    prefix = next(g for g in m.groups() if g is not None)
+    return prefix + MASK, m.group(0)
+
+
+def _mask_pem(m: re.Match[str]) -> tuple[str, str | None]:
+    label = m.group(1)
+    return f"-----BEGIN {label}-----{MASK}-----END {label}-----", m.group(0)
+
+
+def _mask_url(m: re.Match[str]) -> tuple[str, str | None]:
+    if m.group(2) == MASK:
+        return m.group(0), None
+    return m.group(1) + MASK + m.group(3), m.group(2)
+
+
+def _mask_webhook(m: re.Match[str]) -> tuple[str, str | None]:
+    return m.group(1) + MASK, m.group(0)
+
+
+def _mask_auth_header(m: re.Match[str]) -> tuple[str, str | None]:
+    head, scheme, cred = m.group(1), m.group(2), m.group(3)
+    if cred.startswith(MASK):
+        return m.group(0), None
+    return head + (scheme + " " if scheme else "") + MASK, cred
+
+
+def _mask_bearer(m: re.Match[str]) -> tuple[str, str | None]:
+    cred = m.group(2)
+    # "Bearer authentication" is prose; a credential has a digit or a non-letter character.
+    if not re.search(r"[^A-Za-z]", cred):
+        return m.group(0), None
+    return m.group(1) + MASK, cred
+
+
+def _mask_basic(m: re.Match[str]) -> tuple[str, str | None]:
+    cred = m.group(2)
+    # Only a real Basic credential: base64 of "user:password".
+    try:
+        decoded = base64.b64decode(cred + "=" * (-len(cred) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return m.group(0), None
+    if b":" not in decoded:
+        return m.group(0), None
+    return m.group(1) + MASK, cred
+
+
+def _mask_kv(m: re.Match[str]) -> tuple[str, str | None]:
+    key, value = m.group("key"), m.group("value")
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    inner = value[1:-1] if quote else value
+    if not inner or MASK in inner or inner in ("null", "None", "nil", "~") or inner.startswith("${"):
+        return m.group(0), None
+    return f"{key}{quote}{MASK}{quote}", inner
+
+
+_RULES: tuple[tuple[re.Pattern[str], _Replacer], ...] = (
+    (_PEM, _mask_pem),
+    (_SLACK_WEBHOOK, _mask_webhook),
+    (_URL_CREDS, _mask_url),
+    (_PREFIXED, _mask_prefixed),
+    (_AUTH_HEADER, _mask_auth_header),
+    (_BEARER, _mask_bearer),
+    (_BASIC, _mask_basic),
+    (_KV, _mask_kv),
+)
+
+
+def _apply(text: str, found: list[str] | None) -> str:
+    for pattern, replacer in _RULES:
+
+        def sub(m: re.Match[str], replacer: _Replacer = replacer) -> str:
+            replacement, secret = replacer(m)
+            if secret is not None and found is not None:
+                found.append(secret)
+            return replacement
+
+        text = pattern.sub(sub, text)
+    return text
+
+
+def redact_text(text: str) -> str:
+    """`text` with every recognised secret masked, keeping its shape."""
+    return _apply(text, None)
+
+
+def find_secrets(text: str) -> list[str]:
+    """The raw secret substrings that `redact_text` masks in `text`, in rule order."""
+    found: list[str] = []
+    _apply(text, found)
+    return found
+
+
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_SECRET_FLAG = re.compile(rf"(?i)^--?{_KEY}$")
+
+
+def _redact_args(args: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    mask_next = False
+    for item in args:
+        if not isinstance(item, str):
+            out.append(_redact_value(item))
+            mask_next = False
+            continue
+        out.append(MASK if mask_next else redact_text(item))
+        mask_next = bool(_SECRET_FLAG.match(item))
+    return out
+
+
+def _redact_env(env: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for var in env:
+        if isinstance(var, Mapping):
+            copy = {k: _redact_value(v) for k, v in var.items() if k != "value"}
+            if "value" in var:
+                copy["value"] = MASK
+            out.append(copy)
+        else:
+            out.append(_redact_value(var))
+    return out
+
+
+def _redact_mapping(obj: Mapping[str, Any]) -> dict[str, Any]:
+    is_secret = obj.get("kind") == "Secret"
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key == "env" and isinstance(value, list):
+            out[key] = _redact_env(value)
+        elif key in ("args", "command") and isinstance(value, list):
+            out[key] = _redact_args(value)
+        elif key == "annotations" and isinstance(value, Mapping):
+            out[key] = {k: _redact_value(v) for k, v in value.items() if k != _LAST_APPLIED}
+        elif is_secret and key in ("data", "stringData") and isinstance(value, Mapping):
+            out[key] = {k: MASK for k in value}
+        else:
+            out[key] = _redact_value(value)
+    return out
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return _redact_mapping(value)
+    if isinstance(value, list):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+def redact_k8s_object(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A redacted deep copy of a Kubernetes object (Deployment, ReplicaSet, Pod, Event, Secret, ...)."""
+    return _redact_mapping(obj)
