@@ -1,0 +1,331 @@
+"""Small, typed views of the Kubernetes fields the rollout decision reads.
+
+Why this exists: the status function (fyr.core.status) must work on raw camelCase API dicts, and
+the watcher's index (fyr.services.watcher.logic) must hold 50,000 pods in little memory. Both go
+through the same extraction functions here: the pure function extracts views on the fly, the index
+extracts once at `apply` time and keeps only the views (slotted, immutable, comparable, so an
+update that changes nothing we read is recognised cheaply).
+
+Facts behind the field choices: /work/shared/design/K8S-SIGNALS.md §2 to §4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+POD_TEMPLATE_HASH = "pod-template-hash"
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+
+_intern = sys.intern
+
+
+def _m(obj: Any) -> Mapping[str, Any]:
+    """A mapping or an empty one: API JSON leaves out empty fields (omitempty), and nulls occur."""
+    return obj if isinstance(obj, Mapping) else {}
+
+
+def _s(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _i(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def parse_time(value: Any) -> datetime | None:
+    """RFC 3339 (`...Z`, optionally with fractions, as MicroTime has) → aware UTC; None if absent/bad."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def controller_uid(metadata: Mapping[str, Any], kind: str) -> str:
+    """The uid of the controller ownerReference of the given kind ('' if none)."""
+    refs = metadata.get("ownerReferences") or ()
+    fallback = ""
+    for ref in refs:
+        ref = _m(ref)
+        if ref.get("kind") != kind:
+            continue
+        if ref.get("controller"):
+            return _s(ref.get("uid"))
+        fallback = fallback or _s(ref.get("uid"))
+    return fallback
+
+
+def _prune(value: Any) -> Any:
+    """Drop None and empty maps/lists, recursively.
+
+    apimachinery's Semantic.DeepEqual treats nil and empty slices/maps as equal, and JSON leaves
+    empty ones out (omitempty) — so `labels: {}` after removing the hash equals no labels.
+    """
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            pv = _prune(v)
+            if pv is None or (isinstance(pv, dict | list) and not pv):
+                continue
+            out[k] = pv
+        return out
+    if isinstance(value, list | tuple):
+        return [_prune(v) for v in value]
+    return value
+
+
+def template_fingerprint(template: Any) -> str:
+    """A digest of a pod template that ignores the `pod-template-hash` label (EqualIgnoreHash).
+
+    Two templates are "equal ignoring hash" exactly when their fingerprints are equal, so the index
+    keeps a 32-character digest per ReplicaSet instead of its whole template.
+    """
+    tpl = dict(_m(template))
+    meta = dict(_m(tpl.get("metadata")))
+    labels = dict(_m(meta.get("labels")))
+    labels.pop(POD_TEMPLATE_HASH, None)
+    meta["labels"] = labels
+    tpl["metadata"] = meta
+    canonical = json.dumps(_prune(tpl), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+
+
+def parse_revision(annotations: Mapping[str, Any]) -> int | None:
+    raw = annotations.get(REVISION_ANNOTATION)
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerView:
+    name: str
+    init: bool
+    image: str
+    restart_count: int
+    waiting_reason: str
+    waiting_message: str
+    terminated_reason: str
+    last_terminated_reason: str
+    last_exit_code: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PodView:
+    namespace: str
+    name: str
+    uid: str
+    owner_uid: str  # controller ReplicaSet uid, '' if none
+    template_hash: str
+    phase: str
+    deleting: bool
+    unscheduled_since: datetime | None  # PodScheduled=False lastTransitionTime
+    containers: tuple[ContainerView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaSetView:
+    namespace: str
+    name: str
+    uid: str
+    owner_uid: str  # controller Deployment uid
+    template_hash: str
+    revision: int | None
+    fingerprint: str
+    created: str  # RFC 3339 sorts lexically; ties broken by name, as ReplicaSetsByCreationTimestamp
+    spec_replicas: int | None
+    status_replicas: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    name: str
+    namespace: str
+    kind: str  # involvedObject.kind
+    object_name: str
+    object_uid: str
+    field_path: str
+    type: str
+    reason: str
+    message: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionView:
+    type: str
+    status: str
+    reason: str
+    message: str
+    last_update: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentView:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    observed_generation: int
+    spec_replicas: int | None
+    paused: bool
+    replicas: int
+    updated_replicas: int
+    available_replicas: int
+    conditions: tuple[ConditionView, ...]
+    revision: int | None
+    image: str | None
+    fingerprint: str
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+def _container(status: Mapping[str, Any], init: bool) -> ContainerView:
+    state = _m(status.get("state"))
+    waiting = _m(state.get("waiting"))
+    terminated = _m(state.get("terminated"))
+    last_terminated = _m(_m(status.get("lastState")).get("terminated"))
+    exit_code = last_terminated.get("exitCode", terminated.get("exitCode"))
+    return ContainerView(
+        name=_intern(_s(status.get("name"))),
+        init=init,
+        image=_s(status.get("image")),
+        restart_count=_i(status.get("restartCount")),
+        waiting_reason=_intern(_s(waiting.get("reason"))),
+        waiting_message=_s(waiting.get("message")),
+        terminated_reason=_intern(_s(terminated.get("reason"))),
+        last_terminated_reason=_intern(_s(last_terminated.get("reason"))),
+        last_exit_code=exit_code if isinstance(exit_code, int) else None,
+    )
+
+
+def pod_view(pod: Mapping[str, Any]) -> PodView:
+    meta = _m(pod.get("metadata"))
+    status = _m(pod.get("status"))
+    unscheduled: datetime | None = None
+    for cond in status.get("conditions") or ():
+        cond = _m(cond)
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            unscheduled = parse_time(cond.get("lastTransitionTime"))
+    containers = tuple(_container(_m(c), True) for c in status.get("initContainerStatuses") or ()) + tuple(
+        _container(_m(c), False) for c in status.get("containerStatuses") or ()
+    )
+    return PodView(
+        namespace=_intern(_s(meta.get("namespace"))),
+        name=_s(meta.get("name")),
+        uid=_s(meta.get("uid")),
+        owner_uid=controller_uid(meta, "ReplicaSet"),
+        template_hash=_intern(_s(_m(meta.get("labels")).get(POD_TEMPLATE_HASH))),
+        phase=_intern(_s(status.get("phase"))),
+        deleting=bool(meta.get("deletionTimestamp")),
+        unscheduled_since=unscheduled,
+        containers=containers,
+    )
+
+
+def replicaset_view(rs: Mapping[str, Any]) -> ReplicaSetView:
+    meta = _m(rs.get("metadata"))
+    spec = _m(rs.get("spec"))
+    replicas = spec.get("replicas")
+    return ReplicaSetView(
+        namespace=_intern(_s(meta.get("namespace"))),
+        name=_s(meta.get("name")),
+        uid=_s(meta.get("uid")),
+        owner_uid=controller_uid(meta, "Deployment"),
+        template_hash=_intern(_s(_m(meta.get("labels")).get(POD_TEMPLATE_HASH))),
+        revision=parse_revision(_m(meta.get("annotations"))),
+        fingerprint=template_fingerprint(spec.get("template")),
+        created=_s(meta.get("creationTimestamp")),
+        spec_replicas=replicas if isinstance(replicas, int) else None,
+        status_replicas=_i(_m(rs.get("status")).get("replicas")),
+    )
+
+
+def event_times(event: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """(first seen, last seen). Scheduler events (events.k8s.io read as core/v1) have null
+    first/lastTimestamp and carry eventTime and series.lastObservedTime instead (K8S-SIGNALS §4.4)."""
+    event_time = parse_time(event.get("eventTime"))
+    first = parse_time(event.get("firstTimestamp")) or event_time
+    last = (
+        parse_time(event.get("lastTimestamp"))
+        or parse_time(_m(event.get("series")).get("lastObservedTime"))
+        or event_time
+        or first
+    )
+    return first or last, last
+
+
+def event_view(event: Mapping[str, Any]) -> EventView:
+    meta = _m(event.get("metadata"))
+    involved = _m(event.get("involvedObject") or event.get("regarding"))
+    first, last = event_times(event)
+    count = event.get("count")
+    if not isinstance(count, int):
+        count = _i(_m(event.get("series")).get("count")) or 1
+    return EventView(
+        name=_s(meta.get("name")),
+        namespace=_intern(_s(involved.get("namespace")) or _s(meta.get("namespace"))),
+        kind=_intern(_s(involved.get("kind"))),
+        object_name=_s(involved.get("name")),
+        object_uid=_s(involved.get("uid")),
+        field_path=_s(involved.get("fieldPath")),
+        type=_intern(_s(event.get("type"))),
+        reason=_intern(_s(event.get("reason"))),
+        message=_s(event.get("message") or event.get("note")),
+        first_seen=first,
+        last_seen=last,
+        count=count,
+    )
+
+
+def deployment_view(deployment: Mapping[str, Any], fingerprint: str | None = None) -> DeploymentView:
+    meta = _m(deployment.get("metadata"))
+    spec = _m(deployment.get("spec"))
+    status = _m(deployment.get("status"))
+    template = _m(spec.get("template"))
+    containers = _m(template.get("spec")).get("containers") or ()
+    image = _s(_m(containers[0]).get("image")) if containers else ""
+    replicas = spec.get("replicas")
+    conditions = tuple(
+        ConditionView(
+            type=_s(c.get("type")),
+            status=_s(c.get("status")),
+            reason=_s(c.get("reason")),
+            message=_s(c.get("message")),
+            last_update=parse_time(c.get("lastUpdateTime")),
+        )
+        for c in map(_m, status.get("conditions") or ())
+    )
+    return DeploymentView(
+        namespace=_s(meta.get("namespace")),
+        name=_s(meta.get("name")),
+        uid=_s(meta.get("uid")),
+        generation=_i(meta.get("generation")),
+        observed_generation=_i(status.get("observedGeneration")),
+        spec_replicas=replicas if isinstance(replicas, int) else None,
+        paused=bool(spec.get("paused")),
+        replicas=_i(status.get("replicas")),
+        updated_replicas=_i(status.get("updatedReplicas")),
+        available_replicas=_i(status.get("availableReplicas")),
+        conditions=conditions,
+        revision=parse_revision(_m(meta.get("annotations"))),
+        image=image or None,
+        fingerprint=fingerprint if fingerprint is not None else template_fingerprint(template),
+    )

@@ -1,0 +1,300 @@
+"""The rollout status of one Deployment generation, decided the way `kubectl rollout status` does.
+
+Why this exists: it is the one decision the whole product rests on, so it is a pure function over
+plain data (ARCHITECTURE §2), tested branch by branch. kubectl decides where kubectl decides
+(K8S-SIGNALS §1); on top of that, a pod of the *new* ReplicaSet with a decisive signal fails the
+rollout early instead of ten minutes later at the progress deadline (K8S-SIGNALS §5).
+
+Raw objects are camelCase dicts as the API returns them; the watcher's index calls `decide` with
+views it extracted once (fyr.core.k8s_views).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fyr.core.k8s_views import (
+    ContainerView,
+    DeploymentView,
+    EventView,
+    PodView,
+    ReplicaSetView,
+    deployment_view,
+    event_view,
+    pod_view,
+    replicaset_view,
+)
+from fyr.models.rollout import RolloutStatus
+
+# Reasons for verdicts that are not failures (kubectl's branches, named).
+REASON_SPEC_NOT_OBSERVED = "SpecUpdateNotObserved"
+REASON_WAITING_UPDATED = "WaitingForUpdatedReplicas"
+REASON_OLD_PENDING_TERMINATION = "OldReplicasPendingTermination"
+REASON_WAITING_AVAILABLE = "WaitingForAvailableReplicas"
+REASON_PAUSED = "Paused"
+REASON_COMPLETE = "Complete"
+REASON_DEADLINE = "ProgressDeadlineExceeded"
+
+_MAX_MESSAGE = 1000
+
+
+@dataclass(frozen=True)
+class StatusThresholds:
+    crashloop_restarts: int = 3
+    oom_restarts: int = 2
+    # Optional early failure for scheduling / FailedCreate / FailedMount older than this; off by default
+    # because capacity may arrive or a ConfigMap may be applied a moment later (ARCHITECTURE §2).
+    pending_fail_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class RolloutVerdict:
+    status: RolloutStatus
+    reason: str
+    message: str
+    generation: int
+    revision: int | None
+    new_replicaset: str | None
+    image: str | None
+    decisive_pod: str | None = None
+    decisive_container: str | None = None
+
+
+# --------------------------------------------------------------------------- public, dict-based API
+
+
+def find_new_replicaset(
+    deployment: Mapping[str, Any], replicasets: Sequence[Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The RS whose pod template equals the Deployment's ignoring `pod-template-hash`; the oldest
+    (creationTimestamp, then name) if several do, as FindNewReplicaSet (kubernetes/kubernetes#40415)."""
+    dview = deployment_view(deployment)
+    views = [replicaset_view(rs) for rs in replicasets]
+    chosen = select_new_replicaset(dview, views)
+    if chosen is None:
+        return None
+    return replicasets[views.index(chosen)]
+
+
+def pods_of_replicaset(rs: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Pods controlled by the RS: by ownerReferences uid; pods without a controller ref fall back to
+    the `pod-template-hash` label (same namespace)."""
+    rsv = replicaset_view(rs)
+    return [p for p in pods if _belongs(pod_view(p), rsv)]
+
+
+def rollout_status(
+    deployment: Mapping[str, Any],
+    replicasets: Sequence[Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]] = (),
+    *,
+    thresholds: StatusThresholds = StatusThresholds(),
+    now: datetime | None = None,
+) -> RolloutVerdict:
+    dview = deployment_view(deployment)
+    rs_views = [replicaset_view(rs) for rs in replicasets]
+    owned = [rs for rs in rs_views if not rs.owner_uid or not dview.uid or rs.owner_uid == dview.uid]
+    new_rs = select_new_replicaset(dview, owned)
+    new_pods = [pv for pv in map(pod_view, pods) if new_rs is not None and _belongs(pv, new_rs)]
+    return decide(dview, new_rs, new_pods, [event_view(e) for e in events], thresholds=thresholds, now=now)
+
+
+# --------------------------------------------------------------------------- view-based core
+
+
+def select_new_replicaset(
+    deployment: DeploymentView, replicasets: Iterable[ReplicaSetView]
+) -> ReplicaSetView | None:
+    matching = [rs for rs in replicasets if rs.fingerprint == deployment.fingerprint]
+    if not matching:
+        return None
+    return min(matching, key=lambda rs: (rs.created, rs.name))
+
+
+def _belongs(pod: PodView, rs: ReplicaSetView) -> bool:
+    if pod.owner_uid:
+        return pod.owner_uid == rs.uid
+    return bool(rs.template_hash) and pod.template_hash == rs.template_hash and pod.namespace == rs.namespace
+
+
+def decide(
+    d: DeploymentView,
+    new_rs: ReplicaSetView | None,
+    new_pods: Sequence[PodView],
+    events: Sequence[EventView],
+    *,
+    thresholds: StatusThresholds,
+    now: datetime | None = None,
+) -> RolloutVerdict:
+    """The verdict from views: `new_pods` must be the pods of `new_rs` only; `events` may be any
+    events around the Deployment, its new RS and those pods (others are ignored)."""
+
+    def verdict(status: RolloutStatus, reason: str, message: str, pod: str | None = None,
+                container: str | None = None) -> RolloutVerdict:
+        return RolloutVerdict(
+            status=status, reason=reason, message=_one_line(message), generation=d.generation,
+            revision=d.revision, new_replicaset=new_rs.name if new_rs else None, image=d.image,
+            decisive_pod=pod, decisive_container=container,
+        )
+
+    # 1. kubectl: "Waiting for deployment spec update to be observed..." — checked first. This also
+    #    covers ReplicaSetCreateError, where the controller never bumps observedGeneration.
+    if d.generation > d.observed_generation:
+        return verdict(RolloutStatus.PENDING, REASON_SPEC_NOT_OBSERVED,
+                       "Waiting for deployment spec update to be observed...")
+    # 2. kubectl errors on a Progressing condition with reason ProgressDeadlineExceeded (status not checked).
+    for cond in d.conditions:
+        if cond.type == "Progressing" and cond.reason == REASON_DEADLINE:
+            return verdict(RolloutStatus.FAILED, REASON_DEADLINE,
+                           f'deployment "{d.name}" exceeded its progress deadline'
+                           + (f": {cond.message}" if cond.message else ""))
+    # 3. kubectl's count checks; success exactly where kubectl says "successfully rolled out".
+    waiting = f'Waiting for deployment "{d.name}" rollout to finish: '
+    if d.spec_replicas is not None and d.updated_replicas < d.spec_replicas:
+        reason = REASON_WAITING_UPDATED
+        message = f"{waiting}{d.updated_replicas} out of {d.spec_replicas} new replicas have been updated..."
+    elif d.replicas > d.updated_replicas:
+        reason = REASON_OLD_PENDING_TERMINATION
+        message = f"{waiting}{d.replicas - d.updated_replicas} old replicas are pending termination..."
+    elif d.available_replicas < d.updated_replicas:
+        reason = REASON_WAITING_AVAILABLE
+        message = f"{waiting}{d.available_replicas} of {d.updated_replicas} updated replicas are available..."
+    else:
+        return verdict(RolloutStatus.SUCCESS, REASON_COMPLETE, f'deployment "{d.name}" successfully rolled out')
+
+    # 4. Still waiting: fail early on a decisive signal from a pod of the new RS.
+    when = now or datetime.now(UTC)
+    failure = _decisive_pod_signal(new_pods, events, thresholds)
+    if failure is None and thresholds.pending_fail_seconds is not None and new_rs is not None:
+        failure = _stuck_pending(new_rs, new_pods, events, thresholds.pending_fail_seconds, when)
+    if failure is not None:
+        return verdict(RolloutStatus.FAILED, *failure)
+    if d.paused:
+        return verdict(RolloutStatus.ROLLING_OUT, REASON_PAUSED, f"{message} (deployment is paused)")
+    return verdict(RolloutStatus.ROLLING_OUT, reason, message)
+
+
+_Failure = tuple[str, str, str | None, str | None]  # reason, message, pod, container
+
+
+def _decisive_pod_signal(
+    pods: Sequence[PodView], events: Sequence[EventView], t: StatusThresholds
+) -> _Failure | None:
+    for pod in sorted(pods, key=lambda p: p.name):
+        if pod.deleting or pod.phase in ("Succeeded", "Failed"):
+            continue
+        for c in pod.containers:  # init containers first: they block everything after them
+            found = _container_signal(pod, c, events, t)
+            if found is not None:
+                reason, message = found
+                return reason, message, pod.name, c.name
+    return None
+
+
+def _container_signal(
+    pod: PodView, c: ContainerView, events: Sequence[EventView], t: StatusThresholds
+) -> tuple[str, str] | None:
+    kind = "init container" if c.init else "container"
+    oom = "OOMKilled" in (c.terminated_reason, c.last_terminated_reason)
+    if oom and c.restart_count >= t.oom_restarts:
+        return "OOMKilled", (f"{kind} {c.name} of pod {pod.name} was OOMKilled "
+                             f"(restarts: {c.restart_count})")
+    if c.waiting_reason == "CrashLoopBackOff" and c.restart_count >= t.crashloop_restarts:
+        exit_info = f", last exit code {c.last_exit_code}" if c.last_exit_code is not None else ""
+        detail = f": {c.waiting_message}" if c.waiting_message else ""
+        return "CrashLoopBackOff", (f"{kind} {c.name} of pod {pod.name} is crash looping "
+                                    f"(restarts: {c.restart_count}{exit_info}){detail}")
+    if c.waiting_reason in ("InvalidImageName", "CreateContainerConfigError"):
+        return c.waiting_reason, c.waiting_message or f"{kind} {c.name} of pod {pod.name}: {c.waiting_reason}"
+    if c.waiting_reason in ("ErrImagePull", "ImagePullBackOff"):
+        if pull_error_is_permanent(c.waiting_message, c.image):
+            return c.waiting_reason, c.waiting_message
+        for ev in _pod_events(pod, events, c.name):
+            if ev.reason == "Failed" and ev.message.startswith("Failed to pull image") and \
+                    pull_error_is_permanent(ev.message, c.image):
+                return c.waiting_reason, ev.message
+    return None
+
+
+def _pod_events(pod: PodView, events: Sequence[EventView], container: str | None = None) -> list[EventView]:
+    out = []
+    for ev in events:
+        if ev.kind != "Pod":
+            continue
+        if ev.object_uid and pod.uid:
+            if ev.object_uid != pod.uid:
+                continue
+        elif ev.object_name != pod.name or (ev.namespace and ev.namespace != pod.namespace):
+            continue
+        if container and ev.field_path and not ev.field_path.endswith("{" + container + "}"):
+            continue
+        out.append(ev)
+    return sorted(out, key=lambda e: e.last_seen or datetime.min.replace(tzinfo=UTC), reverse=True)
+
+
+# Permanent vs transient image-pull errors (K8S-SIGNALS §4.5). Markers are phrases with spaces or
+# punctuation so an image *name* (which has neither) cannot match them; quoted parts are removed first.
+_TRANSIENT = (
+    "i/o timeout", "timeout", "connection refused", "connection reset", "request canceled",
+    "503 service unavailable", "429 too many requests", "too many requests", "no such host",
+    "network is unreachable", "temporary failure", "context deadline exceeded", "unexpected eof",
+    "registryunavailable", "registry is unavailable",
+)
+_PERMANENT = (
+    ": not found", " not found", "manifest unknown", "404 not found", "pull access denied",
+    "repository does not exist", "may require authorization", "401 unauthorized", "unauthorized:",
+    "403 forbidden", "access denied", "insufficient_scope", "authorization failed", "denied:",
+    "name unknown",
+)
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def pull_error_is_permanent(message: str, image: str = "") -> bool:
+    """True when an image-pull error says the image/tag does not exist or access is denied, and is
+    not a network/registry hiccup (those are transient and keep the rollout ROLLING_OUT)."""
+    text = _QUOTED.sub('""', message)
+    if image:
+        text = text.replace(image, "<image>")
+    text = text.lower()
+    if any(marker in text for marker in _TRANSIENT):
+        return False
+    return any(marker in text for marker in _PERMANENT)
+
+
+def _stuck_pending(
+    rs: ReplicaSetView, pods: Sequence[PodView], events: Sequence[EventView], limit: float, now: datetime
+) -> _Failure | None:
+    """FailedScheduling / FailedMount on a still-waiting pod, or FailedCreate on a short new RS, that
+    began at least `limit` seconds ago (optional early failure, off by default)."""
+
+    def old_enough(ev: EventView) -> bool:
+        start = ev.first_seen or ev.last_seen
+        return start is not None and (now - start).total_seconds() >= limit
+
+    for pod in sorted(pods, key=lambda p: p.name):
+        if pod.deleting or pod.phase not in ("Pending", ""):
+            continue
+        for ev in _pod_events(pod, events):
+            if ev.reason == "FailedScheduling" and old_enough(ev) and pod.unscheduled_since is not None:
+                return ev.reason, ev.message, pod.name, None
+            if ev.reason in ("FailedMount", "FailedAttachVolume") and old_enough(ev):
+                return ev.reason, ev.message, pod.name, None
+        if pod.unscheduled_since is not None and (now - pod.unscheduled_since).total_seconds() >= limit:
+            return "FailedScheduling", f"pod {pod.name} unschedulable", pod.name, None
+    short = rs.spec_replicas is not None and rs.status_replicas < rs.spec_replicas
+    if short:
+        for ev in events:
+            if ev.reason == "FailedCreate" and ev.kind == "ReplicaSet" and ev.object_name == rs.name \
+                    and old_enough(ev):
+                return ev.reason, ev.message, None, None
+    return None
+
+
+def _one_line(message: str) -> str:
+    line = " ".join(message.split())
+    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"
