@@ -11,10 +11,12 @@ Provider errors are mapped to Fyr's hierarchy here so that the service decides a
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -30,6 +32,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from fyr.errors import ConfigError, PermanentError, TransientError
 from fyr.models.analysis import AnalysisResult, Category
+from fyr.services.analyzer.retry import retry_delay
 from fyr.settings import Settings
 
 log = structlog.get_logger()
@@ -311,3 +314,55 @@ async def explain(
         return ExplainOutcome(analysis, tokens_in, tokens_out, latency, model_name, False, None)
     log.warning("llm_answer_rejected", reason=reason, model_name=model_name)
     return ExplainOutcome(result.rules, tokens_in, tokens_out, latency, model_name, True, reason)
+
+
+# --- for callers that retry in-process (the offline CLI) ------------------------------------------
+
+
+async def explain_with_retries(
+    result: ExplainInput,
+    *,
+    model: BaseChatModel,
+    max_attempts: int,
+    base_s: float,
+    cap_s: float,
+    prompt_version: str = PROMPT_VERSION,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> ExplainOutcome:
+    """`explain`, retrying transient provider errors (Retry-After honoured); then the rules' analysis."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await explain(result, model=model, prompt_version=prompt_version)
+        except TransientError as exc:
+            if attempt >= max_attempts:
+                reason = f"gave up after {attempt} attempts: {exc}"
+                log.warning("llm_gave_up", attempts=attempt, error=str(exc))
+                return ExplainOutcome(result.rules, 0, 0, 0.0, _configured_model_name(model), True, reason)
+            delay = retry_delay(attempt, retry_after=exc.retry_after, base_s=base_s, cap_s=cap_s)
+            log.info("llm_retry", attempt=attempt, delay_s=round(delay, 2), error=str(exc))
+            await sleep(delay)
+        except PermanentError as exc:
+            return ExplainOutcome(result.rules, 0, 0, 0.0, _configured_model_name(model), True, str(exc))
+
+
+def make_offline_explainer(
+    settings: Settings, *, model: BaseChatModel | None = None
+) -> Callable[[ExplainInput], Awaitable[AnalysisResult]] | None:
+    """The `explain` callable for `fyr analyze --llm openai` (None when the LLM is off: rules only).
+
+    Uses `model` when given (tests), else `build_chat_model(settings)`.
+    """
+    if not settings.llm_enabled:
+        return None
+    chat = model if model is not None else build_chat_model(settings)
+
+    async def _explain(result: ExplainInput) -> AnalysisResult:
+        outcome = await explain_with_retries(
+            result, model=chat, max_attempts=settings.analysis_max_attempts,
+            base_s=settings.analysis_retry_base_seconds, cap_s=settings.analysis_retry_max_seconds,
+        )
+        return outcome.analysis
+
+    return _explain

@@ -1,0 +1,194 @@
+"""An OpenAI-compatible Chat Completions server on loopback, driven by the real langchain-openai client.
+
+It answers `POST /v1/chat/completions` the way OpenAI does for structured output: with a forced
+tool call when the request carries `tools` (method="function_calling"), with JSON content when it
+carries `response_format: json_schema`. Failures are scripted per request (429 with Retry-After,
+5xx, a hang that trips the client's timeout); every request body is recorded so tests can check
+what left the process. By default it answers from the rules' findings found in the prompt, so its
+answers pass Fyr's validation; `answer=` overrides that.
+
+Run standalone (used by benchmarks): `python -m tests.fakes.openai_api --port 8089 --latency 0.5`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Answer = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class Failure:
+    """One scripted failure: an HTTP status (with headers), or a hang of `hang_s` seconds."""
+
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    hang_s: float = 0.0
+
+
+def rate_limited(retry_after: float) -> Failure:
+    return Failure(429, {"retry-after": f"{retry_after:g}"})
+
+
+def server_error(status: int = 500) -> Failure:
+    return Failure(status)
+
+
+def hang(seconds: float) -> Failure:
+    return Failure(0, hang_s=seconds)
+
+
+_RULES = re.compile(r"<rules_json>\s*(\{.*?\})\s*</rules_json>", re.S)
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for msg in body.get("messages", []):
+        content = msg.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(str(c.get("text", "")) for c in content if isinstance(c, dict))
+    return "\n".join(parts)
+
+
+def answer_from_rules(body: dict[str, Any]) -> dict[str, Any]:
+    """A valid analysis: the rules' category and evidence, re-worded."""
+    blocks = _RULES.findall(prompt_text(body))  # the last one: the system text names the tag too
+    rules: dict[str, Any] = json.loads(blocks[-1]) if blocks else {}
+    return {
+        "category": rules.get("category", "unknown"),
+        "summary": "LLM: " + str(rules.get("summary", "rollout failed"))[:250],
+        "root_cause": "Explained by the model. " + str(rules.get("root_cause", ""))[:2000],
+        "evidence": list(rules.get("evidence", []))[:5],
+        "suggested_fix": str(rules.get("suggested_fix", "Inspect the pods.")) or "Inspect the pods.",
+        "confidence": "medium",
+    }
+
+
+class FakeOpenAI:
+    """The fake server. Use `async with FakeOpenAI(...) as fake:`; `fake.base_url` ends in /v1."""
+
+    def __init__(self, *, latency_s: float = 0.0, answer: Answer = answer_from_rules,
+                 answered_model_suffix: str = "-2024-07-18", host: str = "127.0.0.1", port: int = 0) -> None:
+        self.latency_s = latency_s
+        self.answer = answer
+        self.answered_model_suffix = answered_model_suffix
+        self.host, self.port = host, port
+        self.failures: deque[Failure] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.request_times: list[float] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def script(self, *failures: Failure) -> None:
+        """The next len(failures) requests fail like this, in order; later ones succeed."""
+        self.failures.extend(failures)
+
+    def raw_bodies(self) -> str:
+        return "\n".join(json.dumps(b) for b in self.requests)
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.request_times.append(time.monotonic())
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            failure = self.failures.popleft() if self.failures else None
+            if failure is not None and failure.hang_s:
+                await asyncio.sleep(failure.hang_s)
+                return web.json_response({"error": {"message": "hung", "type": "server_error"}}, status=504)
+            if failure is not None:
+                return web.json_response(
+                    {"error": {"message": f"scripted {failure.status}", "type": "scripted", "code": None}},
+                    status=failure.status, headers=failure.headers,
+                )
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            return web.json_response(self._completion(body))
+        finally:
+            self.in_flight -= 1
+
+    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        args = self.answer(body)
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+        tools = body.get("tools") or []
+        if tools:
+            name = tools[0]["function"]["name"]
+            message["tool_calls"] = [{"id": f"call_{len(self.requests)}", "type": "function",
+                                      "function": {"name": name, "arguments": json.dumps(args)}}]
+            finish = "tool_calls"
+        else:
+            message["content"] = json.dumps(args)
+            finish = "stop"
+        prompt_tokens = max(1, len(prompt_text(body)) // 4)
+        completion_tokens = max(1, len(json.dumps(args)) // 4)
+        return {
+            "id": f"chatcmpl-fake{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": str(body.get("model", "fake")) + self.answered_model_suffix,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+            "system_fingerprint": "fp_fake",
+        }
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=32 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_post("/chat/completions", self._completions)
+        return app
+
+    async def start(self) -> FakeOpenAI:
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None)
+        assert sockets
+        self.port = int(sockets[0].getsockname()[1])
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeOpenAI:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def _serve(port: int, latency: float) -> None:
+    fake = await FakeOpenAI(latency_s=latency, port=port).start()
+    print(f"fake openai listening on {fake.base_url}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--latency", type=float, default=0.5)
+    ns = parser.parse_args()
+    asyncio.run(_serve(ns.port, ns.latency))
