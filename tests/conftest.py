@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from fyr.db.engine import Database
 from fyr.db.migrate import sync_url, upgrade
@@ -23,7 +24,23 @@ TABLES = ("analysis_metrics", "analyses", "webhook_deliveries", "gitlab_metadata
 
 
 def mysql_url() -> str | None:
-    return os.environ.get(MYSQL_ENV) or None
+    """The MariaDB URL for this test process: one database per xdist worker, so workers never collide."""
+    raw = os.environ.get(MYSQL_ENV) or None
+    if raw is None:
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return raw
+    url = make_url(raw)
+    return url.set(database=f"{url.database or 'test'}_{worker}").render_as_string(hide_password=False)
+
+
+def _ensure_database(url: str) -> None:
+    parsed = make_url(url)
+    server = create_engine(sync_url(parsed.set(database="").render_as_string(hide_password=False)))
+    with server.begin() as conn:
+        conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}` CHARACTER SET utf8mb4"))
+    server.dispose()
 
 
 def require_mysql_url() -> str:
@@ -39,6 +56,7 @@ _migrated: set[str] = set()
 def prepare_mysql(url: str) -> None:
     """Migrate once per session, then empty the tables; fail loudly when the server is unreachable."""
     if url not in _migrated:
+        _ensure_database(url)
         upgrade(url)
         _migrated.add(url)
     engine = create_engine(sync_url(url))

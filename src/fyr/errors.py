@@ -32,6 +32,10 @@ class DatabaseUnavailable(TransientError):
     """The database did not answer; the repositories work again once it is back."""
 
 
+class DatabaseConflict(TransientError):
+    """A deadlock or lock wait timeout; the transaction was rolled back and may simply be run again."""
+
+
 class SchemaOutdated(ConfigError):
     """The database schema is behind the code: run `fyr db upgrade`."""
 

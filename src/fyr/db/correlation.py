@@ -1,19 +1,66 @@
-"""GitLab correlation, rollout side: staged GitLab metadata joins a rollout seen later.
+"""GitLab correlation (ARCHITECTURE §4): the only SQL that stages GitLab metadata and joins rollouts.
 
-(The ingestor's staging functions live here too; this first part is what the watcher's path needs.)
+Metadata reaches a rollout whichever arrives first. The ingestor *stages* what a webhook says in
+`gitlab_metadata`, keyed by (project path, environment, commit), then attaches it to the rollouts
+that already match; the watcher's `record_generation` calls `attach_staged` for each new rollout so
+that metadata staged earlier joins it. Both directions run the same `attach_staged`.
+
+Rows and what fills them:
+- environment "" is the *commit row*: the commit's newest pipeline and its merge request.
+- environment "<slug>" is a *deploy row*: the deploy job (`job_id`), the pipeline that ran it, the
+  deployment status. Deployment hooks key it by `environment_slug` (what `app.gitlab.com/env`
+  holds); Pipeline/Job hooks only know the environment *name*, which equals the slug when the name
+  is already slug-shaped (`production`); otherwise the rows meet through the job id
+  (Deployment `deployable_id` = Pipeline `builds[].id` = Job `build_id`).
+- project path `k8s:<cluster>/<namespace>/<deployment>` holds what a deploy job sent to
+  `POST /api/v1/rollouts/annotate` for one Kubernetes Deployment (explicit, it overwrites).
+
+Matching a rollout: its commit is `git_commit` (annotation, ≥ 7 hex) or a hex image tag (≥ 7); a
+staged row matches when its SHA starts with it, restricted to `gitlab_app` (= project slug) and
+`gitlab_env` (= environment slug) when the rollout has them. A rollout without any commit joins
+its (app, env) deployment only when exactly one commit was deployed there within `WINDOW`.
+
+Precedence: values from Deployment annotations are never overwritten by webhook data; webhook data
+replaces only values that webhook data put there (a better pipeline arriving later). Team and
+channel are not taken from the routing file here: the notifier applies routing when it addresses
+the message (see fyr.core.routing).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+import structlog
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fyr.db.base import utcnow
 from fyr.models.gitlab import GitlabMetadata
 from fyr.models.rollout import Origin, Rollout
 
+log = structlog.get_logger()
+
+WINDOW = timedelta(minutes=30)  # commit-less joins: deploy activity this close to the rollout start
+K8S_PREFIX = "k8s:"
+_HEX = re.compile(r"[0-9a-f]{7,64}")
 _HEX_TAG = re.compile(r"^[0-9a-f]{7,40}$")
+_CANDIDATES = 50  # rollouts examined per webhook; bounds the work of one request
+
+_GIT_FIELDS = ("pipeline_url", "mr_url", "team", "slack_channel")
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+
+def project_slug(path: str) -> str:
+    """CI_PROJECT_PATH_SLUG: lower-cased, non [a-z0-9] → '-', at most 63 bytes, no edge hyphens."""
+    slug = re.sub(r"[^a-z0-9]", "-", path.lower())[:63]
+    return slug.strip("-")
 
 
 def image_commit_prefix(image: str | None) -> str | None:
@@ -27,32 +74,390 @@ def image_commit_prefix(image: str | None) -> str | None:
     return tag if _HEX_TAG.match(tag) else None
 
 
-async def attach_staged(session: AsyncSession, rollout: Rollout) -> bool:
-    """Fill the rollout's git fields from the best staged match; True when something was attached."""
-    conds = []
+def rollout_commit(rollout: Rollout) -> str | None:
+    """The commit (or prefix) the rollout names: annotation first, then a hex image tag."""
     if rollout.git_commit:
-        conds.append(GitlabMetadata.commit_sha == rollout.git_commit)
-    prefix = image_commit_prefix(rollout.image)
-    if prefix:
-        conds.append(GitlabMetadata.commit_sha.startswith(prefix))
-    if rollout.gitlab_app:
-        slug_cond = GitlabMetadata.project_slug == rollout.gitlab_app
-        if rollout.gitlab_env:
-            slug_cond = slug_cond & (GitlabMetadata.environment == rollout.gitlab_env)
-        conds.append(slug_cond)
+        commit = rollout.git_commit.strip().lower()
+        if _HEX.fullmatch(commit):
+            return commit
+    return image_commit_prefix(rollout.image)
+
+
+def k8s_path(cluster: str, namespace: str, deployment: str) -> str:
+    """The pseudo project path under which annotate calls for one Deployment are staged."""
+    path = f"{K8S_PREFIX}{cluster}/{namespace}/{deployment}"
+    if len(path) > 255:
+        path = K8S_PREFIX + hashlib.sha256(path.encode()).hexdigest()
+    return path
+
+
+def _prefix_compatible(a: str, b: str) -> bool:
+    return bool(a) and bool(b) and (a.startswith(b) or b.startswith(a))
+
+
+def _near(moment: datetime | None, other: datetime | None) -> bool:
+    if moment is None or other is None:
+        return False
+    return abs(moment - other) <= WINDOW
+
+
+# --- what a webhook says --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Staging:
+    """One upsert into gitlab_metadata. None means "this event does not say"."""
+
+    project_path: str
+    environment: str
+    commit_sha: str
+    pipeline_id: int | None = None
+    pipeline_url: str | None = None
+    mr_url: str | None = None
+    job_id: int | None = None
+    deployment_status: str | None = None
+    team: str | None = None
+    slack_channel: str | None = None
+    explicit: bool = False  # annotate: the caller's word replaces what is there
+
+
+@dataclass(frozen=True)
+class JobLink:
+    """A job id seen with its pipeline: deploy rows that know only the job learn the pipeline."""
+
+    job_id: int
+    pipeline_id: int
+    pipeline_url: str | None
+
+
+@dataclass(frozen=True)
+class GitlabEvent:
+    """Everything one webhook contributes, in plain data (the ingestor builds it)."""
+
+    project_path: str
+    commit_sha: str
+    stagings: tuple[Staging, ...]
+    job_links: tuple[JobLink, ...] = ()
+    deployable_id: int | None = None  # Deployment hook: its job, to find the pipeline
+    deploy_env: str | None = None  # Deployment hook: environment key of its row
+    deploy_env_name: str | None = None  # Deployment hook: the name, when it differs from the slug
+
+
+# --- staging --------------------------------------------------------------------------------
+
+
+async def _get_row(session: AsyncSession, project_path: str, environment: str, sha: str,
+                   *, lock: bool) -> GitlabMetadata | None:
+    stmt = select(GitlabMetadata).where(
+        GitlabMetadata.project_path == project_path,
+        GitlabMetadata.environment == environment,
+        GitlabMetadata.commit_sha == sha,
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _newer(new: int | None, old: int | None) -> bool:
+    return new is not None and (old is None or new >= old)
+
+
+def _merge_into(row: GitlabMetadata, s: Staging) -> None:
+    if s.pipeline_url is not None and (s.explicit or _newer(s.pipeline_id, row.pipeline_id)
+                                       or (s.pipeline_id is None and row.pipeline_url is None)):
+        row.pipeline_url = s.pipeline_url
+    if _newer(s.pipeline_id, row.pipeline_id):
+        row.pipeline_id = s.pipeline_id
+    if _newer(s.job_id, row.job_id):
+        row.job_id = s.job_id
+    for field in ("mr_url", "deployment_status", "team", "slack_channel"):
+        value = getattr(s, field)
+        if value is not None:
+            setattr(row, field, value)
+    row.updated_at = utcnow()
+
+
+async def stage(session: AsyncSession, s: Staging) -> GitlabMetadata:
+    """Upsert one staged row (select for update; insert under a savepoint; a lost race merges)."""
+    row = await _get_row(session, s.project_path, s.environment, s.commit_sha, lock=True)
+    if row is None:
+        now = utcnow()
+        slug = "" if s.project_path.startswith(K8S_PREFIX) else project_slug(s.project_path)
+        fresh = GitlabMetadata(project_path=s.project_path, project_slug=slug, environment=s.environment,
+                               commit_sha=s.commit_sha, created_at=now, updated_at=now)
+        _merge_into(fresh, s)
+        try:
+            async with session.begin_nested():
+                session.add(fresh)
+        except IntegrityError:
+            row = await _get_row(session, s.project_path, s.environment, s.commit_sha, lock=True)
+            if row is None:
+                raise
+        else:
+            return fresh
+    _merge_into(row, s)
+    return row
+
+
+async def _link_jobs(session: AsyncSession, project_path: str, links: Sequence[JobLink]) -> None:
+    if not links:
+        return
+    by_job = {link.job_id: link for link in links}
+    stmt = select(GitlabMetadata).where(
+        GitlabMetadata.project_path == project_path, GitlabMetadata.job_id.in_(list(by_job))
+    )
+    for row in (await session.execute(stmt)).scalars():
+        assert row.job_id is not None
+        link = by_job[row.job_id]
+        if _newer(link.pipeline_id, row.pipeline_id):
+            row.pipeline_id = link.pipeline_id
+            row.pipeline_url = link.pipeline_url or row.pipeline_url
+            row.updated_at = utcnow()
+
+
+async def _pipeline_for_deployment(session: AsyncSession, event: GitlabEvent) -> None:
+    """A Deployment hook has no pipeline: borrow it from a row that saw the same job or env name."""
+    if event.deploy_env is None:
+        return
+    row = await _get_row(session, event.project_path, event.deploy_env, event.commit_sha, lock=False)
+    if row is None or row.pipeline_id is not None:
+        return
+    conds = []
+    if event.deployable_id is not None:
+        conds.append(GitlabMetadata.job_id == event.deployable_id)
+    if event.deploy_env_name and event.deploy_env_name != event.deploy_env:
+        conds.append(and_(GitlabMetadata.environment == event.deploy_env_name,
+                          GitlabMetadata.commit_sha == event.commit_sha))
     if not conds:
-        return False
-    stmt = select(GitlabMetadata).where(or_(*conds)).order_by(GitlabMetadata.updated_at.desc()).limit(1)
-    staged = (await session.execute(stmt)).scalar_one_or_none()
-    if staged is None:
-        return False
-    for field, value in (
-        ("git_project", staged.project_path), ("git_commit", staged.commit_sha),
-        ("pipeline_url", staged.pipeline_url), ("mr_url", staged.mr_url),
-        ("team", staged.team), ("slack_channel", staged.slack_channel),
-    ):
-        if value and getattr(rollout, field) is None:
+        return
+    stmt = (
+        select(GitlabMetadata)
+        .where(GitlabMetadata.project_path == event.project_path, GitlabMetadata.pipeline_id.is_not(None),
+               or_(*conds))
+        .order_by(GitlabMetadata.pipeline_id.desc())
+        .limit(1)
+    )
+    donor = (await session.execute(stmt)).scalar_one_or_none()
+    if donor is not None:
+        row.pipeline_id, row.pipeline_url = donor.pipeline_id, donor.pipeline_url
+        row.mr_url = row.mr_url or donor.mr_url
+
+
+async def apply_gitlab_event(session: AsyncSession, event: GitlabEvent) -> list[int]:
+    """Stage one webhook's metadata and attach it to matching rollouts; returns their ids."""
+    await _link_jobs(session, event.project_path, event.job_links)
+    for staging in event.stagings:
+        await stage(session, staging)
+    await _pipeline_for_deployment(session, event)
+    return await _attach_matching(session, event)
+
+
+# --- rollout side ---------------------------------------------------------------------------
+
+
+async def _candidate_rollouts(session: AsyncSession, event: GitlabEvent) -> list[Rollout]:
+    sha = event.commit_sha
+    prefixes = [sha[:n] for n in range(7, len(sha) + 1)]
+    conds = [
+        Rollout.git_commit.in_(prefixes),
+        and_(Rollout.git_commit.is_(None), Rollout.image.like(f"%:{sha[:7]}%")),
+    ]
+    if event.deploy_env is not None:
+        conds.append(and_(
+            Rollout.git_commit.is_(None),
+            Rollout.gitlab_app == project_slug(event.project_path),
+            Rollout.gitlab_env == event.deploy_env,
+            Rollout.started_at >= utcnow() - WINDOW,
+        ))
+    stmt = select(Rollout).where(or_(*conds)).order_by(Rollout.id.desc()).limit(_CANDIDATES)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def _attach_matching(session: AsyncSession, event: GitlabEvent) -> list[int]:
+    attached = []
+    for rollout in await _candidate_rollouts(session, event):
+        if await attach_staged(session, rollout):
+            attached.append(rollout.id)
+    return attached
+
+
+async def _explicit_row(session: AsyncSession, rollout: Rollout) -> GitlabMetadata | None:
+    """The newest annotate call for this Deployment that fits this rollout."""
+    path = k8s_path(rollout.cluster, rollout.namespace, rollout.deployment)
+    stmt = (select(GitlabMetadata).where(GitlabMetadata.project_path == path)
+            .order_by(GitlabMetadata.updated_at.desc()).limit(20))
+    commit = rollout_commit(rollout)
+    for row in (await session.execute(stmt)).scalars():
+        if commit and row.commit_sha:
+            if _prefix_compatible(commit, row.commit_sha):
+                return row
+        elif _near(row.updated_at, rollout.started_at):
+            return row
+    return None
+
+
+def _apply_explicit(rollout: Rollout, row: GitlabMetadata) -> bool:
+    changed = False
+    if row.commit_sha:
+        current = (rollout.git_commit or "").lower()
+        if not current or (row.commit_sha.startswith(current) and current != row.commit_sha):
+            rollout.git_commit, changed = row.commit_sha, True
+    for field in _GIT_FIELDS:
+        value = getattr(row, field)
+        if value is not None and getattr(rollout, field) != value:
             setattr(rollout, field, value)
-    if rollout.origin == Origin.K8S:
-        rollout.origin = Origin.MIXED
-    return True
+            changed = True
+    return changed
+
+
+async def _rows_for_commit(session: AsyncSession, rollout: Rollout, commit: str) -> list[GitlabMetadata]:
+    stmt = select(GitlabMetadata).where(
+        GitlabMetadata.commit_sha.startswith(commit, autoescape=True),
+        GitlabMetadata.project_path.not_like(f"{K8S_PREFIX}%"),
+    )
+    if rollout.gitlab_app:
+        stmt = stmt.where(GitlabMetadata.project_slug == rollout.gitlab_app)
+    rows = list((await session.execute(stmt.limit(200))).scalars())
+    projects = {(r.project_path, r.commit_sha) for r in rows}
+    if len(projects) > 1:
+        log.info("gitlab_match_ambiguous", rollout_id=rollout.id, commit=commit,
+                 candidates=sorted(p for p, _ in projects)[:5])
+        return []
+    return rows
+
+
+async def _rows_without_commit(session: AsyncSession, rollout: Rollout) -> list[GitlabMetadata]:
+    """(app, env) only: join the deployment there, if exactly one commit was deployed near the start."""
+    if not (rollout.gitlab_app and rollout.gitlab_env and rollout.started_at):
+        return []
+    stmt = select(GitlabMetadata).where(
+        GitlabMetadata.project_slug == rollout.gitlab_app,
+        GitlabMetadata.environment == rollout.gitlab_env,
+        GitlabMetadata.deployment_status.is_not(None),
+        GitlabMetadata.updated_at >= rollout.started_at - WINDOW,
+        GitlabMetadata.updated_at <= rollout.started_at + WINDOW,
+    ).limit(10)
+    deployed = list((await session.execute(stmt)).scalars())
+    keys = {(r.project_path, r.commit_sha) for r in deployed}
+    if len(keys) != 1:
+        return []
+    (path, sha) = keys.pop()
+    stmt = select(GitlabMetadata).where(GitlabMetadata.project_path == path,
+                                        GitlabMetadata.commit_sha == sha)
+    return list((await session.execute(stmt)).scalars())
+
+
+def _ordered(rows: Iterable[GitlabMetadata], env: str | None) -> list[GitlabMetadata]:
+    """Deploy rows for the rollout's environment first (newest first), then commit rows."""
+    rows = list(rows)
+    deploy = [r for r in rows if r.environment and (env is None or r.environment == env)]
+    if env is None and len({r.environment for r in deploy}) > 1:
+        deploy = []  # the rollout does not say which environment: do not guess between several
+    commit = [r for r in rows if not r.environment]
+
+    def newest(r: GitlabMetadata) -> datetime:
+        return r.updated_at
+
+    return sorted(deploy, key=newest, reverse=True) + sorted(commit, key=newest, reverse=True)
+
+
+def _apply_gitlab(rollout: Rollout, rows: list[GitlabMetadata]) -> bool:
+    ordered = _ordered(rows, rollout.gitlab_env)
+    if not ordered:
+        return False
+    changed = False
+    first = ordered[0]
+    if rollout.git_project is None:
+        rollout.git_project, changed = first.project_path, True
+    sha = max((r.commit_sha for r in ordered), key=len)
+    current = (rollout.git_commit or "").lower()
+    if not current or (sha.startswith(current) and current != sha):
+        rollout.git_commit, changed = sha, True
+    for field in _GIT_FIELDS:
+        value = next((getattr(r, field) for r in ordered if getattr(r, field)), None)
+        if value is None:
+            continue
+        staged_values = {getattr(r, field) for r in rows}
+        current_value = getattr(rollout, field)
+        # Replace only what staging put there; an annotation's value is never in staged_values.
+        if current_value is None or (current_value != value and current_value in staged_values):
+            setattr(rollout, field, value)
+            changed = True
+    return changed
+
+
+async def attach_staged(session: AsyncSession, rollout: Rollout) -> bool:
+    """Join staged metadata to this rollout; True when something matched (origin becomes mixed)."""
+    matched = changed = False
+    explicit = await _explicit_row(session, rollout)
+    if explicit is not None:
+        changed = _apply_explicit(rollout, explicit)
+        matched = True
+    commit = rollout_commit(rollout)
+    if commit:
+        rows = await _rows_for_commit(session, rollout, commit)
+    else:
+        rows = await _rows_without_commit(session, rollout)
+    if rows and _ordered(rows, rollout.gitlab_env):
+        changed = _apply_gitlab(rollout, rows) or changed
+        matched = True
+    if matched and rollout.origin == Origin.K8S:
+        rollout.origin, changed = Origin.MIXED, True
+    if changed:
+        rollout.updated_at = utcnow()
+        log.debug("gitlab_metadata_attached", rollout_id=rollout.id, commit=rollout.git_commit)
+    return matched
+
+
+# --- explicit annotate ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """POST /api/v1/rollouts/annotate in plain data."""
+
+    cluster: str
+    namespace: str
+    deployment: str
+    commit: str | None = None
+    project: str | None = None
+    environment: str | None = None
+    pipeline_url: str | None = None
+    mr_url: str | None = None
+    team: str | None = None
+    slack_channel: str | None = None
+
+
+async def annotate(session: AsyncSession, a: Annotation) -> list[Rollout]:
+    """Stage an explicit annotation for a Deployment and attach it to its rollout(s) now."""
+    values = {"pipeline_url": a.pipeline_url, "mr_url": a.mr_url, "team": a.team,
+              "slack_channel": a.slack_channel}
+    row = await stage(session, Staging(project_path=k8s_path(a.cluster, a.namespace, a.deployment),
+                                       environment="", commit_sha=a.commit or "", explicit=True, **values))
+    if a.project and a.commit and len(a.commit) >= 40:
+        # The project's own rows too, so that the commit joins other rollouts of the same project.
+        await stage(session, Staging(project_path=a.project, environment=a.environment or "",
+                                     commit_sha=a.commit, explicit=True, **values))
+    stmt = (select(Rollout).where(Rollout.cluster == a.cluster, Rollout.namespace == a.namespace,
+                                  Rollout.deployment == a.deployment)
+            .order_by(Rollout.generation.desc()).limit(20))
+    rollouts = list((await session.execute(stmt)).scalars())
+    attached: list[Rollout] = []
+    for index, rollout in enumerate(rollouts):
+        commit = rollout_commit(rollout)
+        # Without a commit to compare, the newest generation is the one the job just deployed.
+        if commit and a.commit:
+            fits = _prefix_compatible(commit, a.commit)
+        else:
+            fits = index == 0
+        if not fits:
+            continue
+        _apply_explicit(rollout, row)
+        if a.project and rollout.git_project is None:
+            rollout.git_project = a.project
+        await attach_staged(session, rollout)
+        if rollout.origin == Origin.K8S:
+            rollout.origin = Origin.MIXED
+        rollout.updated_at = utcnow()
+        attached.append(rollout)
+    return attached

@@ -20,12 +20,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from fyr.errors import DatabaseUnavailable, SchemaOutdated
+from fyr.errors import DatabaseConflict, DatabaseUnavailable, SchemaOutdated
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 # MySQL error codes that mean "the server or the connection went away", not "your SQL is wrong".
 _MYSQL_GONE = {2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031}
+# Deadlock, lock wait timeout: the server rolled the transaction back; running it again is right.
+_MYSQL_CONFLICT = {1213, 1205}
 
 
 def normalize_url(raw: str) -> URL:
@@ -56,6 +58,12 @@ def is_connection_error(exc: BaseException) -> bool:
         if isinstance(exc, OperationalError) and code is None:
             return True
     return False
+
+
+def is_conflict(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    code = orig.args[0] if orig is not None and orig.args else None
+    return isinstance(code, int) and code in _MYSQL_CONFLICT
 
 
 class Database:
@@ -104,6 +112,8 @@ class Database:
             await _quiet_rollback(session)
             if is_connection_error(exc):
                 raise DatabaseUnavailable(f"database unavailable: {_short(exc)}") from exc
+            if is_conflict(exc):
+                raise DatabaseConflict(f"database conflict, retry: {_short(exc)}") from exc
             raise
         except BaseException:
             await _quiet_rollback(session)

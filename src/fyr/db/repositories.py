@@ -77,10 +77,13 @@ def _key_filter(key: RolloutKey) -> Any:
     )
 
 
-async def get_by_key(session: AsyncSession, key: RolloutKey, *, lock: bool = False) -> Rollout | None:
+async def get_by_key(session: AsyncSession, key: RolloutKey, *, latest: bool = False) -> Rollout | None:
     stmt = select(Rollout).where(_key_filter(key))
-    if lock:
-        stmt = stmt.with_for_update()
+    if latest:
+        # A shared-lock read sees the latest committed row (not our REPEATABLE READ snapshot). Shared, not
+        # exclusive: every loser of an insert race already holds a shared lock from its duplicate-key check,
+        # and asking for an exclusive one there deadlocks them against each other.
+        stmt = stmt.with_for_update(read=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -123,7 +126,7 @@ async def record_generation(
                 session.add(row)
         except IntegrityError:
             # Another writer inserted the same key between our read and our insert: take theirs.
-            existing = await get_by_key(session, key, lock=True)
+            existing = await get_by_key(session, key, latest=True)
             if existing is None:
                 raise
         else:

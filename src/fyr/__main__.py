@@ -1,0 +1,3 @@
+from fyr.cli import main
+
+main()

@@ -1,0 +1,105 @@
+"""Composition root: builds the database and runs the chosen services as tasks of one process.
+
+`fyr watcher|ingestor|analyzer|notifier` run one service each (one Deployment each in Kubernetes);
+`fyr all` runs the four together, sharing settings and database and waking each other in-process
+(a FAILED row wakes the analyzer, a stored analysis wakes the notifier) so that a failure reaches
+the notifier without waiting for a poll. One HTTP port serves /healthz, /readyz and /metrics (and
+the ingestor's webhook routes when the ingestor runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+from fyr.db.engine import Database
+from fyr.db.migrate import upgrade_async
+from fyr.errors import ConfigError
+from fyr.health import create_health_app, serve
+from fyr.runtime import Wakeups, install_signal_handlers
+from fyr.settings import Settings
+
+log = structlog.get_logger()
+
+SERVICES = ("watcher", "ingestor", "analyzer", "notifier")
+
+
+async def run_services(
+    settings: Settings,
+    names: set[str],
+    *,
+    host: str,
+    port: int,
+    upgrade_db: bool | None = None,
+    stop: asyncio.Event | None = None,
+    wakeups: Wakeups | None = None,
+    extra: dict[str, Any] | None = None,
+) -> int:
+    """Run `names` until SIGINT/SIGTERM (or `stop`); returns the exit code."""
+    unknown = names - set(SERVICES)
+    if unknown:
+        raise ConfigError(f"unknown service(s): {', '.join(sorted(unknown))}")
+    stop = stop or asyncio.Event()
+    install_signal_handlers(stop)
+    extra = extra or {}
+    db = Database.from_url(settings.database_url, pool_size=settings.db_pool_size)
+    try:
+        embedded = db.dialect == "sqlite" and len(names) > 1
+        if upgrade_db or (upgrade_db is None and embedded):
+            await upgrade_async(settings.database_url)
+        await db.check_schema()
+        wake = wakeups or Wakeups()
+        jobs: dict[str, Coroutine[Any, Any, None]] = {}
+        if "watcher" in names:
+            from fyr.services.watcher.main import run_watcher
+
+            jobs["watcher"] = run_watcher(settings=settings, db=db, stop=stop, wake=wake.wake_analysis)
+        if "analyzer" in names:
+            from fyr.services.analyzer.main import run_analyzer
+
+            jobs["analyzer"] = run_analyzer(settings=settings, db=db, stop=stop, wakeup=wake.analysis,
+                                            on_done=wake.wake_notify, **extra.get("analyzer", {}))
+        if "notifier" in names:
+            from fyr.services.notifier.main import run_notifier
+
+            jobs["notifier"] = run_notifier(settings=settings, db=db, stop=stop, wakeup=wake.notify,
+                                            **extra.get("notifier", {}))
+        if "ingestor" in names and (settings.gitlab_ingestor_token or names == {"ingestor"}):
+            from fyr.services.gitlab_ingestor.main import run_ingestor
+
+            jobs["http"] = run_ingestor(settings=settings, db=db, host=host, port=port, stop=stop)
+        else:
+            if "ingestor" in names:
+                log.warning("ingestor_disabled", why="GITLAB_INGESTOR_TOKEN is not set")
+            jobs["http"] = serve(create_health_app(db=db), host=host, port=port, stop=stop)
+        log.info("services_starting", services=sorted(names), port=port, database=db.dialect)
+        await _run_all(jobs, stop)
+        log.info("services_stopped", services=sorted(names))
+        return 0
+    finally:
+        await db.dispose()
+
+
+async def _run_all(jobs: dict[str, Coroutine[Any, Any, None]], stop: asyncio.Event) -> None:
+    """Run the jobs together; when one ends with an error, stop the others and raise it."""
+    tasks = {asyncio.create_task(_bound(name, job), name=name): name for name, job in jobs.items()}
+    error: BaseException | None = None
+    pending = set(tasks)
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = task.exception()
+            if exc is not None and error is None:
+                error = exc
+                log.error("service_crashed", service=tasks[task], error=str(exc))
+            stop.set()
+    if error is not None:
+        raise error
+
+
+async def _bound(name: str, job: Coroutine[Any, Any, None]) -> None:
+    structlog.contextvars.bind_contextvars(component=name)
+    await job

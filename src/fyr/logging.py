@@ -1,0 +1,63 @@
+"""structlog setup: JSON lines off a TTY, readable console on a TTY (seed §19, ARCHITECTURE §8).
+
+Every line carries an ISO timestamp, the level and the service name; stdlib loggers (uvicorn,
+sqlalchemy, alembic, kubernetes_asyncio, slack_sdk, httpx) are routed through the same renderer so
+that a service writes one format only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+import structlog
+
+_QUIET = {"sqlalchemy.engine": logging.WARNING, "aiosqlite": logging.WARNING, "httpx": logging.WARNING,
+          "httpcore": logging.WARNING, "openai": logging.WARNING, "uvicorn.access": logging.WARNING,
+          "asyncio": logging.WARNING, "kubernetes_asyncio": logging.WARNING}
+
+
+def configure_logging(
+    *, service: str, level: str = "INFO", fmt: Literal["auto", "json", "console"] = "auto",
+    stream: object | None = None,
+) -> None:
+    out = stream or sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and hasattr(out, "isatty") and out.isatty())
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.dev.ConsoleRenderer(colors=use_console and fmt != "json")
+        if use_console else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *([] if use_console else [structlog.processors.format_exc_info]),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(out)  # type: ignore[arg-type]
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name, lvl in _QUIET.items():
+        logging.getLogger(name).setLevel(max(lvl, logging.getLevelName(level)))
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = []
+        lg.propagate = True
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service=service)
