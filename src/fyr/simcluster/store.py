@@ -1,0 +1,296 @@
+"""The simulated cluster's state: objects, resourceVersions, watch history and open watches.
+
+Why it exists: the demo and the tests need a Kubernetes API whose list/watch semantics are the real
+ones (one global resourceVersion, watch from a listed version, `410 Gone` once history is
+compacted, bookmarks), driven in-process by a script. This module is the state and its rules; the
+HTTP surface is in `server.py`. Everything here runs on one event loop and never awaits, so a
+mutation and its fan-out to open watches are atomic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+JsonObj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """One served resource: where it lives in the URL space and what it is called."""
+
+    plural: str
+    kind: str
+    api_version: str
+    prefix: str  # "/api/v1" or "/apis/apps/v1"
+    has_generation: bool = False
+
+
+RESOURCES: dict[str, ResourceType] = {
+    r.plural: r
+    for r in (
+        ResourceType("pods", "Pod", "v1", "/api/v1"),
+        ResourceType("events", "Event", "v1", "/api/v1"),
+        ResourceType("deployments", "Deployment", "apps/v1", "/apis/apps/v1", has_generation=True),
+        ResourceType("replicasets", "ReplicaSet", "apps/v1", "/apis/apps/v1", has_generation=True),
+    )
+}
+BY_KIND: dict[str, ResourceType] = {r.kind: r for r in RESOURCES.values()}
+
+
+def format_time(at: datetime) -> str:
+    """RFC 3339 with second precision and a `Z`, as the API server writes metav1.Time."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SelectorError(ValueError):
+    """A label or field selector the simulated server does not understand (answered with 400)."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    op: str  # "=", "!=", "exists", "!exists"
+    value: str = ""
+
+
+def parse_selector(text: str | None) -> tuple[Requirement, ...]:
+    """Equality-based selectors (`a=b`, `a==b`, `a!=b`, `a`, `!a`), comma-separated.
+
+    Set-based forms (`in`, `notin`) are not served: no Fyr code sends them.
+    """
+    if not text:
+        return ()
+    reqs: list[Requirement] = []
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        if " in " in part or " notin " in part or "(" in part:
+            raise SelectorError(f"unsupported selector: {part}")
+        if "!=" in part:
+            k, v = part.split("!=", 1)
+            reqs.append(Requirement(k.strip(), "!=", v.strip()))
+        elif "==" in part:
+            k, v = part.split("==", 1)
+            reqs.append(Requirement(k.strip(), "=", v.strip()))
+        elif "=" in part:
+            k, v = part.split("=", 1)
+            reqs.append(Requirement(k.strip(), "=", v.strip()))
+        elif part.startswith("!"):
+            reqs.append(Requirement(part[1:].strip(), "!exists"))
+        else:
+            reqs.append(Requirement(part, "exists"))
+    return tuple(reqs)
+
+
+def _matches(values: Callable[[str], str | None], reqs: tuple[Requirement, ...]) -> bool:
+    for req in reqs:
+        got = values(req.key)
+        if req.op == "=" and got != req.value:
+            return False
+        if req.op == "!=" and got == req.value:
+            return False
+        if req.op == "exists" and got is None:
+            return False
+        if req.op == "!exists" and got is not None:
+            return False
+    return True
+
+
+def label_match(obj: JsonObj, reqs: tuple[Requirement, ...]) -> bool:
+    if not reqs:
+        return True
+    labels = obj.get("metadata", {}).get("labels") or {}
+    return _matches(labels.get, reqs)
+
+
+def field_match(obj: JsonObj, reqs: tuple[Requirement, ...]) -> bool:
+    """Field selectors as dotted paths (`involvedObject.name=x`, `status.phase!=Running`)."""
+    if not reqs:
+        return True
+
+    def lookup(path: str) -> str | None:
+        cur: Any = obj
+        for part in path.split("."):
+            if not isinstance(cur, dict) or part not in cur:
+                return ""  # the API server compares a missing field as the empty string
+            cur = cur[part]
+        return "" if cur is None else str(cur)
+
+    return _matches(lookup, reqs)
+
+
+@dataclass(eq=False)
+class WatchSubscription:
+    """One open watch: what it selects and the queue its HTTP handler drains."""
+
+    resource: ResourceType
+    namespace: str | None
+    labels: tuple[Requirement, ...]
+    fields: tuple[Requirement, ...]
+    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    abrupt: bool = False
+
+    def wants(self, obj: JsonObj) -> bool:
+        if self.namespace is not None and obj["metadata"].get("namespace") != self.namespace:
+            return False
+        return label_match(obj, self.labels) and field_match(obj, self.fields)
+
+
+@dataclass
+class HistoryEntry:
+    rv: int
+    plural: str
+    obj: JsonObj  # the object as of this event (not mutated afterwards)
+    line: bytes  # the serialized watch event, shared by every watcher
+
+
+class TooOld(Exception):
+    """A resourceVersion older than the retained history: the client must relist (410 Gone)."""
+
+    def __init__(self, requested: int, oldest: int) -> None:
+        super().__init__(f"too old resource version: {requested} ({oldest})")
+        self.requested = requested
+        self.oldest = oldest
+
+
+class ClusterState:
+    """Objects of the four served kinds, with the API server's resourceVersion rules."""
+
+    def __init__(self, *, history_limit: int = 10_000, clock: Callable[[], datetime] | None = None) -> None:
+        self.history_limit = history_limit
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.rv = 0
+        self.objects: dict[str, dict[tuple[str, str], JsonObj]] = {p: {} for p in RESOURCES}
+        self.history: deque[HistoryEntry] = deque()
+        # Watches from a resourceVersion below this are answered with 410 Gone.
+        self.floor = 0
+        self.watches: set[WatchSubscription] = set()
+        self.logs: dict[tuple[str, str, str, bool], str] = {}
+        self.events_emitted = 0
+
+    # --- driver API ---------------------------------------------------------------------------
+    def apply(self, obj: JsonObj) -> JsonObj:
+        """Create or replace an object; the server fields are assigned as the API server does.
+
+        uid and creationTimestamp are kept from the stored object; `metadata.generation` goes up on
+        a spec change of a Deployment or ReplicaSet. Returns a copy of what is stored.
+        """
+        res = BY_KIND.get(obj.get("kind", ""))
+        if res is None:
+            raise ValueError(f"kind not served by the simulated cluster: {obj.get('kind')!r}")
+        new = copy.deepcopy(obj)
+        meta = new.setdefault("metadata", {})
+        meta.setdefault("namespace", "default")
+        key = (meta["namespace"], meta["name"])
+        old = self.objects[res.plural].get(key)
+        if old is not None:
+            meta["uid"] = old["metadata"]["uid"]
+            meta["creationTimestamp"] = old["metadata"]["creationTimestamp"]
+            if res.has_generation:
+                bump = 1 if new.get("spec") != old.get("spec") else 0
+                meta["generation"] = old["metadata"].get("generation", 1) + bump
+        else:
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp", format_time(self.clock()))
+            if res.has_generation:
+                meta["generation"] = 1
+        new["apiVersion"] = res.api_version
+        new["kind"] = res.kind
+        self._commit(res, "MODIFIED" if old is not None else "ADDED", key, new)
+        return copy.deepcopy(new)
+
+    def delete(self, kind: str, namespace: str, name: str) -> JsonObj | None:
+        res = BY_KIND[kind]
+        old = self.objects[res.plural].get((namespace, name))
+        if old is None:
+            return None
+        gone = copy.deepcopy(old)
+        self._commit(res, "DELETED", (namespace, name), gone)
+        return gone
+
+    def get(self, kind: str, namespace: str, name: str) -> JsonObj | None:
+        found = self.objects[BY_KIND[kind].plural].get((namespace, name))
+        return copy.deepcopy(found) if found is not None else None
+
+    def set_log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
+        self.logs[(namespace, pod, container, previous)] = text
+
+    def compact(self) -> None:
+        """Forget all history (etcd compaction): a watch from any older version now gets 410."""
+        self.history.clear()
+        self.floor = self.rv
+
+    def cut_watches(self, *, abrupt: bool = False) -> int:
+        """End every open watch stream; `abrupt` drops the connection instead of ending cleanly."""
+        n = 0
+        for sub in list(self.watches):
+            sub.abrupt = abrupt
+            sub.queue.put_nowait(None)
+            n += 1
+        return n
+
+    # --- server side --------------------------------------------------------------------------
+    def _commit(self, res: ResourceType, event_type: str, key: tuple[str, str], obj: JsonObj) -> None:
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        if event_type == "DELETED":
+            del self.objects[res.plural][key]
+        else:
+            self.objects[res.plural][key] = obj
+        line = json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+        self.history.append(HistoryEntry(self.rv, res.plural, obj, line))
+        while len(self.history) > self.history_limit:
+            self.floor = self.history.popleft().rv
+        for sub in self.watches:
+            if sub.resource is res and sub.wants(obj):
+                sub.queue.put_nowait(line)
+        self.events_emitted += 1
+
+    def select(
+        self,
+        res: ResourceType,
+        *,
+        namespace: str | None,
+        labels: tuple[Requirement, ...] = (),
+        fields: tuple[Requirement, ...] = (),
+    ) -> Iterator[tuple[tuple[str, str], JsonObj]]:
+        for key in sorted(self.objects[res.plural]):
+            obj = self.objects[res.plural][key]
+            if namespace is not None and key[0] != namespace:
+                continue
+            if label_match(obj, labels) and field_match(obj, fields):
+                yield key, obj
+
+    def subscribe(self, sub: WatchSubscription, since: int | None) -> list[bytes]:
+        """Register a watch and return what it must send first (atomically with registering).
+
+        `since` None: synthetic ADDED for every current object, as for resourceVersion "" or "0".
+        Otherwise every retained event after `since`; TooOld when history no longer reaches back.
+        """
+        if since is not None and since < self.floor:
+            raise TooOld(since, self.floor)
+        if since is None:
+            first = [
+                json.dumps({"type": "ADDED", "object": obj}, separators=(",", ":")).encode() + b"\n"
+                for _, obj in self.select(sub.resource, namespace=sub.namespace, labels=sub.labels,
+                                        fields=sub.fields)
+            ]
+        else:
+            first = [
+                e.line for e in self.history
+                if e.rv > since and e.plural == sub.resource.plural and sub.wants(e.obj)
+            ]
+        self.watches.add(sub)
+        return first
+
+    def unsubscribe(self, sub: WatchSubscription) -> None:
+        self.watches.discard(sub)
