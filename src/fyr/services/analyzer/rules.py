@@ -1,0 +1,316 @@
+"""Deterministic classifier: structured signals + decisive log lines -> an `AnalysisResult`.
+
+It works with no LLM at all (ARCHITECTURE §5): the category comes from the most specific signal
+Kubernetes gave (a kubelet waiting reason beats a crash loop, a crash loop beats the progress
+deadline that followed it), the evidence from the decisive log lines of the failing container, and
+the explanation and fix from what those say. Everything it reads is already redacted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fyr.core.status import RolloutVerdict
+from fyr.models.analysis import AnalysisResult, Category, Confidence
+from fyr.models.rollout import RolloutStatus
+from fyr.services.analyzer.signals import Signal, normalise
+
+PROMPT_VERSION = "rules-v1"
+MAX_EVIDENCE = 6
+_MAX_LINE = 400
+
+
+class DecisiveLine(Protocol):
+    line: str
+    score: float
+    count: int
+
+
+class Digest(Protocol):
+    @property
+    def decisive(self) -> Sequence[DecisiveLine]: ...
+
+
+@dataclass(frozen=True)
+class LogEvidence:
+    """One container log's digest and where it came from."""
+
+    pod: str
+    container: str
+    previous: bool
+    init: bool
+    digest: Digest
+
+    @property
+    def where(self) -> str:
+        return f"{self.pod}/{self.container}" + (" (previous)" if self.previous else "")
+
+
+_IMAGE_WAITING = frozenset({
+    "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "ImageInspectError",
+    "RegistryUnavailable", "SignatureValidationFailed",
+})
+_CONFIG_WAITING = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+                             "PreCreateHookError", "PreStartHookError"})
+_CONFIG_TERMINATED = frozenset({"StartError", "ContainerCannotRun"})
+_EXEC_PROBLEM = re.compile(r"exec format error|exec: \"[^\"]*\": .*no such file|executable file not found|"
+                           r"permission denied.*exec|no such file or directory: unknown")
+_KILLED_BY_SIGNAL = frozenset({137, 143})
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_LINE else text[: _MAX_LINE - 1] + "…"
+
+
+def _pods_note(sig: Signal) -> str:
+    n = len(sig.pods)
+    return f" [{n} pods]" if n > 1 else ""
+
+
+def _where(sig: Signal) -> str:
+    pod = sig.pods[0] if sig.pods else "?"
+    if sig.container:
+        return f"{pod}/{sig.container}" + (" (init)" if sig.init else "")
+    return pod
+
+
+def signal_line(sig: Signal) -> str:
+    """One evidence line for a signal: where, reason, exit code, restarts, message."""
+    if sig.kind in ("waiting", "terminated"):
+        parts = [sig.reason]
+        if sig.exit_code is not None:
+            parts.append(f"(exit code {sig.exit_code})")
+        if sig.restarts:
+            parts.append(f"restarts {sig.restarts}")
+        text = f"{_where(sig)}: " + " ".join(parts)
+        if sig.message and sig.reason != "CrashLoopBackOff":
+            text += f": {sig.message}"
+        return _clip(text + _pods_note(sig))
+    if sig.kind in ("deadline",) or not sig.pods:
+        return _clip(f"{sig.reason}: {sig.message}" + (f" (x{sig.count})" if sig.count > 1 else ""))
+    count = f" (x{sig.count})" if sig.count > 1 else ""
+    return _clip(f"{_where(sig)}: {sig.reason}{count}: {sig.message}{_pods_note(sig)}")
+
+
+def _first(signals: Sequence[Signal], pred: Any) -> Signal | None:
+    return next((s for s in signals if pred(s)), None)
+
+
+def _log_lines(logs: Sequence[LogEvidence], container: str | None, *, limit: int) -> list[str]:
+    """Top decisive lines of the container's logs (previous instance first), one per distinct line."""
+    chosen = [le for le in logs if container is None or le.container == container]
+    ranked: list[tuple[float, int, str, str]] = []
+    for idx, le in enumerate(chosen):
+        for block in le.digest.decisive:
+            bonus = 0.5 if le.previous else 0.0
+            ranked.append((block.score + bonus, -idx, le.where, block.line))
+    ranked.sort(key=lambda t: (-t[0], -t[1]))
+    out: list[str] = []
+    seen: set[str] = set()
+    for _, _, where, line in ranked:
+        norm = normalise(line)
+        if norm in seen:
+            continue
+        seen.add(norm)
+        out.append(_clip(f"{where}: {line}"))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _line_text(evidence_line: str) -> str:
+    return evidence_line.split(": ", 1)[1] if ": " in evidence_line else evidence_line
+
+
+@dataclass
+class _Finding:
+    category: Category
+    signal: Signal | None
+    confidence: Confidence
+
+
+def _choose(signals: Sequence[Signal], logs: Sequence[LogEvidence]) -> _Finding:
+    def waiting_in(reasons: frozenset[str]) -> Signal | None:
+        return _first(signals, lambda s: s.kind == "waiting" and s.reason in reasons)
+
+    if sig := waiting_in(_CONFIG_WAITING):
+        return _Finding(Category.CONFIG_ERROR, sig, "high")
+    if sig := _first(signals, lambda s: s.kind == "terminated" and s.reason in _CONFIG_TERMINATED):
+        return _Finding(Category.CONFIG_ERROR, sig, "high")
+    if sig := _first(signals, lambda s: s.kind == "start" and "not found" in s.message):
+        return _Finding(Category.CONFIG_ERROR, sig, "high")
+    if sig := waiting_in(_IMAGE_WAITING) or _first(signals, lambda s: s.kind == "pull"):
+        return _Finding(Category.IMAGE_PULL, sig, "high")
+    if sig := _first(signals, lambda s: s.kind == "terminated" and s.reason == "OOMKilled"):
+        return _Finding(Category.OOM_KILLED, sig, "high")
+    crash = _first(signals, lambda s: s.kind == "terminated" and s.reason != "Completed") or _first(
+        signals, lambda s: s.kind == "waiting" and s.reason == "CrashLoopBackOff")
+    if crash is not None:
+        kill = _first(signals, lambda s: s.kind == "probe_kill"
+                      and (s.container is None or s.container == crash.container))
+        if kill is not None and (crash.exit_code is None or crash.exit_code in _KILLED_BY_SIGNAL):
+            return _Finding(Category.PROBE_FAILURE, kill, "high")
+        lines = _log_lines(logs, crash.container, limit=1)
+        if any(_EXEC_PROBLEM.search(line) for line in lines) or _EXEC_PROBLEM.search(crash.message):
+            return _Finding(Category.CONFIG_ERROR, crash, "high")
+        return _Finding(Category.CRASH_LOOP, crash, "high" if lines else "medium")
+    for kind, category in (("create", Category.CREATE_FAILED), ("scheduling", Category.SCHEDULING),
+                           ("mount", Category.MOUNT_FAILURE), ("probe_kill", Category.PROBE_FAILURE),
+                           ("probe", Category.PROBE_FAILURE)):
+        if sig := _first(signals, lambda s, k=kind: s.kind == k):
+            return _Finding(category, sig, "high" if kind != "probe" else "medium")
+    if sig := _first(signals, lambda s: s.kind == "deadline"):
+        return _Finding(Category.PROGRESS_DEADLINE, sig, "medium")
+    return _Finding(Category.UNKNOWN, None, "low")
+
+
+_SECRET_REF = re.compile(r"(secret|configmap) \"?([a-z0-9.-]+)\"? not found|couldn't find key (\S+) in "
+                         r"(Secret|ConfigMap) (\S+)", re.IGNORECASE)
+
+
+def _config_fix(message: str) -> str:
+    m = _SECRET_REF.search(message)
+    if m and m.group(2):
+        kind = "Secret" if m.group(1).lower() == "secret" else "ConfigMap"
+        return (f"Create the {kind} `{m.group(2)}` in the namespace (or fix the name referenced in the pod "
+                "template), then the pods start without a new rollout.")
+    if m and m.group(3):
+        return (f"Add the key `{m.group(3)}` to {m.group(4)} `{m.group(5)}` or fix the key referenced in the "
+                "pod template.")
+    if "exec format error" in message:
+        return ("The image was built for another CPU architecture than the node's: build a multi-arch image "
+                "(or one for the node's architecture) and redeploy.")
+    if _EXEC_PROBLEM.search(message):
+        return "Fix `command`/`args` in the pod template (or the image's entrypoint) to name a binary that exists."
+    return "Fix the container configuration named in the error, or roll back with `kubectl rollout undo`."
+
+
+def _image_fix(message: str, image: str | None) -> str:
+    low = message.lower()
+    img = f"`{image}`" if image else "the image"
+    if "not found" in low or "manifest unknown" in low:
+        return f"The tag of {img} does not exist: push it (check the CI build) or deploy a tag that exists."
+    if "denied" in low or "unauthorized" in low or "forbidden" in low or "authorization failed" in low:
+        return (f"The node may not pull {img}: add or fix `imagePullSecrets` for the registry, or check the "
+                "repository name.")
+    if "invalid reference format" in low or "couldn't parse image name" in low:
+        return f"{img} is not a valid image reference (lowercase, no spaces): fix it in the pod template."
+    return f"Check that {img} exists and that the registry is reachable from the nodes."
+
+
+def _crash_fix(line: str) -> str:
+    low = line.lower()
+    if "keyerror" in low or "is required" in low or "not set" in low or "missing" in low:
+        return ("The application is missing required configuration: add it (env var, ConfigMap or Secret) to "
+                "the pod template, or roll back with `kubectl rollout undo`.")
+    if "connection refused" in low or "unreachable" in low or "authentication failed" in low or "timeout" in low:
+        return ("A dependency is unreachable or rejects the credentials: check the service address and the "
+                "credentials the new version uses, or roll back.")
+    if "cannot find module" in low or "modulenotfound" in low or "no module named" in low:
+        return "A dependency is missing from the image: fix the build (lockfile, copy step) and redeploy."
+    return ("Fix the error the container prints on startup (evidence above) and redeploy, or roll back with "
+            "`kubectl rollout undo`.")
+
+
+def classify(
+    *,
+    verdict: RolloutVerdict,
+    signals: Sequence[Signal],
+    logs: Sequence[LogEvidence],
+    target: str,
+    limits: dict[str, str] | None = None,
+) -> AnalysisResult:
+    """The rules' analysis of one rollout. `target` is `namespace/deployment`; `limits` maps a
+    container name to its memory limit (for OOM explanations)."""
+    if verdict.status == RolloutStatus.SUCCESS:
+        return AnalysisResult(
+            category=Category.UNKNOWN, summary=f"{target} rolled out successfully; nothing to explain",
+            root_cause="The rollout completed: every new replica is available.", evidence=[],
+            suggested_fix="None needed.", confidence="low", model_name="rules", prompt_version=PROMPT_VERSION)
+    finding = _choose(signals, logs)
+    sig = finding.signal
+    container = sig.container if sig and sig.container else verdict.decisive_container
+    evidence: list[str] = []
+    if sig is not None:
+        evidence.append(signal_line(sig))
+    log_lines = _log_lines(logs, container, limit=3) if finding.category in (
+        Category.CRASH_LOOP, Category.CONFIG_ERROR, Category.OOM_KILLED, Category.PROBE_FAILURE) else []
+    evidence.extend(log_lines)
+    top = _line_text(log_lines[0]) if log_lines else (sig.message if sig else "")
+    where = f"container {container} of {target}" if container else target
+    cat = finding.category
+    summary, cause, fix = _explain(cat, sig, top, where, target, verdict, limits or {}, container)
+    if cat in (Category.PROBE_FAILURE,) and sig is not None:
+        extra = _first(signals, lambda s: s.kind == "probe" and (s.container in (None, sig.container)))
+        if extra is not None and extra is not sig:
+            evidence.insert(1, signal_line(extra))
+    if not evidence and verdict.status == RolloutStatus.FAILED:
+        evidence.append(_clip(f"{verdict.reason}: {verdict.message}"))
+    return AnalysisResult(
+        category=cat, summary=_clip(summary)[:300], root_cause=cause[:3000], evidence=evidence[:MAX_EVIDENCE],
+        suggested_fix=fix[:3000], confidence=finding.confidence, model_name="rules",
+        prompt_version=PROMPT_VERSION)
+
+
+def _explain(
+    cat: Category, sig: Signal | None, top: str, where: str, target: str, verdict: RolloutVerdict,
+    limits: dict[str, str], container: str | None,
+) -> tuple[str, str, str]:
+    msg = sig.message if sig else ""
+    pods = f" on {len(sig.pods)} pod(s)" if sig and sig.pods else ""
+    if cat is Category.IMAGE_PULL:
+        return (f"Image pull fails for {where}: {sig.reason if sig else 'ErrImagePull'}",
+                f"The kubelet cannot pull the image{pods}: {msg or top}",
+                _image_fix(msg, verdict.image))
+    if cat is Category.CONFIG_ERROR:
+        text = msg if (sig and sig.kind != "terminated") or not top else top
+        if sig and sig.reason in _CONFIG_TERMINATED:
+            text = msg or top
+        return (f"{where} cannot start: {text}",
+                f"The container could not be created or started{pods}: {text}",
+                _config_fix(text))
+    if cat is Category.OOM_KILLED:
+        limit = limits.get(container or "")
+        lim = f" (memory limit {limit})" if limit else ""
+        return (f"{where} is OOMKilled{lim}",
+                f"The container exceeds its memory limit{lim} and is killed by the kernel (exit code 137)"
+                f"{pods}, restarting {sig.restarts if sig else 0} times." + (f" Last log: {top}" if top else ""),
+                "Raise the memory limit (and request) to what the new version needs, or fix the memory growth; "
+                "compare with the previous ReplicaSet's limits in the change.")
+    if cat is Category.PROBE_FAILURE:
+        kind = "liveness/startup" if sig and sig.kind == "probe_kill" else "readiness"
+        return (f"{where} fails its {kind} probe" + (f": {msg}" if sig and sig.kind == "probe" else ""),
+                f"The kubelet's {kind} probe fails{pods}: {msg}" + (f" Log: {top}" if top else ""),
+                "Make the probe match the new version (path, port, initialDelaySeconds, or a startupProbe for "
+                "slow starts), or fix the health endpoint.")
+    if cat is Category.CRASH_LOOP:
+        code = f" (exit code {sig.exit_code})" if sig and sig.exit_code is not None else ""
+        return (f"{where} crashes on start{code}: {top}" if top else f"{where} is crash looping{code}",
+                f"The container exits{code} right after starting and the kubelet restarts it with back-off"
+                f"{pods}." + (f" Decisive log line: {top}" if top else " Its logs show no decisive line."),
+                _crash_fix(top))
+    if cat is Category.SCHEDULING:
+        return (f"Pods of {target} cannot be scheduled", f"The scheduler finds no node{pods}: {msg}",
+                "Lower the pod's requests, add node capacity, or fix nodeSelector/affinity/tolerations.")
+    if cat is Category.CREATE_FAILED:
+        low = msg.lower()
+        fix = ("Raise the namespace ResourceQuota or lower the pod's requests/limits." if "quota" in low else
+               "Make the pod template satisfy the namespace's Pod Security level (securityContext)."
+               if "podsecurity" in low else
+               "Change the pod template so that the admission policy accepts it, or fix the policy.")
+        return (f"Pods of {target} are refused at creation", f"The API server refuses to create pods: {msg}", fix)
+    if cat is Category.MOUNT_FAILURE:
+        return (f"A volume of {target} cannot be mounted", f"The kubelet cannot mount a volume{pods}: {msg}",
+                "Create the referenced ConfigMap/Secret/PVC (or fix its name), or free the volume attached "
+                "elsewhere (ReadWriteOnce with a RollingUpdate needs Recreate or a ReadWriteMany volume).")
+    if cat is Category.PROGRESS_DEADLINE:
+        return (f"{target} exceeded its progress deadline", f"{msg} No pod showed a more specific signal.",
+                "Look at why new pods do not become ready (describe one), or raise progressDeadlineSeconds "
+                "for a slow start.")
+    return (f"No failure signal found for {target}",
+            f"Rollout status {verdict.status.value} ({verdict.reason}); no pod, event or log signal explains it.",
+            "Nothing to fix from the evidence collected; re-collect the bundle if the rollout fails later.")
