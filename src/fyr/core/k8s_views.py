@@ -143,6 +143,7 @@ class ReplicaSetView:
     name: str
     uid: str
     owner_uid: str  # controller Deployment uid
+    generation: int
     template_hash: str
     revision: int | None
     fingerprint: str
@@ -206,7 +207,7 @@ def _container(status: Mapping[str, Any], init: bool) -> ContainerView:
     return ContainerView(
         name=_intern(_s(status.get("name"))),
         init=init,
-        image=_s(status.get("image")),
+        image=_intern(_s(status.get("image"))),
         restart_count=_i(status.get("restartCount")),
         waiting_reason=_intern(_s(waiting.get("reason"))),
         waiting_message=_s(waiting.get("message")),
@@ -240,7 +241,8 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     )
 
 
-def replicaset_view(rs: Mapping[str, Any]) -> ReplicaSetView:
+def replicaset_view(rs: Mapping[str, Any], fingerprint: str | None = None) -> ReplicaSetView:
+    """`fingerprint`: a cached template fingerprint for this RS uid and generation, if the caller has one."""
     meta = _m(rs.get("metadata"))
     spec = _m(rs.get("spec"))
     replicas = spec.get("replicas")
@@ -249,9 +251,10 @@ def replicaset_view(rs: Mapping[str, Any]) -> ReplicaSetView:
         name=_s(meta.get("name")),
         uid=_s(meta.get("uid")),
         owner_uid=controller_uid(meta, "Deployment"),
+        generation=_i(meta.get("generation")),
         template_hash=_intern(_s(_m(meta.get("labels")).get(POD_TEMPLATE_HASH))),
         revision=parse_revision(_m(meta.get("annotations"))),
-        fingerprint=template_fingerprint(spec.get("template")),
+        fingerprint=fingerprint if fingerprint is not None else template_fingerprint(spec.get("template")),
         created=_s(meta.get("creationTimestamp")),
         spec_replicas=replicas if isinstance(replicas, int) else None,
         status_replicas=_i(_m(rs.get("status")).get("replicas")),
