@@ -41,6 +41,7 @@ PROMPT_VERSION = "analysis-v1"
 _PROMPT_FILES = {"analysis-v1": "analysis_v1.md"}
 _HUMAN_MARKER = "=== human ==="
 
+ChatModel = BaseChatModel  # what services annotate with, so that only this module imports langchain
 StructuredMethod = Literal["function_calling", "json_schema"]
 
 # Bounds on what the model may return (the AnalysisResult contract, tighter where Slack needs it).

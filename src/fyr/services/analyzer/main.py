@@ -1,0 +1,319 @@
+"""The analyzer service: claim failed rollouts, analyse them with bounded concurrency, store the result.
+
+The database is the queue (ARCHITECTURE §3): a short transaction claims up to the free slots with a
+lease; the slow work (collect → pipeline → LLM) runs outside any transaction; the result is written
+only while the lease is held. A 429/5xx/timeout releases the row for later (Retry-After honoured);
+the last attempt stores the rules' analysis so the failure still reaches Slack. A signature seen
+within the reuse window reuses that analysis (recorded as reused) instead of paying again. The loop
+catches in one place per claim and never dies; on stop it finishes what it holds within a grace
+period and releases the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from fyr.core.status import StatusThresholds
+from fyr.db import repositories as repo
+from fyr.db.analysis_queries import find_recent_analysis_by_signature
+from fyr.db.engine import Database
+from fyr.db.repositories import Claim, Queue
+from fyr.errors import FyrError, LeaseLost, PermanentError, TransientError
+from fyr.models.analysis import AnalysisResult
+from fyr.services.analyzer.chains import PROMPT_VERSION, ChatModel, build_chat_model, explain
+from fyr.services.analyzer.costs import estimate_cost
+from fyr.services.analyzer.metrics import AnalyzerMetrics, Outcome, analyzer_metrics
+from fyr.services.analyzer.pipeline import PipelineResult, analyze_bundle
+from fyr.services.analyzer.retry import retry_delay
+from fyr.services.analyzer.sources import (
+    BundleFetch,
+    BundleSource,
+    CollectorBundleSource,
+    RolloutFacts,
+    bundle_from_row,
+)
+from fyr.settings import Settings
+
+log = structlog.get_logger()
+
+ApiClientFactory = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class _Explained:
+    """The pipeline result as the chain sees it (the context may carry the collection status)."""
+
+    reduced_context: dict[str, Any]
+    rules: AnalysisResult
+
+
+def default_owner() -> str:
+    return f"analyzer-{socket.gethostname()[:24]}-{os.getpid()}"
+
+
+def thresholds_from(settings: Settings) -> StatusThresholds:
+    return StatusThresholds(crashloop_restarts=settings.crashloop_restarts, oom_restarts=settings.oom_restarts,
+                            pending_fail_seconds=settings.pending_fail_seconds)
+
+
+async def kubernetes_source(settings: Settings, api_client_factory: ApiClientFactory | None = None
+                            ) -> BundleSource:
+    """The live cluster through the collector, with one API client for the process."""
+    from fyr.core.kubeclient import make_api_client
+    from fyr.services.analyzer.collector import collect_bundle
+
+    factory = api_client_factory or make_api_client
+    api = await factory(kubeconfig=settings.kubeconfig)
+
+    async def collect(facts: RolloutFacts) -> Any:
+        return await collect_bundle(api, namespace=facts.namespace, deployment=facts.deployment,
+                                    cluster=facts.cluster, tail_lines=settings.collector_tail_lines,
+                                    limit_bytes=settings.collector_limit_bytes)
+
+    return CollectorBundleSource(collect, close=api.close)
+
+
+async def run_analyzer(
+    *,
+    settings: Settings,
+    db: Database,
+    stop: asyncio.Event,
+    wakeup: asyncio.Event | None = None,
+    on_done: Callable[[], None] | None = None,
+    model: ChatModel | None = None,
+    source: BundleSource | None = None,
+    api_client_factory: ApiClientFactory | None = None,
+    owner: str | None = None,
+    registry: CollectorRegistry | None = None,
+    shutdown_grace_s: float = 10.0,
+) -> None:
+    """Run until `stop` is set. `model`: the chat model (default: from settings when the LLM is on).
+
+    `source`: where bundles come from (default: the cluster via the collector and
+    `api_client_factory(kubeconfig=...)`, default `fyr.core.kubeclient.make_api_client`).
+    """
+    if model is None and settings.llm_enabled:
+        model = build_chat_model(settings)
+    if source is None:
+        source = await kubernetes_source(settings, api_client_factory)
+    worker = Analyzer(settings=settings, db=db, model=model, source=source, owner=owner or default_owner(),
+                      metrics=analyzer_metrics(registry), on_done=on_done)
+    try:
+        await worker.run(stop=stop, wakeup=wakeup, shutdown_grace_s=shutdown_grace_s)
+    finally:
+        await source.close()
+
+
+class Analyzer:
+    """One analyzer replica's loop and per-rollout work (tests drive `process` directly too)."""
+
+    def __init__(self, *, settings: Settings, db: Database, model: ChatModel | None, source: BundleSource,
+                 owner: str, metrics: AnalyzerMetrics, on_done: Callable[[], None] | None = None) -> None:
+        self.settings, self.db, self.model, self.source = settings, db, model, source
+        self.owner, self.metrics, self.on_done = owner, metrics, on_done
+        self.stored = 0
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    async def run(self, *, stop: asyncio.Event, wakeup: asyncio.Event | None, shutdown_grace_s: float) -> None:
+        slots = self.settings.analyzer_concurrency
+        in_flight: set[asyncio.Task[None]] = set()
+        db_failures = 0
+        log.info("analyzer_started", owner=self.owner, concurrency=slots, llm=self.model is not None)
+        try:
+            while not stop.is_set():
+                free = slots - len(in_flight)
+                got = 0
+                if free > 0:
+                    try:
+                        async with self.db.session() as s:
+                            claims = await repo.claim(
+                                s, Queue.ANALYSIS, owner=self.owner, limit=free,
+                                lease_seconds=self.settings.analysis_lease_seconds,
+                                max_attempts=self.settings.analysis_max_attempts)
+                    except TransientError as exc:
+                        db_failures += 1
+                        delay = min(30.0, 0.5 * 2 ** min(db_failures, 6))
+                        log.warning("analysis_claim_failed", error=str(exc), retry_in=delay)
+                        await _wait_any(stop, None, set(), delay)
+                        continue
+                    db_failures = 0
+                    got = len(claims)
+                    for c in claims:
+                        in_flight.add(asyncio.create_task(self.process(c), name=f"analyze-{c.rollout_id}"))
+                if got and got == free:
+                    continue  # the queue may hold more: claim again as soon as a slot frees
+                in_flight -= await _wait_any(stop, wakeup, in_flight, self.settings.poll_interval_seconds)
+                if wakeup is not None and wakeup.is_set():
+                    wakeup.clear()
+                if len(in_flight) >= slots:
+                    in_flight -= await _wait_any(stop, None, in_flight, None)
+        finally:
+            await self._drain(in_flight, shutdown_grace_s)
+            log.info("analyzer_stopped", owner=self.owner, stored=self.stored)
+
+    async def _drain(self, in_flight: set[asyncio.Task[None]], grace_s: float) -> None:
+        """Finish what we hold within the grace period; cancelled tasks release their claims."""
+        if not in_flight:
+            return
+        _, pending = await asyncio.wait(in_flight, timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
+
+    # --- one claim ------------------------------------------------------------------------------
+
+    async def process(self, claim: Claim) -> None:
+        """Analyse one claimed rollout. The one place that catches for it: the loop never dies."""
+        try:
+            await self._analyse(claim)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._release(claim, "analyzer stopped before finishing", 0.0))
+            raise
+        except LeaseLost:
+            log.warning("analysis_lease_lost", rollout_id=claim.rollout_id, attempt=claim.attempt)
+        except TransientError as exc:
+            delay = self._delay(claim, exc.retry_after)
+            log.warning("analysis_retry", rollout_id=claim.rollout_id, attempt=claim.attempt, error=str(exc),
+                        retry_in=round(delay, 2))
+            await self._release(claim, str(exc), delay)
+        except FyrError as exc:
+            log.error("analysis_failed", rollout_id=claim.rollout_id, error=str(exc))
+            await self._give_up(claim, str(exc))
+        except Exception as exc:
+            # The loop's one catch-all: a bug in one analysis must not stop the others; the row
+            # goes back to the pool with a long backoff and the error kept.
+            log.exception("analysis_crashed", rollout_id=claim.rollout_id)
+            await self._release(claim, f"{type(exc).__name__}: {exc}", self.settings.analysis_retry_max_seconds)
+
+    def _delay(self, claim: Claim, retry_after: float | None) -> float:
+        return retry_delay(claim.attempt, retry_after=retry_after, base_s=self.settings.analysis_retry_base_seconds,
+                           cap_s=self.settings.analysis_retry_max_seconds)
+
+    async def _release(self, claim: Claim, error: str, retry_in: float) -> None:
+        try:
+            async with self.db.session() as s:
+                await repo.release(s, Queue.ANALYSIS, claim, error=error, retry_in=retry_in)
+        except (LeaseLost, TransientError) as exc:
+            # The lease will expire by itself and the row returns to the pool.
+            log.warning("analysis_release_failed", rollout_id=claim.rollout_id, error=str(exc))
+
+    async def _give_up(self, claim: Claim, error: str) -> None:
+        try:
+            async with self.db.session() as s:
+                await repo.give_up(s, Queue.ANALYSIS, claim, error=error)
+        except (LeaseLost, TransientError) as exc:
+            log.warning("analysis_give_up_failed", rollout_id=claim.rollout_id, error=str(exc))
+
+    async def _analyse(self, claim: Claim) -> None:
+        async with self.db.session() as s:
+            row = await repo.get_rollout(s, claim.rollout_id)
+            if row is None:
+                raise PermanentError(f"rollout {claim.rollout_id} vanished")
+            facts = RolloutFacts.from_row(row)
+        fetch = await self.source.fetch(facts)
+        bundle = fetch.bundle if fetch.bundle is not None else bundle_from_row(facts)
+        result = await asyncio.to_thread(analyze_bundle, bundle, context_tokens=self.settings.context_tokens,
+                                         thresholds=thresholds_from(self.settings))
+        context = _with_collection_status(result.reduced_context, fetch)
+        if self.model is None:
+            await self._store(claim, result, context, result.rules, "rules", {"model_name": "rules"})
+            return
+        if await self._reuse(claim, result, context):
+            return
+        try:
+            out = await explain(_Explained(context, result.rules), model=self.model, prompt_version=PROMPT_VERSION)
+        except TransientError as exc:
+            self.metrics.llm_errors.labels(kind="transient").inc()
+            if claim.attempt < self.settings.analysis_max_attempts:
+                raise
+            log.warning("analysis_llm_gave_up", rollout_id=claim.rollout_id, attempts=claim.attempt, error=str(exc))
+            await self._store(claim, result, context, result.rules, "fallback",
+                              {"model_name": "rules", "fallback": True})
+            return
+        except PermanentError as exc:
+            self.metrics.llm_errors.labels(kind="permanent").inc()
+            log.warning("analysis_llm_failed", rollout_id=claim.rollout_id, error=str(exc))
+            await self._store(claim, result, context, result.rules, "fallback",
+                              {"model_name": "rules", "fallback": True})
+            return
+        cost = estimate_cost(out.model_name, out.tokens_in, out.tokens_out, self.settings.llm_prices)
+        self.metrics.observe_call(model=out.model_name, tokens_in=out.tokens_in, tokens_out=out.tokens_out,
+                                  cost_usd=cost, latency_s=out.latency_s)
+        await self._store(claim, result, context, out.analysis, "fallback" if out.fallback else "llm", {
+            "model_name": out.model_name, "tokens_in": out.tokens_in, "tokens_out": out.tokens_out,
+            "latency_s": out.latency_s, "cost_usd": cost, "fallback": out.fallback,
+        })
+
+    async def _reuse(self, claim: Claim, result: PipelineResult, context: dict[str, Any]) -> bool:
+        window = self.settings.analysis_reuse_window_seconds
+        if window <= 0 or not result.signature:
+            return False
+        async with self.db.session() as s:
+            found = await find_recent_analysis_by_signature(s, result.signature, window_seconds=window)
+            if found is None:
+                return False
+            analysis = AnalysisResult.model_validate(found.analysis)
+            await repo.complete_analysis(
+                s, claim, analysis=analysis, reduced_context=context, signature=result.signature,
+                reused_from_id=found.id,
+                metrics={"model_name": found.model_name, "context_tokens": result.context_tokens, "reused": True,
+                         "attempts": claim.attempt},
+            )
+        log.info("analysis_reused", rollout_id=claim.rollout_id, reused_from_id=found.id)
+        self._done("reused")
+        return True
+
+    async def _store(self, claim: Claim, result: PipelineResult, context: dict[str, Any],
+                     analysis: AnalysisResult, outcome: Outcome, metrics: Mapping[str, Any]) -> None:
+        async with self.db.session() as s:
+            analysis_id = await repo.complete_analysis(
+                s, claim, analysis=analysis, reduced_context=context, signature=result.signature,
+                metrics={"context_tokens": result.context_tokens, "attempts": claim.attempt, **metrics},
+            )
+        log.info("analysis_stored", rollout_id=claim.rollout_id, analysis_id=analysis_id, outcome=outcome,
+                 category=analysis.category.value, model_name=analysis.model_name)
+        self._done(outcome)
+
+    def _done(self, outcome: Outcome) -> None:
+        self.stored += 1
+        self.metrics.observe_outcome(outcome)
+        if self.on_done is not None:
+            self.on_done()
+
+
+def _with_collection_status(context: dict[str, Any], fetch: BundleFetch) -> dict[str, Any]:
+    if fetch.status == "ok":
+        return context
+    return {**context, "collection": {"status": fetch.status, "error": fetch.error,
+                                      "note": "the cluster could not be read; facts come from the rollout record"}}
+
+
+async def _wait_any(stop: asyncio.Event, wakeup: asyncio.Event | None, tasks: set[asyncio.Task[None]],
+                    wait_s: float | None) -> set[asyncio.Task[None]]:
+    """Wait for stop, a wake-up, a finished task or the timeout; return the finished tasks."""
+    waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+    if wakeup is not None:
+        waiters.append(asyncio.create_task(wakeup.wait()))
+    try:
+        await asyncio.wait([*tasks, *waiters], timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+        for w in waiters:
+            with contextlib.suppress(asyncio.CancelledError):
+                await w
+    return {t for t in tasks if t.done()}
+
+
+__all__ = ["Analyzer", "default_owner", "kubernetes_source", "run_analyzer"]
