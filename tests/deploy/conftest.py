@@ -55,8 +55,10 @@ NON_DEFAULT_VALUES: dict[str, Any] = {
     "watcher": {"replicas": 3},  # must be ignored: the watcher is always 1 replica
     "ingestor": {"replicas": 3},
     "analyzer": {"replicas": 5, "podDisruptionBudget": {"enabled": False}},
-    "notifier": {"replicas": 4, "resources": {"requests": {"cpu": "20m", "memory": "64Mi"},
-                                              "limits": {"cpu": "500m", "memory": "128Mi"}}},
+    "notifier": {
+        "replicas": 4,
+        "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
+    },
     "networkPolicy": {"enabled": False},
     "migration": {"enabled": False},
 }
@@ -119,8 +121,14 @@ def checkov_path() -> Path:
         base = getattr(sys, "_base_executable", sys.executable)
         subprocess.run([base, "-m", "venv", str(SCAN_VENV)], check=True, timeout=120)
         subprocess.run(
-            [str(SCAN_VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-             "-r", str(SCAN_REQUIREMENTS)],
+            [
+                str(SCAN_VENV / "bin" / "pip"),
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                str(SCAN_REQUIREMENTS),
+            ],
             check=True,
             timeout=900,
         )

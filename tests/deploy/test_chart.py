@@ -92,8 +92,7 @@ def test_custom_values_set_image_digest_pull_secrets_and_drop_the_digest_skip(
 def test_custom_values_set_replicas_but_the_watcher_stays_one(chart_custom: dict[str, str]) -> None:
     docs = _custom(chart_custom)
     replicas = {name: d["spec"]["replicas"] for (kind, name), d in docs.items() if kind == "Deployment"}
-    assert replicas == {"acme-fyr-watcher": 1, "acme-fyr-ingestor": 3, "acme-fyr-analyzer": 5,
-                        "acme-fyr-notifier": 4}
+    assert replicas == {"acme-fyr-watcher": 1, "acme-fyr-ingestor": 3, "acme-fyr-analyzer": 5, "acme-fyr-notifier": 4}
     budgets = {name for kind, name in docs if kind == "PodDisruptionBudget"}
     assert budgets == {"acme-fyr-ingestor", "acme-fyr-notifier"}  # analyzer's disabled
     assert not any(kind in ("NetworkPolicy", "Job") for kind, _ in docs)
@@ -131,7 +130,7 @@ def test_created_secret_exists_before_the_migration_hook_reads_it() -> None:
 def test_created_secret_without_required_values_is_refused() -> None:
     import helm_python as helm
 
-    with pytest.raises(helm.HelmError, match="secrets.mysqlUrl is required"):
+    with pytest.raises(helm.HelmError, match=r"secrets\.mysqlUrl is required"):
         render_chart({"secrets": {"create": True}})
 
 
@@ -167,7 +166,11 @@ def test_the_app_settings_accept_the_config_map(
     else:
         data = _custom(chart_custom)[("ConfigMap", "acme-fyr-config")]["data"]
     known = {f"FYR_{n.upper()}" for n in Settings.model_fields} | {
-        "CLUSTER_NAME", "LOG_LEVEL", "DEFAULT_SLACK_CHANNEL", "SLACK_API_URL", "OPENAI_BASE_URL",
+        "CLUSTER_NAME",
+        "LOG_LEVEL",
+        "DEFAULT_SLACK_CHANNEL",
+        "SLACK_API_URL",
+        "OPENAI_BASE_URL",
     }
     assert set(data) <= known  # no setting the app would silently ignore
     settings = _settings_from(data, monkeypatch)

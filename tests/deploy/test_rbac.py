@@ -71,9 +71,7 @@ def test_rbac_grants_equal_the_seed_table_exactly(request: pytest.FixtureRequest
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_only_watcher_and_analyzer_get_a_service_account_token(
-    request: pytest.FixtureRequest, source: str
-) -> None:
+def test_only_watcher_and_analyzer_get_a_service_account_token(request: pytest.FixtureRequest, source: str) -> None:
     docs, prefix, _ = _docs(request, source)
     accounts = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}

@@ -21,11 +21,7 @@ SECRET_KEYS = {
 
 
 def pod_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    return [
-        (d["metadata"]["name"], d["spec"]["template"]["spec"])
-        for d in docs
-        if d["kind"] in ("Deployment", "Job")
-    ]
+    return [(d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in docs if d["kind"] in ("Deployment", "Job")]
 
 
 def _docs(request: pytest.FixtureRequest, source: str) -> tuple[list[dict[str, Any]], str]:
@@ -96,9 +92,7 @@ def test_each_service_is_probed_on_healthz_and_readyz_and_gets_only_its_secrets(
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_watcher_is_a_single_recreated_replica_and_the_rest_scale(
-    request: pytest.FixtureRequest, source: str
-) -> None:
+def test_watcher_is_a_single_recreated_replica_and_the_rest_scale(request: pytest.FixtureRequest, source: str) -> None:
     docs, prefix = _docs(request, source)
     deployments = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Deployment"}
     watcher = deployments[f"{prefix}-watcher"]
@@ -113,9 +107,7 @@ def test_watcher_is_a_single_recreated_replica_and_the_rest_scale(
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_services_expose_the_ingestor_and_every_metrics_port(
-    request: pytest.FixtureRequest, source: str
-) -> None:
+def test_services_expose_the_ingestor_and_every_metrics_port(request: pytest.FixtureRequest, source: str) -> None:
     docs, prefix = _docs(request, source)
     services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
     deployments = [d for d in docs if d["kind"] == "Deployment"]
