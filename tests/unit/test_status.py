@@ -6,6 +6,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
+from fyr.core.status import (
+    RolloutVerdict,
+    StatusThresholds,
+    find_new_replicaset,
+    pods_of_replicaset,
+    pull_error_is_permanent,
+    rollout_status,
+)
+from fyr.models.rollout import RolloutStatus
 from tests.unit.k8s_builders import (
     HASH,
     IMAGE,
@@ -24,16 +34,6 @@ from tests.unit.k8s_builders import (
     unschedulable_conditions,
     waiting,
 )
-
-from fyr.core.status import (
-    RolloutVerdict,
-    StatusThresholds,
-    find_new_replicaset,
-    pods_of_replicaset,
-    pull_error_is_permanent,
-    rollout_status,
-)
-from fyr.models.rollout import RolloutStatus
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -475,3 +475,10 @@ def test_decisive_signal_fails_even_when_paused() -> None:
 def test_verdict_message_is_one_line() -> None:
     v = scene(rolling(), [waiting("CreateContainerConfigError", "line one\nline two")], phase="Pending")
     assert v.message == "line one line two"
+
+
+def test_thresholds_come_from_settings() -> None:
+    from fyr.settings import Settings
+
+    settings = Settings(crashloop_restarts=5, oom_restarts=4, pending_fail_seconds=90)
+    assert StatusThresholds.from_settings(settings) == StatusThresholds(5, 4, 90)

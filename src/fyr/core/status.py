@@ -50,6 +50,12 @@ class StatusThresholds:
     # because capacity may arrive or a ConfigMap may be applied a moment later (ARCHITECTURE §2).
     pending_fail_seconds: float | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> StatusThresholds:
+        """From fyr.settings.Settings (its fields carry the same names); duck-typed to stay pure."""
+        return cls(crashloop_restarts=settings.crashloop_restarts, oom_restarts=settings.oom_restarts,
+                   pending_fail_seconds=settings.pending_fail_seconds)
+
 
 @dataclass(frozen=True)
 class RolloutVerdict:
