@@ -1,0 +1,171 @@
+"""The demo's scenario scripts: realistic failing (and healthy) rollouts on the simulated cluster.
+
+Each scenario deploys one service the way a GitLab deploy job would (deploy-board annotations, an
+image tagged with the commit), then plays what the control plane and kubelet would show. `decisive`
+is stamped at the pod update that decides the outcome, so the demo can report seconds from the
+failure to the Slack message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fyr.simcluster.controller import DeploymentSim
+from fyr.simcluster.server import SimCluster
+
+Step = Callable[[DeploymentSim], Awaitable[None]]
+
+PY_MISSING_ENV = """\
+2026-11-27T10:00:01Z INFO  Starting checkout service v2.14.0
+2026-11-27T10:00:01Z INFO  Loading configuration from environment
+2026-11-27T10:00:01Z WARN  FEATURE_FLAGS not set, using defaults
+Traceback (most recent call last):
+  File "/app/checkout/main.py", line 42, in <module>
+    app = create_app()
+  File "/app/checkout/app.py", line 17, in create_app
+    settings = Settings.from_env()
+  File "/app/checkout/settings.py", line 31, in from_env
+    payment_url = os.environ["PAYMENT_API_URL"]
+  File "/usr/local/lib/python3.12/os.py", line 714, in __getitem__
+    raise KeyError(key) from None
+KeyError: 'PAYMENT_API_URL'
+"""
+
+JAVA_OOM = "\n".join(
+    [f"2026-11-27 10:00:{i % 60:02d}.123  INFO 1 --- [pool-2-thread-{i % 8}] c.a.i.BatchJob : processed batch {i} "
+     f"(2000 invoices)" for i in range(400)]
+    + [
+        "2026-11-27 10:07:12.001  WARN 1 --- [pool-2-thread-3] c.a.i.BatchJob : heap usage at 97%",
+        'Exception in thread "pool-2-thread-3" java.lang.OutOfMemoryError: Java heap space',
+        "\tat java.base/java.util.Arrays.copyOf(Arrays.java:3537)",
+        "\tat com.acme.invoicer.PdfRenderer.render(PdfRenderer.java:88)",
+        "\tat com.acme.invoicer.BatchJob.run(BatchJob.java:54)",
+    ]
+) + "\n"
+
+GO_CRASH = """\
+{"level":"info","ts":"2026-11-27T10:00:01Z","msg":"orders-api starting","version":"1.9.3"}
+{"level":"info","ts":"2026-11-27T10:00:01Z","msg":"connecting to postgres","host":"orders-db"}
+panic: runtime error: invalid memory address or nil pointer dereference
+[signal SIGSEGV: segmentation violation code=0x1 addr=0x18 pc=0x6f1c2a]
+
+goroutine 1 [running]:
+main.(*Server).routes(0x0)
+\t/src/cmd/orders/server.go:57 +0x2a
+main.main()
+\t/src/cmd/orders/main.go:23 +0x1c5
+"""
+
+
+def commit_for(name: str) -> str:
+    return hashlib.sha1(f"fyr-demo/{name}".encode()).hexdigest()
+
+
+@dataclass
+class Scenario:
+    key: str
+    namespace: str
+    name: str
+    project: str  # GitLab path_with_namespace
+    team: str
+    channel: str
+    expect_status: str  # FAILED, SUCCESS or RECOVERED
+    expect_category: str | None
+    steps: list[tuple[float, Step]]
+    language: str = ""
+    commit: str = ""
+    decisive: float | None = None  # monotonic time of the decisive pod update
+    sim: DeploymentSim | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.commit = self.commit or commit_for(self.key)
+
+    @property
+    def slug(self) -> str:
+        return self.project.replace("/", "-").replace(".", "-").lower()
+
+    @property
+    def image(self) -> str:
+        return f"registry.acme.example/{self.project}:{self.commit[:8]}"
+
+    def annotations(self) -> dict[str, str]:
+        return {"app.gitlab.com/app": self.slug, "app.gitlab.com/env": "production",
+                "fyr.dev/team": self.team}
+
+
+def _mark(sc: Scenario, fn: Step) -> Step:
+    async def run(d: DeploymentSim) -> None:
+        await fn(d)
+        sc.decisive = time.monotonic()
+    return run
+
+
+async def _ready(d: DeploymentSim) -> None:
+    d.become_ready()
+
+
+def scenarios() -> list[Scenario]:
+    out: list[Scenario] = []
+
+    def add(sc: Scenario, failing: Step | None, *, then: list[tuple[float, Step]] | None = None) -> None:
+        if failing is not None:
+            sc.steps.append((1.0, _mark(sc, failing)))
+        else:
+            sc.steps.append((1.0, _mark(sc, _ready)))
+        sc.steps.extend(then or [])
+        out.append(sc)
+
+    async def crash_py(d: DeploymentSim) -> None:
+        d.crash_loop(restarts=3, log=PY_MISSING_ENV, previous_log=PY_MISSING_ENV)
+
+    async def bad_tag(d: DeploymentSim) -> None:
+        d.image_pull_error(kind="not_found")
+
+    async def java_oom(d: DeploymentSim) -> None:
+        d.oom_kill(restarts=2, previous_log=JAVA_OOM)
+
+    async def secret(d: DeploymentSim) -> None:
+        d.missing_secret("cart-db-credentials")
+
+    async def unschedulable(d: DeploymentSim) -> None:
+        d.unschedulable()
+        await asyncio.sleep(1.5)  # the progress deadline of this Deployment is short on purpose
+        d.progress_deadline_exceeded()
+
+    async def go_crash(d: DeploymentSim) -> None:
+        d.crash_loop(restarts=3, exit_code=2, log=GO_CRASH, previous_log=GO_CRASH)
+
+    add(Scenario("checkout", "shop", "checkout", "acme/checkout", "payments", "#team-payments", "FAILED",
+                 "crash_loop", [], language="Python"), crash_py)
+    add(Scenario("catalog", "shop", "catalog", "acme/catalog", "storefront", "#team-storefront", "FAILED",
+                 "image_pull", [], language="any"), bad_tag)
+    add(Scenario("invoicer", "billing", "invoicer", "acme/invoicer", "billing", "#team-billing", "FAILED",
+                 "oom_killed", [], language="Java"), java_oom)
+    add(Scenario("cart", "shop", "cart", "acme/cart", "storefront", "#team-storefront", "FAILED",
+                 "config_error", [], language="any"), secret)
+    add(Scenario("etl", "data", "nightly-etl", "acme/data-etl", "data", "#team-data", "FAILED",
+                 "scheduling", [], language="any"), unschedulable)
+    add(Scenario("frontend", "web", "frontend", "acme/frontend", "storefront", "#team-storefront", "SUCCESS",
+                 None, [], language="Node"), None)
+    add(Scenario("orders", "shop", "orders-api", "acme/orders-api", "payments", "#team-payments", "RECOVERED",
+                 "crash_loop", [], language="Go"), go_crash, then=[(4.0, _ready)])
+    return out
+
+
+async def play(sim: SimCluster, sc: Scenario) -> None:
+    """Deploy the scenario's service, then run its steps with their delays."""
+    d = DeploymentSim(sim, namespace=sc.namespace, name=sc.name,
+                      image=f"registry.acme.example/{sc.project}:previous", replicas=2,
+                      annotations=sc.annotations(), progress_deadline_seconds=2 if sc.key == "etl" else 600)
+    d.rollout()
+    d.become_ready()  # the previous version runs fine
+    await asyncio.sleep(0.5)
+    d.rollout(image=sc.image, annotations={"fyr.dev/git-commit": sc.commit})
+    sc.sim = d
+    for delay, step in sc.steps:
+        await asyncio.sleep(delay)
+        await step(d)
