@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fyr.core.status import (
     RolloutVerdict,
@@ -480,5 +482,49 @@ def test_verdict_message_is_one_line() -> None:
 def test_thresholds_come_from_settings() -> None:
     from fyr.settings import Settings
 
-    settings = Settings(crashloop_restarts=5, oom_restarts=4, pending_fail_seconds=90)
-    assert StatusThresholds.from_settings(settings) == StatusThresholds(5, 4, 90)
+    cfg = Settings(crashloop_restarts=5, oom_restarts=4, pending_fail_seconds=90)
+    assert StatusThresholds.from_settings(cfg) == StatusThresholds(5, 4, 90)
+
+
+def _kubectl_status(dep: dict[str, Any]) -> tuple[str, bool, bool]:
+    """kubectl's DeploymentStatusViewer.Status transcribed (K8S-SIGNALS §1): (message, done, error)."""
+    meta, spec, st = dep["metadata"], dep["spec"], dep["status"]
+    name = meta["name"]
+    if meta["generation"] <= st.get("observedGeneration", 0):
+        for c in st.get("conditions", []):
+            if c["type"] == "Progressing" and c["reason"] == "ProgressDeadlineExceeded":
+                return f'deployment "{name}" exceeded its progress deadline', False, True
+        upd, rep, avail = st.get("updatedReplicas", 0), st.get("replicas", 0), st.get("availableReplicas", 0)
+        wait = f'Waiting for deployment "{name}" rollout to finish: '
+        if spec.get("replicas") is not None and upd < spec["replicas"]:
+            return f"{wait}{upd} out of {spec['replicas']} new replicas have been updated...", False, False
+        if rep > upd:
+            return f"{wait}{rep - upd} old replicas are pending termination...", False, False
+        if avail < upd:
+            return f"{wait}{avail} of {upd} updated replicas are available...", False, False
+        return f'deployment "{name}" successfully rolled out', True, False
+    return "Waiting for deployment spec update to be observed...", False, False
+
+
+@given(
+    generation=st.integers(1, 4), observed=st.integers(0, 4), replicas=st.integers(0, 4),
+    updated=st.integers(0, 5), total=st.integers(0, 6), available=st.integers(0, 6),
+    deadline=st.booleans(), paused=st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_status_agrees_with_kubectl_on_every_count_combination(
+    generation: int, observed: int, replicas: int, updated: int, total: int, available: int,
+    deadline: bool, paused: bool,
+) -> None:
+    conditions = [progressing("ProgressDeadlineExceeded" if deadline else "ReplicaSetUpdated")]
+    dep = deployment(generation=generation, observed=observed, replicas=replicas, updated=updated, total=total,
+                     available=available, conditions=conditions, paused=paused)
+    message, done, error = _kubectl_status(dep)
+    v = rollout_status(dep, [], [])
+    expected = (RolloutStatus.SUCCESS if done else RolloutStatus.FAILED if error
+                else RolloutStatus.PENDING if generation > observed else RolloutStatus.ROLLING_OUT)
+    assert v.status is expected
+    if not error and not paused:
+        assert v.message == message
+    else:
+        assert v.message.startswith(message)
