@@ -118,6 +118,10 @@ class Settings(BaseSettings):
         None, gt=0, description="fail on scheduling/create/mount signals after this long; off by default"
     )
     watch_timeout_seconds: int = Field(300, ge=10, description="server-side watch timeout per round")
+    watch_inactivity_seconds: float = Field(
+        90.0, gt=0, description="no byte on a watch (not even a bookmark) for this long: reconnect"
+    )
+    watch_page_size: int = Field(500, ge=1, description="objects per list page; bounds memory on relist")
 
     # --- services -----------------------------------------------------------------------------
     poll_interval_seconds: float = Field(1.0, gt=0, description="queue poll when no wake-up arrives")
