@@ -11,27 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from fyr.core.status import RolloutVerdict
 from fyr.models.analysis import AnalysisResult, Category, Confidence
 from fyr.models.rollout import RolloutStatus
+from fyr.services.analyzer.logs import LogDigest
 from fyr.services.analyzer.signals import Signal, normalise
 
 PROMPT_VERSION = "rules-v1"
 MAX_EVIDENCE = 6
 _MAX_LINE = 400
-
-
-class DecisiveLine(Protocol):
-    line: str
-    score: float
-    count: int
-
-
-class Digest(Protocol):
-    @property
-    def decisive(self) -> Sequence[DecisiveLine]: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +32,7 @@ class LogEvidence:
     container: str
     previous: bool
     init: bool
-    digest: Digest
+    digest: LogDigest
 
     @property
     def where(self) -> str:

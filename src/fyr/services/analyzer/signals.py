@@ -40,7 +40,8 @@ _FIELD_PATH_CONTAINER = re.compile(r"spec\.(?:initContainers|containers)\{([^}]+
 # What varies between pods of one ReplicaSet and must not split a group.
 _NORMALISERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uid>"),
-    (re.compile(r"\b[a-z0-9]([-a-z0-9]*[a-z0-9])?-[bcdfghjklmnpqrstvwxz2456789]{5}\b"), "<pod>"),
+    # <rs>-<5 chars>; followed by "_" in kubelet's pod=<name>_<ns>(<uid>), so no \b at the end
+    (re.compile(r"\b[a-z0-9](?:[-a-z0-9]*[a-z0-9])?-[bcdfghjklmnpqrstvwxz2456789]{5}(?![a-z0-9])"), "<pod>"),
     (re.compile(r"\b\d+(\.\d+)?(ms|s|m|h)\b|\b\d+m\d+s\b"), "<dur>"),
     (re.compile(r"\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b"), "<ip>"),
     (re.compile(r"\bsha256:[0-9a-f]{16,}\b|\b[0-9a-f]{32,}\b"), "<hex>"),

@@ -3,7 +3,7 @@
 Most failed rollouts are explained by the change that started them: a new image, a new command,
 an env var that was added or dropped, tighter memory limits, a stricter probe. This module puts
 that change side by side. Env vars appear by NAME only (values may be secrets, and a changed value
-is reported as changed, never shown); everything else is passed through the caller's redactor.
+is reported as changed, never shown); everything else (command, args) is passed through the caller's redactor.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 
-Redactor = Callable[[str], str]
+# Masks secrets in a command/args list (`--db-password X` masks X), e.g. via redact_k8s_object.
+Redactor = Callable[[list[Any]], list[Any]]
 
 
 def _env_index(container: Mapping[str, Any]) -> dict[str, str]:
@@ -68,7 +69,7 @@ def _summary(container: Mapping[str, Any], redact: Redactor) -> dict[str, Any]:
     out: dict[str, Any] = {"image": container.get("image")}
     for key in ("command", "args"):
         if container.get(key):
-            out[key] = [redact(str(a)) for a in container[key]]
+            out[key] = redact(list(container[key]))
     env_names = sorted(_env_index(container))
     if env_names:
         out["env_names"] = env_names
@@ -101,8 +102,8 @@ def _container_diff(old: Mapping[str, Any], new: Mapping[str, Any], redact: Reda
     if ch := _changed(old.get("image"), new.get("image")):
         diff["image"] = ch
     for key in ("command", "args"):
-        o = [redact(str(a)) for a in old.get(key) or []]
-        n = [redact(str(a)) for a in new.get(key) or []]
+        o = redact(list(old.get(key) or []))
+        n = redact(list(new.get(key) or []))
         if ch := _changed(o or None, n or None):
             diff[key] = ch
     oenv, nenv = _env_index(old), _env_index(new)
@@ -141,11 +142,12 @@ def template_diff(
     new_template: Mapping[str, Any],
     old_template: Mapping[str, Any] | None,
     *,
-    redact: Redactor,
+    redact_args: Redactor,
     new_name: str | None = None,
     old_name: str | None = None,
 ) -> dict[str, Any]:
     """The change from `old_template` to `new_template`, or the new template's summary if no old one."""
+    redact = redact_args
     new_c = _containers(new_template)
     if old_template is None:
         return {

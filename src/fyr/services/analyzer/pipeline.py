@@ -1,0 +1,161 @@
+"""The offline analyzer pipeline: bundle -> verdict, signals, digests, rules, reduced context.
+
+Pure over a `RolloutBundle` (no cluster, no database, no LLM), so the analyzer service, `fyr analyze`
+and the corpus tests all run the same code. Order matters for secrecy: prepare.py redacts logs and
+event texts before anything is digested, classified or reduced; `render_output` runs one more
+redaction pass over everything it prints, the LLM's answer included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+from fyr.core.status import RolloutVerdict, StatusThresholds, rollout_status
+from fyr.models.analysis import AnalysisResult
+from fyr.models.bundle import RolloutBundle
+from fyr.services.analyzer.prepare import (
+    Scrubber,
+    prepare_logs,
+    raw_log_bytes,
+    rollout_objects,
+    rollout_signals,
+    scrub_text,
+    sensitive_env_values,
+)
+from fyr.services.analyzer.reduction import context_tokens as measure_context
+from fyr.services.analyzer.reduction import reduce_bundle
+from fyr.services.analyzer.rules import classify
+from fyr.services.analyzer.signals import normalise
+
+__all__ = ["PipelineResult", "analyze_bundle", "failure_signature", "render_output", "render_text"]
+
+
+@dataclass
+class PipelineResult:
+    verdict: RolloutVerdict
+    reduced_context: dict[str, Any]
+    rules: AnalysisResult
+    signature: str  # sha256 of (namespace/deployment, category, normalised evidence, image) -> hex[:32]
+    raw_log_bytes: int
+    context_tokens: int
+
+
+_VOLATILE = re.compile(r"\b\d+\b")
+_WHERE = re.compile(r"^[^:\s]+/[^:\s]+(?: \((?:previous|init)\))*: ")
+
+
+def failure_signature(target: str, analysis: AnalysisResult, image: str | None) -> str:
+    """Same deployment failing the same way on the same image -> same signature, whichever pods and
+    whenever: pod names, uids, counts and numbers are normalised out of the evidence."""
+    evidence = []
+    for line in analysis.evidence[:3]:
+        text = _WHERE.sub("", line)
+        text = re.sub(r"\[\d+ pods\]|\(x\d+\)|restarts \d+", "", text)
+        evidence.append(_VOLATILE.sub("N", normalise(text)).strip())
+    material = "\x1f".join([target, analysis.category.value, *evidence, image or ""])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+
+
+def _memory_limits(bundle: RolloutBundle) -> dict[str, str]:
+    spec = (bundle.deployment.get("spec") or {}).get("template", {}).get("spec") or {}
+    out: dict[str, str] = {}
+    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+        if limit:
+            out[str(c.get("name"))] = str(limit)
+    return out
+
+
+def analyze_bundle(
+    bundle: RolloutBundle, *, context_tokens: int = 4000, thresholds: StatusThresholds = StatusThresholds()
+) -> PipelineResult:
+    """Run everything that needs no network on one bundle."""
+    budget = context_tokens
+    verdict = rollout_status(bundle.deployment, bundle.replicasets, bundle.pods, bundle.events,
+                             thresholds=thresholds, now=bundle.collected_at)
+    objs = rollout_objects(bundle)
+    scrub = Scrubber(sensitive_env_values(bundle))
+    signals = rollout_signals(bundle, objs, scrub)
+    logs = prepare_logs(bundle, objs, scrub)
+    target = f"{bundle.namespace}/{bundle.name}"
+    rules = classify(verdict=verdict, signals=signals, logs=logs, target=target,
+                     limits=_memory_limits(bundle))
+    scrubbed_events = [{**ev, "message": scrub(str(ev.get("message") or ev.get("note") or ""))}
+                       for ev in objs.events]
+    ctx = reduce_bundle(bundle, verdict=verdict, signals=signals, budget_tokens=budget, logs=logs,
+                        events=scrubbed_events, new_rs=objs.new_rs, old_rs=objs.old_rs)
+    return PipelineResult(
+        verdict=verdict,
+        reduced_context=ctx,
+        rules=rules,
+        signature=failure_signature(target, rules, verdict.image),
+        raw_log_bytes=raw_log_bytes(bundle),
+        context_tokens=measure_context(ctx),
+    )
+
+
+def _redact_all(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {k: _redact_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_all(v) for v in value]
+    return value
+
+
+def render_output(result: PipelineResult, analysis: AnalysisResult, *, duration_s: float) -> dict[str, Any]:
+    """The `fyr analyze --format json` object, exactly the ARCHITECTURE §7 shape."""
+    v = result.verdict
+    out = {
+        "rollout": {"status": v.status.value, "reason": v.reason, "message": v.message},
+        "analysis": analysis.model_dump(mode="json"),
+        "reduced_context": result.reduced_context,
+        "metrics": {
+            "raw_log_bytes": result.raw_log_bytes,
+            "context_tokens": result.context_tokens,
+            "duration_s": round(duration_s, 3),
+        },
+    }
+    redacted: dict[str, Any] = _redact_all(out)
+    return redacted
+
+
+_ICON = {"FAILED": "✗", "SUCCESS": "✓", "ROLLING_OUT": "…", "PENDING": "…", "SUPERSEDED": "–"}
+
+
+def _wrap(text: str, indent: int, width: int = 100) -> str:
+    return textwrap.fill(text, width=width, initial_indent="", subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def render_text(output: dict[str, Any]) -> str:
+    """`--format text`: the same facts as the JSON, for a person in a terminal."""
+    ro, an, me = output["rollout"], output["analysis"], output["metrics"]
+    head = output.get("reduced_context", {}).get("rollout", {})
+    target = f"{head.get('namespace', '?')}/{head.get('deployment', '?')}"
+    lines = [f"{_ICON.get(ro['status'], '?')} {ro['status']}  {target}  ({ro['reason']})"]
+    extra = [f"generation {head['generation']}" if head.get("generation") is not None else "",
+             f"revision {head['revision']}" if head.get("revision") is not None else "",
+             f"image {head['image']}" if head.get("image") else ""]
+    if any(extra):
+        lines.append("  " + ", ".join(x for x in extra if x))
+    if ro.get("message"):
+        lines.append("  " + _wrap(ro["message"], 2))
+    lines += [
+        "",
+        f"Category     {an['category']}  (confidence {an['confidence']}; {an['model_name']}, {an['prompt_version']})",
+        f"Summary      {_wrap(an['summary'], 13)}",
+        f"Root cause   {_wrap(an['root_cause'], 13)}",
+    ]
+    if an.get("evidence"):
+        lines.append("Evidence")
+        lines += [f"  • {_wrap(e, 4)}" for e in an["evidence"]]
+    lines.append(f"Fix          {_wrap(an['suggested_fix'], 13)}")
+    kib = me["raw_log_bytes"] / 1024
+    lines += ["", f"Context: {me['context_tokens']} tokens from {kib:,.1f} KiB of logs in {me['duration_s']:.2f} s"]
+    return "\n".join(lines) + "\n"
