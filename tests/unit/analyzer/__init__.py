@@ -1,0 +1,1 @@
+"""Analyzer unit tests."""
