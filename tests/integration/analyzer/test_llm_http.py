@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.fakes.openai_api import Failure, FakeOpenAI, hang, rate_limited, server_error
 
 from fyr.errors import PermanentError, TransientError
 from fyr.models.analysis import AnalysisResult, Category
 from fyr.services.analyzer import chains
 from fyr.settings import Settings
+from tests.fakes.openai_api import Failure, FakeOpenAI, hang, rate_limited, server_error
 
 pytestmark = pytest.mark.timeout(30)
 
