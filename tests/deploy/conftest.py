@@ -59,7 +59,6 @@ NON_DEFAULT_VALUES: dict[str, Any] = {
         "replicas": 4,
         "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
     },
-    "networkPolicy": {"enabled": False},
     "migration": {"enabled": False},
 }
 

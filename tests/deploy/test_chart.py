@@ -95,7 +95,7 @@ def test_custom_values_set_replicas_but_the_watcher_stays_one(chart_custom: dict
     assert replicas == {"acme-fyr-watcher": 1, "acme-fyr-ingestor": 3, "acme-fyr-analyzer": 5, "acme-fyr-notifier": 4}
     budgets = {name for kind, name in docs if kind == "PodDisruptionBudget"}
     assert budgets == {"acme-fyr-ingestor", "acme-fyr-notifier"}  # analyzer's disabled
-    assert not any(kind in ("NetworkPolicy", "Job") for kind, _ in docs)
+    assert not any(kind == "Job" for kind, _ in docs)  # migration.enabled: false
     (notifier,) = docs[("Deployment", "acme-fyr-notifier")]["spec"]["template"]["spec"]["containers"]
     assert notifier["resources"]["limits"] == {"cpu": "500m", "memory": "128Mi"}
 
@@ -116,6 +116,12 @@ def test_custom_values_create_the_secret_and_every_service_reads_it(chart_custom
             refs = [e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]]
             assert refs and set(refs) == {"acme-fyr-secrets"}
             assert "checksum/secret" in doc["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_network_policy_can_be_left_to_the_cluster_owner() -> None:
+    docs = by_key(rendered_docs(render_chart({"networkPolicy": {"enabled": False}})))
+    assert ("NetworkPolicy", "fyr-ingress") not in docs
+    assert ("NetworkPolicy", "fyr-ingress") in by_key(rendered_docs(render_chart({})))
 
 
 def test_created_secret_exists_before_the_migration_hook_reads_it() -> None:
