@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fyr.db.base import utcnow
-from fyr.models.gitlab import GitlabMetadata
+from fyr.models.gitlab import GitlabMetadata, WebhookDelivery
 from fyr.models.rollout import Origin, Rollout
 
 log = structlog.get_logger()
@@ -95,6 +95,15 @@ def _prefix_compatible(a: str, b: str) -> bool:
     return bool(a) and bool(b) and (a.startswith(b) or b.startswith(a))
 
 
+_PIPELINE_URL = re.compile(r"^(?P<project>.+)/-/pipelines/(?P<id>\d+)/?$")
+
+
+def _older_pipeline(current: str, new: str) -> bool:
+    """Both GitLab pipeline URLs of one project, `current` with the lower id."""
+    a, b = _PIPELINE_URL.match(current), _PIPELINE_URL.match(new)
+    return bool(a and b and a["project"] == b["project"] and int(a["id"]) < int(b["id"]))
+
+
 def _near(moment: datetime | None, other: datetime | None) -> bool:
     if moment is None or other is None:
         return False
@@ -141,6 +150,24 @@ class GitlabEvent:
     deployable_id: int | None = None  # Deployment hook: its job, to find the pipeline
     deploy_env: str | None = None  # Deployment hook: environment key of its row
     deploy_env_name: str | None = None  # Deployment hook: the name, when it differs from the slug
+
+
+# --- deliveries -----------------------------------------------------------------------------
+
+
+async def record_delivery(session: AsyncSession, dedupe_key: str, event_kind: str) -> bool:
+    """Insert the delivery's dedupe row; False when it was seen before (then do nothing else).
+
+    Called first in the same transaction as the effect: a delivery that fails later rolls its row
+    back with it, and a concurrent duplicate waits on the unique key, then sees the first one.
+    """
+    try:
+        async with session.begin_nested():
+            session.add(WebhookDelivery(dedupe_key=dedupe_key, event_kind=event_kind[:64],
+                                        received_at=utcnow()))
+    except IntegrityError:
+        return False
+    return True
 
 
 # --- staging --------------------------------------------------------------------------------
@@ -379,8 +406,11 @@ def _apply_gitlab(rollout: Rollout, rows: list[GitlabMetadata]) -> bool:
             continue
         staged_values = {getattr(r, field) for r in rows}
         current_value = getattr(rollout, field)
-        # Replace only what staging put there; an annotation's value is never in staged_values.
-        if current_value is None or (current_value != value and current_value in staged_values):
+        # Replace only what staging put there: a value still staged, or an older pipeline of the
+        # same project (staging moved on to a newer one). An annotation's value is neither.
+        if current_value is None or (current_value != value and (
+                current_value in staged_values
+                or (field == "pipeline_url" and _older_pipeline(current_value, value)))):
             setattr(rollout, field, value)
             changed = True
     return changed
@@ -430,14 +460,13 @@ class Annotation:
 
 async def annotate(session: AsyncSession, a: Annotation) -> list[Rollout]:
     """Stage an explicit annotation for a Deployment and attach it to its rollout(s) now."""
-    values = {"pipeline_url": a.pipeline_url, "mr_url": a.mr_url, "team": a.team,
-              "slack_channel": a.slack_channel}
-    row = await stage(session, Staging(project_path=k8s_path(a.cluster, a.namespace, a.deployment),
-                                       environment="", commit_sha=a.commit or "", explicit=True, **values))
+    values = Staging(project_path=k8s_path(a.cluster, a.namespace, a.deployment), environment="",
+                     commit_sha=a.commit or "", pipeline_url=a.pipeline_url, mr_url=a.mr_url,
+                     team=a.team, slack_channel=a.slack_channel, explicit=True)
+    row = await stage(session, values)
     if a.project and a.commit and len(a.commit) >= 40:
         # The project's own rows too, so that the commit joins other rollouts of the same project.
-        await stage(session, Staging(project_path=a.project, environment=a.environment or "",
-                                     commit_sha=a.commit, explicit=True, **values))
+        await stage(session, replace(values, project_path=a.project, environment=a.environment or ""))
     stmt = (select(Rollout).where(Rollout.cluster == a.cluster, Rollout.namespace == a.namespace,
                                   Rollout.deployment == a.deployment)
             .order_by(Rollout.generation.desc()).limit(20))
@@ -446,10 +475,7 @@ async def annotate(session: AsyncSession, a: Annotation) -> list[Rollout]:
     for index, rollout in enumerate(rollouts):
         commit = rollout_commit(rollout)
         # Without a commit to compare, the newest generation is the one the job just deployed.
-        if commit and a.commit:
-            fits = _prefix_compatible(commit, a.commit)
-        else:
-            fits = index == 0
+        fits = _prefix_compatible(commit, a.commit) if commit and a.commit else index == 0
         if not fits:
             continue
         _apply_explicit(rollout, row)

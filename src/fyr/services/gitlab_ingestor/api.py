@@ -1,0 +1,351 @@
+"""The gitlab-ingestor's HTTP surface: GitLab webhooks in, correlated metadata out to the database.
+
+GitLab's rules shape every answer (WIRE-FORMATS A2-A4): a 4xx or a timeout counts against the hook
+and eventually disables it, so only a bad token (401), a body GitLab itself would never send
+(400/413/422) or a database outage (503) is refused; unknown event kinds are a 200 and ignored.
+The token is checked before the body is read, the body is read with a hard cap, and a repeated
+delivery is recognised by its dedupe row, written in the same transaction as the effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import structlog
+from fastapi import FastAPI, Header, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+from sqlalchemy.exc import OperationalError
+
+from fyr.core.routing import Routing
+from fyr.db import correlation
+from fyr.db.engine import Database
+from fyr.errors import ConfigError, DatabaseUnavailable, SchemaOutdated
+from fyr.services.gitlab_ingestor.logic import dedupe_key, events_for
+from fyr.services.gitlab_ingestor.models import (
+    EVENT_MODELS,
+    KIND_MODELS,
+    AnnotateRequest,
+    AnnotateResponse,
+    DeploymentHook,
+    Hook,
+    JobHook,
+    MergeRequestHook,
+    ObjectKind,
+    PipelineHook,
+    WebhookResponse,
+)
+from fyr.settings import Settings
+
+log = structlog.get_logger()
+
+WEBHOOK_PATH = "/webhooks/gitlab"
+ANNOTATE_PATH = "/api/v1/rollouts/annotate"
+ANNOTATE_MAX_BYTES = 64 * 1024
+_LOCK_CONFLICTS = {1205, 1213}  # MySQL: lock wait timeout, deadlock — retry the transaction
+_ATTEMPTS = 5
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+def require_token(settings: Settings) -> bytes:
+    if not settings.gitlab_ingestor_token:
+        raise ConfigError(
+            "GITLAB_INGESTOR_TOKEN is not set; the ingestor refuses to accept unauthenticated webhooks"
+        )
+    return settings.gitlab_ingestor_token.encode("utf-8")
+
+
+class Rejected(Exception):
+    """A request refused with a status and a one-line reason (never a side effect)."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(status, detail)
+        self.status = status
+        self.detail = detail
+
+
+class IngestorMetrics:
+    """Per-app registry, so that several apps (tests, `fyr all`) never collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("fyr_ingestor_requests", "Webhook and annotate requests by outcome",
+                                ["endpoint", "event", "outcome"], registry=self.registry)
+        self.latency = Histogram("fyr_ingestor_request_seconds", "Time to answer an accepted request",
+                                 ["endpoint"], registry=self.registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+        self.attached = Counter("fyr_ingestor_rollouts_attached", "Rollouts that received GitLab metadata",
+                                registry=self.registry)
+
+
+def _header_bytes(value: str) -> bytes:
+    # Starlette decodes header values as latin-1: encoding back gives the bytes on the wire.
+    return value.encode("latin-1", "replace")
+
+
+def _token_ok(request: Request, expected: bytes) -> bool:
+    given = request.headers.get("x-gitlab-token")
+    if given is None:
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            given = auth[7:].strip()
+    if given is None:
+        return False
+    return hmac.compare_digest(_header_bytes(given), expected)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise Rejected(400, "invalid Content-Length")
+        if int(length) > limit:
+            raise Rejected(413, f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise Rejected(413, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise Rejected(400, "body is not valid JSON") from None
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors[:10]]
+        raise Rejected(422, detail) from None
+
+
+def _is_lock_conflict(exc: OperationalError) -> bool:
+    orig = exc.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    return code in _LOCK_CONFLICTS
+
+
+async def _with_retry(work: Callable[[], Awaitable[T]]) -> T:
+    """Run one transaction; a deadlock or lock timeout (MySQL) is retried with a jittered pause."""
+    for attempt in range(_ATTEMPTS):
+        try:
+            return await work()
+        except OperationalError as exc:
+            if not _is_lock_conflict(exc) or attempt == _ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.02) * (2**attempt))
+    raise AssertionError("unreachable")
+
+
+def _openapi_schemas(app: FastAPI) -> dict[str, Any]:
+    """OpenAPI with the webhook payload models (the body is read by hand, so FastAPI cannot see it)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    models: list[type[BaseModel]] = [PipelineHook, JobHook, DeploymentHook, MergeRequestHook,
+                                     AnnotateRequest]
+    _, defs = models_json_schema([(m, "validation") for m in models],
+                                 ref_template="#/components/schemas/{model}")
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+    hooks = [{"$ref": f"#/components/schemas/{m.__name__}"} for m in models[:4]]
+    bodies = {
+        WEBHOOK_PATH: {"oneOf": hooks},
+        ANNOTATE_PATH: {"$ref": "#/components/schemas/AnnotateRequest"},
+    }
+    for path, body in bodies.items():
+        schema["paths"][path]["post"]["requestBody"] = {
+            "required": True, "content": {"application/json": {"schema": body}}}
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(*, settings: Settings, db: Database, routing: Routing) -> FastAPI:
+    """The ingestor app; collaborators come in, nothing is built at import time."""
+    token = require_token(settings)
+    max_body = settings.ingestor_max_body_bytes
+    metrics = IngestorMetrics()
+    app = FastAPI(
+        title="Fyr gitlab-ingestor",
+        version="1",
+        description="Receives GitLab webhooks and explicit annotations; attaches commit, pipeline, "
+        "merge request, team and Slack channel to Kubernetes rollouts.",
+        docs_url="/docs",
+    )
+    app.state.metrics = metrics
+
+    def reject(endpoint: str, event: str, exc: Rejected) -> JSONResponse:
+        metrics.requests.labels(endpoint, event, str(exc.status)).inc()
+        if exc.status == 401:
+            log.warning("ingestor_unauthorized", endpoint=endpoint)
+        else:
+            log.info("ingestor_rejected", endpoint=endpoint, gitlab_event=event, status=exc.status)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    def unavailable(endpoint: str, event: str, exc: DatabaseUnavailable) -> JSONResponse:
+        metrics.requests.labels(endpoint, event, "503").inc()
+        log.warning("ingestor_database_unavailable", endpoint=endpoint, error=str(exc))
+        return JSONResponse({"detail": "database unavailable"}, status_code=503,
+                            headers={"Retry-After": "5"})
+
+    @app.post(
+        WEBHOOK_PATH,
+        response_model=WebhookResponse,
+        summary="GitLab webhook (Pipeline, Job, Deployment, Merge Request hooks)",
+        responses={400: {"description": "not JSON"}, 401: {"description": "bad or missing X-Gitlab-Token"},
+                   413: {"description": "body over the limit (25 MB)"},
+                   422: {"description": "required fields missing"},
+                   503: {"description": "database unavailable"}},
+    )
+    async def gitlab_webhook(
+        request: Request,
+        x_gitlab_event: str | None = Header(None, description="e.g. `Pipeline Hook`"),
+        x_gitlab_token: str | None = Header(None, description="the hook's secret token"),
+        idempotency_key: str | None = Header(None, description="GitLab 17.4+: same across resends"),
+        x_gitlab_event_uuid: str | None = Header(None),
+    ) -> Response:
+        started = time.perf_counter()
+        event = (x_gitlab_event or "").strip()
+        try:
+            if not _token_ok(request, token):
+                raise Rejected(401, "invalid or missing X-Gitlab-Token")
+            if not event:
+                raise Rejected(400, "missing X-Gitlab-Event header")
+            known = EVENT_MODELS.get(event)
+            if known is None and event != "System Hook":
+                metrics.requests.labels("webhook", "other", "ignored").inc()
+                log.info("gitlab_event_ignored", gitlab_event=event[:100])
+                return JSONResponse({"status": "ignored"})
+            body = await _read_body(request, max_body)
+            if known is None:  # System Hook: the body's object_kind says what it is
+                kind = _parse(ObjectKind, body).object_kind
+                system_model = KIND_MODELS.get(kind)
+                if system_model is None:
+                    metrics.requests.labels("webhook", "other", "ignored").inc()
+                    log.info("gitlab_event_ignored", gitlab_event=event, object_kind=kind[:100])
+                    return JSONResponse({"status": "ignored"})
+                model: type[Hook] = system_model
+            else:
+                kind, model = known
+            hook: Hook = _parse(model, body)
+        except Rejected as exc:
+            return reject("webhook", kind_label(event), exc)
+
+        key = dedupe_key(idempotency_key=idempotency_key, event_uuid=x_gitlab_event_uuid, kind=kind,
+                         body=body)
+        events = events_for(hook)
+
+        async def work() -> tuple[bool, list[int]]:
+            attached: list[int] = []
+            async with db.session() as session:
+                if not await correlation.record_delivery(session, key, kind):
+                    return False, attached
+                for one in events:
+                    attached += await correlation.apply_gitlab_event(session, one)
+            return True, attached
+
+        try:
+            fresh, attached = await _with_retry(work)
+        except DatabaseUnavailable as exc:
+            return unavailable("webhook", kind, exc)
+        outcome = "accepted" if fresh else "duplicate"
+        metrics.requests.labels("webhook", kind, outcome).inc()
+        metrics.attached.inc(len(attached))
+        metrics.latency.labels("webhook").observe(time.perf_counter() - started)
+        if not fresh:
+            log.info("gitlab_delivery_duplicate", gitlab_event=kind)
+        elif attached:
+            log.info("gitlab_metadata_attached", gitlab_event=kind, rollout_ids=attached[:10])
+        return JSONResponse({"status": outcome})
+
+    @app.post(
+        ANNOTATE_PATH,
+        response_model=AnnotateResponse,
+        summary="A deploy job attaches metadata to its Deployment's rollout explicitly",
+        responses={400: {"description": "not JSON"}, 401: {"description": "bad or missing token"},
+                   413: {"description": "body over 64 KiB"}, 422: {"description": "invalid fields"},
+                   503: {"description": "database unavailable"}},
+    )
+    async def annotate_rollout(
+        request: Request,
+        x_gitlab_token: str | None = Header(None, description="same secret as the webhook"),
+        authorization: str | None = Header(None, description="or `Bearer <token>`"),
+    ) -> Response:
+        started = time.perf_counter()
+        try:
+            if not _token_ok(request, token):
+                raise Rejected(401, "invalid or missing token (X-Gitlab-Token or Authorization: Bearer)")
+            req = _parse(AnnotateRequest, await _read_body(request, ANNOTATE_MAX_BYTES))
+        except Rejected as exc:
+            return reject("annotate", "annotate", exc)
+        note = correlation.Annotation(
+            cluster=req.cluster or settings.cluster_name, namespace=req.namespace,
+            deployment=req.deployment, commit=req.commit, project=req.project,
+            environment=req.environment, pipeline_url=req.pipeline_url, mr_url=req.mr_url,
+            team=req.team, slack_channel=req.slack_channel,
+        )
+
+        async def work() -> tuple[list[int], str | None, str | None, str | None]:
+            async with db.session() as session:
+                rollouts = await correlation.annotate(session, note)
+            if not rollouts:
+                return [], req.project, req.team, req.slack_channel
+            first = rollouts[0]
+            return ([r.id for r in rollouts], first.git_project or req.project, first.team,
+                    first.slack_channel)
+
+        try:
+            ids, project, team, channel = await _with_retry(work)
+        except DatabaseUnavailable as exc:
+            return unavailable("annotate", "annotate", exc)
+        # What the notifier will do: annotations, else the routing file, else the default channel.
+        route = routing.route_for(project, team)
+        answer = AnnotateResponse(
+            status="attached" if ids else "staged", rollout_ids=ids,
+            team=team or (route.team if route else None),
+            slack_channel=channel or (route.slack_channel if route else None)
+            or settings.default_slack_channel,
+        )
+        metrics.requests.labels("annotate", "annotate", answer.status).inc()
+        metrics.attached.inc(len(answer.rollout_ids))
+        metrics.latency.labels("annotate").observe(time.perf_counter() - started)
+        log.info("rollout_annotated", namespace=req.namespace, deployment=req.deployment,
+                 status=answer.status, rollout_ids=answer.rollout_ids)
+        return JSONResponse(answer.model_dump())
+
+    @app.get("/healthz", summary="liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="database reachable and schema current")
+    async def readyz() -> Response:
+        try:
+            await db.check_schema()
+        except (SchemaOutdated, DatabaseUnavailable) as exc:
+            return JSONResponse({"status": "not ready", "reason": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.openapi = lambda: _openapi_schemas(app)  # type: ignore[method-assign]
+    return app
+
+
+def kind_label(event: str) -> str:
+    known = EVENT_MODELS.get(event)
+    return known[0] if known else "other"
+
