@@ -1,0 +1,256 @@
+"""List and watch one kind of Kubernetes object, turning it into a plain stream of changes.
+
+Why it exists: the watcher must see every change of Deployments, ReplicaSets, Pods and Events
+without ever missing one, across dropped streams, API-server restarts and compacted history. The
+algorithm is the informer's (and kopf's `watching.py`): list (in pages), watch from the listed
+resourceVersion with `allowWatchBookmarks`, end each round by a server-side `timeoutSeconds` or a
+client-side inactivity timeout, continue from the last seen resourceVersion, and relist on
+`410 Gone`. A relist is diffed against what this stream had delivered, so an object deleted while
+we were away still yields a DELETED.
+
+`KindWatcher.round()` is one round and is what the tests drive; the loop around it is
+`fyr.runtime.run_loop` (one place that catches, logs and backs off). This module and the analyzer's
+collector are the only ones importing kubernetes_asyncio (plus the shared client factory).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+import structlog
+from kubernetes_asyncio import client
+
+from fyr.errors import PermanentError, TransientError
+
+log = structlog.get_logger()
+
+Kind = Literal["Deployment", "ReplicaSet", "Pod", "Event"]
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+JsonObj = dict[str, Any]
+OnChange = Callable[[Kind, EventType, JsonObj], None]
+
+KINDS: tuple[Kind, ...] = ("Deployment", "ReplicaSet", "Pod", "Event")
+
+# kind -> (API class, all-namespaces list function, namespaced list function)
+_LISTERS: dict[Kind, tuple[type[Any], str, str]] = {
+    "Deployment": (client.AppsV1Api, "list_deployment_for_all_namespaces", "list_namespaced_deployment"),
+    "ReplicaSet": (client.AppsV1Api, "list_replica_set_for_all_namespaces", "list_namespaced_replica_set"),
+    "Pod": (client.CoreV1Api, "list_pod_for_all_namespaces", "list_namespaced_pod"),
+    "Event": (client.CoreV1Api, "list_event_for_all_namespaces", "list_namespaced_event"),
+}
+
+
+class KubeUnavailable(TransientError):
+    """The API server did not answer, answered 429/5xx, or dropped the connection."""
+
+
+class WatchGone(Exception):
+    """410 Gone: the resourceVersion is older than the server's history; relist."""
+
+
+@dataclass(frozen=True)
+class WatchScope:
+    """What one stream covers: a kind, one namespace or all (None), and a label selector."""
+
+    kind: Kind
+    namespace: str | None = None
+    label_selector: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}@{self.namespace or '*'}"
+
+
+@dataclass(frozen=True)
+class WatchTimeouts:
+    server_seconds: int = 300  # timeoutSeconds sent with each watch: the server ends the round
+    inactivity_seconds: float = 90.0  # no byte for this long (no bookmark either): reconnect
+    connect_seconds: float = 10.0
+    list_seconds: float = 60.0  # one list page, total
+    page_size: int = 500  # list in pages: a 50,000-pod cluster never arrives as one document
+
+
+def _stub(kind: Kind, obj: JsonObj) -> tuple[str, ...]:
+    """The little we keep per delivered object to synthesize its DELETED after a relist."""
+    meta = obj.get("metadata") or {}
+    if kind == "Event":
+        inv = obj.get("involvedObject") or {}
+        return (meta.get("uid", ""), inv.get("kind", ""), inv.get("namespace", ""), inv.get("name", ""))
+    return (meta.get("uid", ""),)
+
+
+def _from_stub(kind: Kind, key: tuple[str, str], stub: tuple[str, ...]) -> JsonObj:
+    obj: JsonObj = {"metadata": {"namespace": key[0], "name": key[1], "uid": stub[0]}}
+    if kind == "Event":
+        obj["involvedObject"] = {"kind": stub[1], "namespace": stub[2], "name": stub[3]}
+    return obj
+
+
+def _key(obj: JsonObj) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+async def _check(resp: Any) -> None:
+    """Raise for a non-2xx answer (with _preload_content=False the client does not)."""
+    if 200 <= resp.status < 300:
+        return
+    body = await resp.read()
+    resp.release()
+    try:
+        status = json.loads(body)
+        message = str(status.get("message", ""))
+    except ValueError:
+        message = body[:200].decode(errors="replace")
+    if resp.status == 410:
+        raise WatchGone(message)
+    if resp.status == 429 or resp.status >= 500:
+        retry_after = resp.headers.get("Retry-After")
+        raise KubeUnavailable(f"API server answered {resp.status}: {message}",
+                              retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+    raise PermanentError(f"API server answered {resp.status}: {message}")
+
+
+class KindWatcher:
+    """The list/watch state of one scope; `round()` is one list-if-needed plus one watch."""
+
+    def __init__(self, api: client.ApiClient, scope: WatchScope, on_change: OnChange, *,
+                 timeouts: WatchTimeouts | None = None, on_synced: Callable[[WatchScope], None] | None = None
+                 ) -> None:
+        self.scope = scope
+        self.on_change = on_change
+        self.on_synced = on_synced
+        self.timeouts = timeouts or WatchTimeouts()
+        api_cls, all_ns, namespaced = _LISTERS[scope.kind]
+        lister = getattr(api_cls(api), all_ns if scope.namespace is None else namespaced)
+        self._lister = lister
+        self.resource_version: str | None = None
+        self.known: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.lists = 0  # how often this scope was (re)listed: a test and metric fact
+        self.events = 0
+
+    def _call_args(self) -> tuple[list[Any], dict[str, Any]]:
+        args: list[Any] = [] if self.scope.namespace is None else [self.scope.namespace]
+        kwargs: dict[str, Any] = {"_preload_content": False}
+        if self.scope.label_selector:
+            kwargs["label_selector"] = self.scope.label_selector
+        return args, kwargs
+
+    async def round(self) -> float:
+        """One round; returns 0 (reconnect at once). Errors propagate to the loop's one catch."""
+        try:
+            if self.resource_version is None:
+                await self.relist()
+            await self.watch_once()
+        except WatchGone as exc:
+            log.info("watch_gone_relisting", scope=str(self.scope), why=str(exc))
+            self.resource_version = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise KubeUnavailable(f"{self.scope}: {type(exc).__name__}: {exc}") from exc
+        return 0.0
+
+    async def relist(self) -> None:
+        """List every page, deliver each object, then DELETED for what vanished meanwhile."""
+        args, kwargs = self._call_args()
+        timeout = aiohttp.ClientTimeout(total=self.timeouts.list_seconds, connect=self.timeouts.connect_seconds)
+        seen: dict[tuple[str, str], tuple[str, ...]] = {}
+        token: str | None = None
+        list_rv: str | None = None
+        while True:
+            page_kwargs = dict(kwargs, limit=self.timeouts.page_size, _request_timeout=timeout)
+            if token:
+                page_kwargs["_continue"] = token
+            resp = await self._lister(*args, **page_kwargs)
+            await _check(resp)
+            body = json.loads(await resp.read())
+            resp.release()
+            meta = body.get("metadata") or {}
+            list_rv = list_rv or meta.get("resourceVersion")
+            for obj in body.get("items") or ():
+                key = _key(obj)
+                seen[key] = _stub(self.scope.kind, obj)
+                self.on_change(self.scope.kind, "MODIFIED" if key in self.known else "ADDED", obj)
+            del body
+            token = meta.get("continue")
+            if not token:
+                break
+        for key in self.known.keys() - seen.keys():
+            self.on_change(self.scope.kind, "DELETED", _from_stub(self.scope.kind, key, self.known[key]))
+        self.known = seen
+        self.resource_version = list_rv
+        self.lists += 1
+        log.info("watch_listed", scope=str(self.scope), objects=len(seen), resource_version=list_rv)
+        if self.on_synced is not None:
+            self.on_synced(self.scope)
+
+    async def watch_once(self) -> None:
+        """Watch from `resource_version` until the server ends the stream or it goes quiet."""
+        args, kwargs = self._call_args()
+        kwargs.update(
+            watch=True, allow_watch_bookmarks=True, resource_version=self.resource_version,
+            timeout_seconds=self.timeouts.server_seconds,
+            _request_timeout=aiohttp.ClientTimeout(total=None, connect=self.timeouts.connect_seconds,
+                                                   sock_read=self.timeouts.inactivity_seconds),
+        )
+        resp = await self._lister(*args, **kwargs)
+        try:
+            await _check(resp)
+            buffer = b""
+            try:
+                async for chunk in resp.content.iter_any():
+                    buffer += chunk
+                    if b"\n" not in chunk:
+                        continue
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            self._handle_line(line)
+            except aiohttp.ServerTimeoutError:
+                # Client inactivity timeout: a normal end of round; continue from the last version.
+                log.debug("watch_inactive", scope=str(self.scope), resource_version=self.resource_version)
+        finally:
+            resp.release()
+
+    def _handle_line(self, line: bytes) -> None:
+        event = json.loads(line)
+        etype = event.get("type")
+        obj = event.get("object") or {}
+        if etype == "ERROR":
+            code = obj.get("code")
+            if code == 410:
+                raise WatchGone(str(obj.get("message", "")))
+            if isinstance(code, int) and (code == 429 or code >= 500):
+                raise KubeUnavailable(f"watch error {code}: {obj.get('message', '')}")
+            raise PermanentError(f"watch error {code}: {obj.get('message', '')}")
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if etype == "BOOKMARK":
+            if rv:
+                self.resource_version = rv
+            return
+        if etype not in ("ADDED", "MODIFIED", "DELETED"):
+            log.warning("watch_unknown_event", scope=str(self.scope), type=etype)
+            return
+        key = _key(obj)
+        if etype == "DELETED":
+            self.known.pop(key, None)
+        else:
+            self.known[key] = _stub(self.scope.kind, obj)
+        self.events += 1
+        if rv:
+            # Before delivering: an object our own code cannot digest must not be replayed forever.
+            self.resource_version = rv
+        self.on_change(self.scope.kind, etype, obj)
+
+
+def scopes(namespaces: list[str], label_selector: str | None) -> list[WatchScope]:
+    """One stream per kind and namespace (or per kind for all namespaces).
+
+    The label selector narrows Deployments only: ReplicaSets and Pods carry the pod template's
+    labels, which need not include the Deployment's, and Events carry none.
+    """
+    targets: list[str | None] = list(namespaces) if namespaces else [None]
+    return [WatchScope(kind, ns, label_selector if kind == "Deployment" else None)
+            for kind in KINDS for ns in targets]

@@ -1,0 +1,157 @@
+"""One list/watch round of `KindWatcher` against the simulated API server, real client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from kubernetes_asyncio import client
+
+from fyr.core.kubeclient import make_api_client
+from fyr.errors import PermanentError
+from fyr.services.watcher.k8s import KindWatcher, KubeUnavailable, WatchScope, WatchTimeouts, scopes
+from fyr.simcluster.server import SimCluster
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def pod(name: str, ns: str = "shop", phase: str = "Running") -> dict:
+    return {"kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": {"app": "api"}},
+            "spec": {"containers": [{"name": "app", "image": "x"}]}, "status": {"phase": phase}}
+
+
+@pytest.fixture
+async def api(sim: SimCluster) -> AsyncIterator[client.ApiClient]:
+    api = await make_api_client(kubeconfig=sim.kubeconfig_path)
+    async with api:
+        yield api
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+    def __call__(self, kind: str, event_type: str, obj: dict) -> None:
+        self.seen.append((event_type, obj["metadata"]["name"], (obj.get("status") or {}).get("phase", "")))
+
+
+def watcher_for(api: client.ApiClient, rec: Recorder, **kw: object) -> KindWatcher:
+    timeouts = WatchTimeouts(server_seconds=int(kw.pop("server_seconds", 1)),  # type: ignore[call-overload]
+                             inactivity_seconds=float(kw.pop("inactivity", 5.0)),  # type: ignore[arg-type]
+                             page_size=int(kw.pop("page_size", 2)))  # type: ignore[call-overload]
+    return KindWatcher(api, WatchScope("Pod", **kw), rec, timeouts=timeouts)  # type: ignore[arg-type]
+
+
+async def test_first_round_lists_in_pages_then_watches_from_the_listed_version(sim, api):
+    for i in range(5):
+        sim.apply(pod(f"p{i}"))
+    rec = Recorder()
+    w = watcher_for(api, rec)
+    task = asyncio.create_task(w.round())
+    await asyncio.sleep(0.2)
+    sim.apply(pod("p0", phase="Failed"))
+    await task
+    assert [s[:2] for s in rec.seen[:5]] == [("ADDED", f"p{i}") for i in range(5)]
+    assert rec.seen[5:] == [("MODIFIED", "p0", "Failed")]
+    assert w.resource_version == sim.get("Pod", "shop", "p0")["metadata"]["resourceVersion"]
+
+
+async def test_next_round_continues_from_last_version_without_relisting(sim, api):
+    rec = Recorder()
+    w = watcher_for(api, rec)
+    await w.round()
+    sim.apply(pod("late"))  # between rounds: must come from the watch history, not a list
+    await w.round()
+    assert w.lists == 1
+    assert rec.seen == [("ADDED", "late", "Running")]
+
+
+async def test_410_gone_relists_and_yields_deleted_for_objects_that_vanished(sim, api):
+    sim.apply(pod("stays"))
+    sim.apply(pod("goes"))
+    rec = Recorder()
+    w = watcher_for(api, rec)
+    await w.round()
+    sim.delete("Pod", "shop", "goes")
+    sim.apply(pod("stays", phase="Failed"))
+    sim.compact()
+    await w.round()  # watch from the old version: ERROR 410 -> resourceVersion dropped
+    assert w.resource_version is None
+    await w.round()  # relist
+    assert w.lists == 2
+    assert ("MODIFIED", "stays", "Failed") in rec.seen
+    assert ("DELETED", "goes", "") in rec.seen
+    assert set(w.known) == {("shop", "stays")}
+
+
+async def test_bookmarks_advance_the_resource_version(sim, api):
+    sim.bookmark_interval = 0.2
+    sim.apply(pod("a"))
+    w = watcher_for(api, Recorder(), namespace="shop", server_seconds=1)
+    await w.relist()
+    before = w.resource_version
+    sim.apply(pod("x", ns="elsewhere"))  # not in our namespace: only a bookmark moves us past it
+    await w.watch_once()
+    assert int(w.resource_version) == sim.state.rv > int(before)
+
+
+async def test_inactivity_timeout_ends_the_round_and_keeps_the_version(sim, api):
+    sim.bookmark_interval = 60.0  # a silent stream
+    rec = Recorder()
+    w = watcher_for(api, rec, server_seconds=30, inactivity=0.5)
+    await w.relist()
+    rv = w.resource_version
+    started = asyncio.get_running_loop().time()
+    await w.watch_once()
+    assert asyncio.get_running_loop().time() - started < 5
+    assert w.resource_version == rv
+
+
+async def test_dropped_connection_is_a_transient_error_and_the_next_round_resumes(sim, api):
+    rec = Recorder()
+    w = watcher_for(api, rec, server_seconds=30)
+    await w.relist()
+    task = asyncio.create_task(w.round())
+    await asyncio.sleep(0.2)
+    sim.cut_watches(abrupt=True)
+    with pytest.raises(KubeUnavailable):
+        await task
+    sim.apply(pod("after"))
+    w.timeouts = WatchTimeouts(server_seconds=1, inactivity_seconds=5, page_size=2)
+    await w.round()
+    assert rec.seen == [("ADDED", "after", "Running")] and w.lists == 1
+
+
+async def test_unavailable_server_is_transient_and_unauthorized_is_permanent(sim, api):
+    rec = Recorder()
+    w = watcher_for(api, rec)
+    await sim.set_unavailable(True)
+    with pytest.raises(KubeUnavailable):
+        await w.round()
+    await sim.set_unavailable(True, refuse=True)
+    with pytest.raises(KubeUnavailable):
+        await w.round()
+    await sim.set_unavailable(False)
+    sim.token = "rotated"
+    with pytest.raises(PermanentError):
+        await w.round()
+
+
+async def test_namespaced_scopes_relist_only_their_namespace(sim, api):
+    sim.apply(pod("a1", ns="a"))
+    sim.apply(pod("b1", ns="b"))
+    rec_a, rec_b = Recorder(), Recorder()
+    wa = watcher_for(api, rec_a, namespace="a")
+    wb = watcher_for(api, rec_b, namespace="b")
+    await wa.relist()
+    await wb.relist()
+    assert [s[1] for s in rec_a.seen] == ["a1"] and [s[1] for s in rec_b.seen] == ["b1"]
+
+
+def test_label_selector_narrows_deployments_only():
+    got = scopes(["a", "b"], "team=payments")
+    assert len(got) == 8
+    assert {s.label_selector for s in got if s.kind == "Deployment"} == {"team=payments"}
+    assert {s.label_selector for s in got if s.kind != "Deployment"} == {None}
+    assert {s.namespace for s in scopes([], None)} == {None}
