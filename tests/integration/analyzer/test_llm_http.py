@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from fyr.errors import PermanentError, TransientError
 from fyr.models.analysis import AnalysisResult, Category
+from fyr.models.bundle import load_bundle
 from fyr.services.analyzer import chains
+from fyr.services.analyzer.pipeline import analyze_bundle
 from fyr.settings import Settings
 from tests.fakes.openai_api import Failure, FakeOpenAI, hang, rate_limited, server_error
 
@@ -125,3 +130,22 @@ async def test_offline_explainer_is_none_without_llm_and_calls_the_server_with_i
     analysis = await explain(pipeline_result())
     assert analysis.model_name == "gpt-4o-mini-2024-07-18"
     assert len(fake.requests) == 1
+
+
+async def test_no_planted_secret_of_the_corpus_ever_reaches_the_llm(fake: FakeOpenAI) -> None:
+    corpus = Path(__file__).resolve().parents[2] / "corpus"
+    expected = yaml.safe_load((corpus / "expected.yaml").read_text())
+    model = chains.build_chat_model(settings_for(fake))
+    planted: set[str] = set()
+    for name, exp in sorted(expected.items()):
+        planted.update(exp.get("secrets") or [])
+        result = analyze_bundle(load_bundle(corpus / f"{name}.json"))
+        await chains.explain(result, model=model)
+    assert len(fake.requests) == len(expected) >= 30
+    assert len(planted) >= 10
+    sent = fake.raw_bodies()
+    # the bodies are JSON: compare against both the raw and the JSON-escaped form of each secret
+    leaked = [s for s in planted if s in sent or json.dumps(s)[1:-1] in sent]
+    assert leaked == []
+    # and the context did reach the model (the check above is not vacuous)
+    assert "nil pointer dereference" in sent
