@@ -22,6 +22,7 @@ from tests.fakes.openai_api import Failure, FakeOpenAI, hang, rate_limited, serv
 
 pytestmark = pytest.mark.timeout(30)
 
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 DECISIVE = 'Error: secret "db-credentials" not found'
 
 
@@ -133,7 +134,7 @@ async def test_offline_explainer_is_none_without_llm_and_calls_the_server_with_i
 
 
 async def test_no_planted_secret_of_the_corpus_ever_reaches_the_llm(fake: FakeOpenAI) -> None:
-    corpus = Path(__file__).resolve().parents[2] / "corpus"
+    corpus = CORPUS
     expected = yaml.safe_load((corpus / "expected.yaml").read_text())
     model = chains.build_chat_model(settings_for(fake))
     planted: set[str] = set()
