@@ -87,9 +87,12 @@ _SECRET_WORD = (
     r"|client[_\-]?secret|session[_\-]?key|encryption[_\-]?key|signing[_\-]?key|dsn)"
 )
 _KEY = rf"(?:[A-Za-z0-9]+[_.\-])*?{_SECRET_WORD}(?:[_.\-]?(?:key|value|id))?"
-_KV = re.compile(
-    rf"(?i)(?<![A-Za-z0-9_.\-])(?P<key>[\"']?{_KEY}[\"']?\s*(?:=|:(?!//))\s*)"
-    r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s&;,\"'})\]]+)"
+_VALUE = r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s&;,\"'})\]]+)"
+# key=value (env files, query strings, Java properties `spring.datasource.password=`, `--db-password=`)
+_KV_EQ = re.compile(rf"(?i)(?<![A-Za-z0-9_.])(?P<key>[\"']?-{{0,2}}{_KEY}[\"']?\s*=\s*){_VALUE}")
+# key: value (YAML, JSON, headers). No dotted keys here: `*v1.Secret: secrets is forbidden` is prose.
+_KV_COLON = re.compile(
+    rf"(?i)(?<![A-Za-z0-9_.\-])(?P<key>[\"']?{_KEY.replace('[_.', '[_')}[\"']?\s*:(?!//)\s*){_VALUE}"
 )
 
 
@@ -157,7 +160,8 @@ _RULES: tuple[tuple[re.Pattern[str], _Replacer], ...] = (
     (_AUTH_HEADER, _mask_auth_header),
     (_BEARER, _mask_bearer),
     (_BASIC, _mask_basic),
-    (_KV, _mask_kv),
+    (_KV_EQ, _mask_kv),
+    (_KV_COLON, _mask_kv),
 )
 
 
