@@ -160,6 +160,7 @@ class Notifier:
         self.routing = routing
         self.on_sent = on_sent
         self.owner = owner
+        self.log = log.bind(owner=owner)
         self.held: dict[tuple[Queue, int], Job] = {}
         self.lanes: dict[str, Lane] = {}
         # Slack answers a post to "#name" with the channel id; both must share one lane (one pace).
@@ -183,7 +184,7 @@ class Notifier:
                     failures = 0
                 except Exception as exc:  # the loop's one catch: log, back off, go on
                     failures += 1
-                    log.warning("notifier_round_failed", error=str(exc), error_type=type(exc).__name__,
+                    self.log.warning("notifier_round_failed", error=str(exc), error_type=type(exc).__name__,
                                 failures=failures, exc_info=not isinstance(exc, TransientError))
                     await _wait(stop, None, min(30.0, 0.5 * 2 ** min(failures, 6)))
                     continue
@@ -258,7 +259,7 @@ class Notifier:
             except Done:
                 pass
             except Exception as exc:  # one catch per lane: a bad job never kills it
-                log.error("notify_job_crashed", rollout_id=job.claim.rollout_id, error=str(exc),
+                self.log.error("notify_job_crashed", rollout_id=job.claim.rollout_id, error=str(exc),
                           error_type=type(exc).__name__, exc_info=True)
                 with contextlib.suppress(Exception):  # releasing is best effort; the lease expires anyway
                     await self._settle(job, f"{type(exc).__name__}: {exc}", ambiguous=True)
@@ -285,7 +286,7 @@ class Notifier:
                 await self._settle(job, f"lookup: {exc}", ambiguous=False)
             job.looked_up = True
             if found is not None:
-                log.info("notify_found_existing", rollout_id=job.claim.rollout_id, channel=found[0], ts=found[1])
+                self.log.info("notify_found_existing", rollout_id=job.claim.rollout_id, channel=found[0], ts=found[1])
                 await self._record(job, found[0], found[1], plan.thread_ts)
         blocks = None if job.text_only else plan.message.blocks
         lane.next_at = time.monotonic() + interval
@@ -293,28 +294,28 @@ class Notifier:
             channel, ts = await self.sink.post(plan.channel, plan.message.text, blocks, plan.message.metadata,
                                                plan.thread_ts)
         except RateLimited as exc:
-            log.info("slack_rate_limited", rollout_id=job.claim.rollout_id, channel=plan.channel,
+            self.log.info("slack_rate_limited", rollout_id=job.claim.rollout_id, channel=plan.channel,
                      retry_after=exc.retry_after)
             return _after(exc, interval)
         except ChannelError as exc:
             await self._channel_failed(job, plan, exc)
         except PayloadRejected as exc:
             if not job.text_only:
-                log.warning("slack_payload_rejected", rollout_id=job.claim.rollout_id, error=str(exc))
+                self.log.warning("slack_payload_rejected", rollout_id=job.claim.rollout_id, error=str(exc))
                 job.text_only = True
                 return interval
             await self._give_up(job, str(exc))
         except AuthError as exc:
-            log.error("slack_auth_failed", rollout_id=job.claim.rollout_id, error=str(exc))
+            self.log.error("slack_auth_failed", rollout_id=job.claim.rollout_id, error=str(exc))
             await self._settle(job, str(exc), ambiguous=False, retry_in=60.0)
         except TransientError as exc:
-            log.warning("slack_post_failed", rollout_id=job.claim.rollout_id, channel=plan.channel,
+            self.log.warning("slack_post_failed", rollout_id=job.claim.rollout_id, channel=plan.channel,
                         error=str(exc), attempt=job.claim.attempt)
             await self._settle(job, str(exc), ambiguous=True)
         except PermanentError as exc:
             await self._give_up(job, str(exc))
         else:
-            log.info("slack_message_sent", rollout_id=job.claim.rollout_id, channel=channel, ts=ts,
+            self.log.info("slack_message_sent", rollout_id=job.claim.rollout_id, channel=channel, ts=ts,
                      kind=plan.kind, thread_ts=plan.thread_ts, attempt=job.claim.attempt)
             if channel != plan.channel:
                 self.alias.setdefault(channel, self.alias.get(plan.channel, plan.channel))
@@ -359,7 +360,7 @@ class Notifier:
                                                  thread_ts=plan.thread_ts)
         except ChannelError as exc:
             # Not readable (unknown channel, or a name we could not resolve): it cannot be verified.
-            log.warning("slack_lookup_unverifiable", rollout_id=rid, channel=plan.channel, error=exc.code)
+            self.log.warning("slack_lookup_unverifiable", rollout_id=rid, channel=plan.channel, error=exc.code)
             found = None
         default = self.settings.default_slack_channel
         if found is None and plan.kind == "failure" and plan.channel != default:
@@ -378,7 +379,7 @@ class Notifier:
         hint = " — invite the Fyr app to that channel" if exc.code == "not_in_channel" else ""
         job.fallback_note = (f"Sent to {default} because {plan.channel} answered {exc.code}{hint}.")
         job.channel = default
-        log.warning("slack_channel_fallback", rollout_id=job.claim.rollout_id, channel=plan.channel,
+        self.log.warning("slack_channel_fallback", rollout_id=job.claim.rollout_id, channel=plan.channel,
                     error=exc.code, fallback=default)
         # Move the job to the default channel's lane (so that lane's pace applies) and leave this one.
         lane = self.lanes.get(job.lane)
@@ -398,7 +399,7 @@ class Notifier:
             async with self.db.session() as s:
                 await repo.extend_lease(s, job.claim, lease_seconds=self.settings.notify_lease_seconds)
         except LeaseLost:
-            log.info("notify_lease_lost", rollout_id=job.claim.rollout_id)
+            self.log.info("notify_lease_lost", rollout_id=job.claim.rollout_id)
             raise Done from None
         job.deadline = time.monotonic() + self.settings.notify_lease_seconds
 
@@ -408,11 +409,11 @@ class Notifier:
                 await repo.complete_notify(s, job.claim, channel=channel, ts=ts, thread_ts=thread_ts)
         except LeaseLost:
             # Another notifier holds the row; being at attempt > 1 it looks the message up first.
-            log.warning("notify_lease_lost_after_send", rollout_id=job.claim.rollout_id, ts=ts)
+            self.log.warning("notify_lease_lost_after_send", rollout_id=job.claim.rollout_id, ts=ts)
             raise Done from None
         except TransientError as exc:
             # Sent but not recorded: the lease runs out, the next attempt finds the message by metadata.
-            log.warning("notify_record_failed", rollout_id=job.claim.rollout_id, ts=ts, error=str(exc))
+            self.log.warning("notify_record_failed", rollout_id=job.claim.rollout_id, ts=ts, error=str(exc))
             raise Done from None
         if self.on_sent is not None:
             self.on_sent(job.claim.rollout_id, channel, ts)
@@ -428,8 +429,8 @@ class Notifier:
             async with self.db.session() as s:
                 await repo.release(s, job.claim.queue, job.claim, error=error, retry_in=delay)
         except (LeaseLost, TransientError) as exc:
-            log.warning("notify_release_failed", rollout_id=job.claim.rollout_id, error=str(exc))
-        log.info("notify_released", rollout_id=job.claim.rollout_id, retry_in=delay, ambiguous=ambiguous)
+            self.log.warning("notify_release_failed", rollout_id=job.claim.rollout_id, error=str(exc))
+        self.log.info("notify_released", rollout_id=job.claim.rollout_id, retry_in=delay, ambiguous=ambiguous)
         raise Done
 
     async def _give_up(self, job: Job, error: str) -> None:
@@ -437,8 +438,8 @@ class Notifier:
             async with self.db.session() as s:
                 await repo.give_up(s, job.claim.queue, job.claim, error=error)
         except (LeaseLost, TransientError) as exc:
-            log.warning("notify_give_up_failed", rollout_id=job.claim.rollout_id, error=str(exc))
-        log.error("notify_failed", rollout_id=job.claim.rollout_id, queue=job.claim.queue.value, error=error)
+            self.log.warning("notify_give_up_failed", rollout_id=job.claim.rollout_id, error=str(exc))
+        self.log.error("notify_failed", rollout_id=job.claim.rollout_id, queue=job.claim.queue.value, error=error)
         raise Done
 
     async def _shutdown(self) -> None:

@@ -1,0 +1,94 @@
+"""Exactly once from the user's point of view: a notifier that died after posting but before
+recording, and two notifiers racing over one MariaDB queue, still give one message per rollout."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from notifier_helpers import add_failed, make_settings, wait_for
+
+from fyr.db import notify_queries as nq
+from fyr.db import repositories as repo
+from fyr.db.engine import Database
+from fyr.db.repositories import Queue
+from fyr.models.rollout import NotifyStatus
+from fyr.services.notifier.main import run_notifier
+from fyr.services.notifier.render import render_failure, view_from_rows
+from fyr.services.notifier.slack_client import SlackClient
+from tests.fakes.slack_api import SlackFake
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def _all_sent(db: Database, ids: list[int]) -> bool:
+    async with db.session() as s:
+        for rid in ids:
+            r = await repo.get_rollout(s, rid)
+            if r is None or r.notify_status != NotifyStatus.SENT:
+                return False
+    return True
+
+
+async def test_notifier_killed_between_send_and_commit_is_not_sent_twice_after_restart(
+        database: Database, slack: SlackFake) -> None:
+    settings = make_settings(slack)
+    rid = await add_failed(database, "api", channel="#payments")
+    # The first notifier: claims with a short lease, posts exactly what the notifier posts, dies
+    # before complete_notify (its process is gone: nothing is committed, nothing released).
+    async with database.session() as s:
+        [claim] = await repo.claim(s, Queue.NOTIFY, owner="doomed", limit=1, lease_seconds=0.5, max_attempts=4)
+    async with database.session() as s:
+        rows = await nq.load_message_rows(s, rid)
+    assert rows is not None
+    msg = render_failure(view_from_rows(rows.rollout, rows.analysis, rows.metric))
+    client = SlackClient(token=slack.token, base_url=slack.url)
+    first_channel, first_ts = await client.post("#payments", msg.text, msg.blocks, msg.metadata)
+    await client.close()
+    assert len(slack.messages) == 1
+    await asyncio.sleep(0.6)  # its lease runs out
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_notifier(settings=settings, db=database, stop=stop, owner="restarted"))
+    await wait_for(lambda: _all_sent(database, [rid]))
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+    assert len(slack.messages) == 1
+    async with database.session() as s:
+        r = await repo.get_rollout(s, rid)
+        assert r is not None
+        assert (r.slack_channel_sent, r.slack_ts, r.notify_attempts) == (first_channel, first_ts, 2)
+    # ... and a late complete_notify from the dead notifier's claim could not overwrite anything.
+    async with database.session() as s:
+        with pytest.raises(Exception, match="lease no longer held"):
+            await repo.complete_notify(s, claim, channel="X", ts="1.0")
+
+
+@pytest.mark.mysql
+async def test_two_notifiers_on_mariadb_deliver_each_rollout_exactly_once(
+        mysql_database: Database, mysql_test_url: str, slack: SlackFake) -> None:
+    slack.enforce_channel_interval = 0.05
+    settings = make_settings(slack, slack_channel_interval_seconds=0.05, notify_concurrency=4)
+    ids = [await add_failed(mysql_database, f"svc-{i}", channel=f"#team-{i % 4}") for i in range(40)]
+    # Some posts land at Slack but their answers are lost: their retries must find them, not repost.
+    for ch in ("#team-0", "#team-2"):
+        slack.fail_next("chat.postMessage", status=500, after_store=True, channel=ch, count=2)
+    second = Database.from_url(mysql_test_url, pool_size=10)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(run_notifier(settings=settings, db=mysql_database, stop=stop, owner="n1")),
+        asyncio.create_task(run_notifier(settings=settings, db=second, stop=stop, owner="n2")),
+    ]
+    try:
+        await wait_for(lambda: _all_sent(mysql_database, ids), within=40)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 15)
+        await second.dispose()
+    for rid in ids:
+        assert len(slack.by_rollout(rid)) == 1, rid
+    assert len(slack.messages) == 40
+    # the four whose answers were lost were looked up, found and recorded, not posted again
+    assert sum(c.method == "chat.postMessage" and c.status == 500 for c in slack.calls) == 4
+    assert sum(c.method == "conversations.history" for c in slack.calls) >= 4
