@@ -86,6 +86,7 @@ def reports(
             stderr=subprocess.PIPE,
             text=True,
             env={"PATH": "/usr/bin:/bin", "HOME": str(root), "LOG_LEVEL": "WARNING"},
+            cwd=root,  # checkov leaves .cache/ in its working directory
         )
         for name, target in targets.items()
     }
