@@ -351,7 +351,7 @@ def _python_traceback(state: _State, i: int, base: float) -> None:
             root.context.append(final)
         state.last_tb = (root, end)
         return
-    block = _record(state, i, kind, _BASE_SCORE[kind], exc, [state.text(i), *frames])
+    block = _record(state, end, kind, _BASE_SCORE[kind], exc, [state.text(i), *frames])
     state.last_tb = (block, end)
 
 
@@ -363,13 +363,17 @@ def _stack(state: _State, i: int) -> None:
         if _CAUSED_BY.match(state.text(j, 40)):
             root_index = j
     root = state.text(root_index)
+    if end == i + 1:  # a lone exception line: plain context
+        kind = "config" if _CONFIG.search(root) else "oom" if _OOM.search(root) else "exception"
+        _record(state, i, kind, _BASE_SCORE[kind], root, _around(state, i, 2, 2))
+        return
     context = _around(state, i, 1, 0)
     if root_index != i:
         context.append(top)
     context += [state.text(j) for j in range(root_index + 1, min(end, root_index + 3))]
     kind = "config" if _CONFIG.search(root) else "oom" if _OOM.search(root) else "exception"
     state.skip_until = end
-    _record(state, i, kind, _BASE_SCORE[kind], root, context)
+    _record(state, root_index, kind, _BASE_SCORE[kind], root, context)
 
 
 def _panic(state: _State, i: int) -> None:
