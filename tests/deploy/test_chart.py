@@ -192,3 +192,20 @@ def test_helm_lint_finds_no_errors() -> None:
     result = helm.lint(str(CHART))
     assert result["errors"] == []
     assert not [m for m in result["messages"] if m["severity"] >= 3], result["messages"]
+
+
+@pytest.mark.parametrize(
+    ("values", "where"),
+    [
+        ({"analyzer": {"replicas": 0}}, "/analyzer/replicas"),
+        ({"image": {"digest": "latest"}}, "/image/digest"),
+        ({"config": {"watchNamespaces": "shop"}}, "/config/watchNamespaces"),
+        ({"config": {"llm": "gpt"}}, "/config/llm"),
+        ({"thresholds": {"crashloopRestarts": 0}}, "/thresholds/crashloopRestarts"),
+    ],
+)
+def test_values_schema_refuses_a_wrong_value_naming_it(values: dict[str, Any], where: str) -> None:
+    import helm_python as helm
+
+    with pytest.raises(helm.HelmError, match=where):
+        render_chart(values)
