@@ -200,9 +200,14 @@ def _digest(le: LogEvidence, same: int, level: _Level) -> dict[str, Any]:
                 ctx = [c for c in b.context if c != b.line][: level.context_lines]
                 block["context"] = [_clip(redact_text(c), level.line_chars) for c in ctx]
             out["decisive"].append(block)
-    if level.templates and d.templates:
+    if d.total_lines <= len(d.last_lines):  # a short log: its tail is all of it
+        if level.last_lines:
+            out["all_lines"] = [_clip(redact_text(x), level.line_chars) for x in d.last_lines[-level.last_lines:]]
+        return out
+    repeated = [(t, n) for t, n in d.templates if n > 1]  # a template seen once says nothing a line doesn't
+    if level.templates and repeated:
         out["templates"] = [{"template": _clip(redact_text(t), level.line_chars), "count": n}
-                            for t, n in d.templates[: level.templates]]
+                            for t, n in repeated[: level.templates]]
     if level.first_lines and d.first_lines:
         out["first_lines"] = [_clip(redact_text(x), level.line_chars) for x in d.first_lines[: level.first_lines]]
     if level.last_lines and d.last_lines:

@@ -22,6 +22,7 @@ from fyr.services.analyzer.signals import Signal, normalise
 PROMPT_VERSION = "rules-v1"
 MAX_EVIDENCE = 6
 _MAX_LINE = 400
+_RELATIVE_FLOOR = 0.5  # further log evidence must score at least half of the top line
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ _CONFIG_TERMINATED = frozenset({"StartError", "ContainerCannotRun"})
 _EXEC_PROBLEM = re.compile(r"exec format error|exec: \"[^\"]*\": .*no such file|executable file not found|"
                            r"permission denied.*exec|no such file or directory: unknown")
 _KILLED_BY_SIGNAL = frozenset({137, 143})
+# containerd/runc wrap the interesting part ("exec: ...: no such file") in several layers
+_RUNTIME_PREFIX = re.compile(r"^(?:Error: )?failed to create containerd task: .*?unable to start container process: ")
 
 
 def _clip(text: str) -> str:
@@ -101,7 +104,10 @@ def _log_lines(logs: Sequence[LogEvidence], container: str | None, *, limit: int
     ranked.sort(key=lambda t: (-t[0], -t[1]))
     out: list[str] = []
     seen: set[str] = set()
-    for _, _, where, line in ranked:
+    floor = ranked[0][0] * _RELATIVE_FLOOR if ranked else 0.0
+    for score, _, where, line in ranked:
+        if out and score < floor:
+            break  # a harmless ERROR line far below the top one is noise, not evidence
         norm = normalise(line)
         if norm in seen:
             continue
@@ -223,6 +229,9 @@ def classify(
             suggested_fix="None needed.", confidence="low", model_name="rules", prompt_version=PROMPT_VERSION)
     finding = _choose(signals, logs)
     sig = finding.signal
+    if sig is not None and verdict.decisive_pod in sig.pods[1:]:  # name the pod the verdict names
+        sig.pods.remove(verdict.decisive_pod)
+        sig.pods.insert(0, verdict.decisive_pod)
     container = sig.container if sig and sig.container else verdict.decisive_container
     evidence: list[str] = []
     if sig is not None:
@@ -260,7 +269,8 @@ def _explain(
         text = msg if (sig and sig.kind != "terminated") or not top else top
         if sig and sig.reason in _CONFIG_TERMINATED:
             text = msg or top
-        return (f"{where} cannot start: {text}",
+        short = _RUNTIME_PREFIX.sub("", text)
+        return (f"{where} cannot start: {short}",
                 f"The container could not be created or started{pods}: {text}",
                 _config_fix(text))
     if cat is Category.OOM_KILLED:
@@ -272,7 +282,9 @@ def _explain(
                 "Raise the memory limit (and request) to what the new version needs, or fix the memory growth; "
                 "compare with the previous ReplicaSet's limits in the change.")
     if cat is Category.PROBE_FAILURE:
-        kind = "liveness/startup" if sig and sig.kind == "probe_kill" else "readiness"
+        kind = "readiness"
+        if sig and sig.kind == "probe_kill":
+            kind = "startup" if "startup probe" in msg else "liveness"
         return (f"{where} fails its {kind} probe" + (f": {msg}" if sig and sig.kind == "probe" else ""),
                 f"The kubelet's {kind} probe fails{pods}: {msg}" + (f" Log: {top}" if top else ""),
                 "Make the probe match the new version (path, port, initialDelaySeconds, or a startupProbe for "

@@ -1,0 +1,104 @@
+"""`fyr analyze --bundle FILE` and `fyr collect NS/DEPLOYMENT`: the analyzer without a database.
+
+`run_analyze` reads a bundle, runs the offline pipeline and prints the §7 JSON (or a text version
+for a person); a bad bundle is exit code 2 with one line naming the problem. `run_collect` writes a
+bundle from a live cluster (kubeconfig from the settings or the usual places) to a file or stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Literal
+
+import structlog
+
+from fyr.core.status import StatusThresholds
+from fyr.errors import BadBundle, FyrError
+from fyr.models.analysis import AnalysisResult
+from fyr.models.bundle import RolloutBundle, dump_bundle, load_bundle
+from fyr.services.analyzer.pipeline import PipelineResult, analyze_bundle, render_output, render_text
+from fyr.settings import Settings
+
+log = structlog.get_logger()
+
+Explain = Callable[[PipelineResult], Awaitable[AnalysisResult]]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+async def run_analyze(
+    bundle_path: Path,
+    *,
+    fmt: Literal["json", "text"],
+    settings: Settings,
+    explain: Explain | None = None,
+) -> tuple[int, str]:
+    """(exit code, text). Exit 0 with the output, or 2 with a one-line error for stderr."""
+    started = time.perf_counter()
+    try:
+        bundle = load_bundle(bundle_path)
+    except BadBundle as exc:
+        return EXIT_BAD_INPUT, f"bad bundle: {exc}"
+    result = analyze_bundle(bundle, context_tokens=settings.context_tokens,
+                            thresholds=StatusThresholds.from_settings(settings))
+    analysis = result.rules if explain is None else await explain(result)
+    output = render_output(result, analysis, duration_s=time.perf_counter() - started)
+    if fmt == "text":
+        return EXIT_OK, render_text(output).rstrip("\n")
+    return EXIT_OK, json.dumps(output, ensure_ascii=False, indent=2)
+
+
+def parse_target(target: str) -> tuple[str, str]:
+    """`NAMESPACE/DEPLOYMENT` -> (namespace, deployment); BadBundle-free ValueError on anything else."""
+    parts = target.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"target must be NAMESPACE/DEPLOYMENT, not {target!r}")
+    return parts[0], parts[1]
+
+
+async def collect_target(
+    target: str, *, settings: Settings, progress: Callable[[str], None] | None = None
+) -> RolloutBundle:
+    """Collect one Deployment's bundle with a client built from the settings' kubeconfig."""
+    from fyr.core.kubeclient import make_api_client
+    from fyr.services.analyzer.collector import collect_bundle
+
+    namespace, deployment = parse_target(target)
+    api = await make_api_client(kubeconfig=settings.kubeconfig)
+    try:
+        return await collect_bundle(
+            api, namespace=namespace, deployment=deployment, cluster=settings.cluster_name,
+            tail_lines=settings.collector_tail_lines, limit_bytes=settings.collector_limit_bytes,
+            progress=progress)
+    finally:
+        await api.close()
+
+
+async def run_collect(target: str, *, out: Path | None, settings: Settings, progress: bool) -> int:
+    """Write the bundle to `out` (or stdout). Exit 0, 2 on a bad target, 1 when collection failed."""
+    def say(msg: str) -> None:
+        if progress:
+            print(msg, file=sys.stderr, flush=True)
+
+    try:
+        parse_target(target)
+    except ValueError as exc:
+        print(f"fyr: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        bundle = await collect_target(target, settings=settings, progress=say)
+    except FyrError as exc:
+        print(f"fyr: collect {target} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if out is None:
+        sys.stdout.write(json.dumps(bundle.to_json_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        dump_bundle(bundle, out)
+        say(f"wrote {out} ({len(bundle.pods)} pods, {len(bundle.events)} events, {len(bundle.logs)} logs)")
+    return EXIT_OK

@@ -1,0 +1,125 @@
+"""The collector against the simulated API server, driven by the real kubernetes_asyncio client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fyr.core.kubeclient import make_api_client
+from fyr.errors import PermanentError
+from fyr.models.bundle import RolloutBundle, dump_bundle, load_bundle
+from fyr.services.analyzer.collector import collect_bundle
+from fyr.services.analyzer.pipeline import analyze_bundle
+from fyr.simcluster.controller import DeploymentSim
+from fyr.simcluster.server import SimCluster
+
+pytestmark = pytest.mark.timeout(30)
+
+PY_CRASH = (
+    "starting orders 2.0\n"
+    "Traceback (most recent call last):\n"
+    '  File "/app/main.py", line 3, in <module>\n'
+    "KeyError: 'DATABASE_URL'\n"
+)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimCluster]:
+    async with SimCluster.running() as s:
+        yield s
+
+
+async def _collect(sim: SimCluster, deployment: str = "orders", **kw: int) -> RolloutBundle:
+    api = await make_api_client(kubeconfig=sim.kubeconfig_path)
+    try:
+        return await collect_bundle(api, namespace="shop", deployment=deployment, cluster="sim",
+                                    tail_lines=kw.get("tail_lines", 2000),
+                                    limit_bytes=kw.get("limit_bytes", 1 << 20))
+    finally:
+        await api.close()
+
+
+def _crash_looping(sim: SimCluster) -> DeploymentSim:
+    d = DeploymentSim(sim, namespace="shop", name="orders", image="registry.acme.io/orders:1.0", replicas=2)
+    d.rollout()
+    d.become_ready()
+    for p in d.pods_of():
+        sim.set_log("shop", p["metadata"]["name"], "app", "old version serving\n")
+    d.rollout(image="registry.acme.io/orders:2.0")
+    d.crash_loop(restarts=3, previous_log=PY_CRASH, log="starting orders 2.0\n")
+    return d
+
+
+async def test_collects_new_and_previous_replicaset_pods_events_and_logs(sim: SimCluster) -> None:
+    d = _crash_looping(sim)
+    bundle = await _collect(sim)
+
+    assert bundle.deployment["metadata"]["name"] == "orders"
+    rs_names = [rs["metadata"]["name"] for rs in bundle.replicasets]
+    assert rs_names[0] == d.new_rs and len(rs_names) == 2
+    pod_names = {p["metadata"]["name"] for p in bundle.pods}
+    assert pod_names == {p["metadata"]["name"] for p in d.pods_of()}  # only the new ReplicaSet's pods
+    assert all(p["kind"] == "Pod" for p in bundle.pods)
+    reasons = {e["reason"] for e in bundle.events}
+    assert "BackOff" in reasons and "ScalingReplicaSet" in reasons
+    crashed = d.pod(0)["metadata"]["name"]
+    by_key = {(lg.pod, lg.container, lg.previous): lg.text for lg in bundle.logs}
+    assert "KeyError: 'DATABASE_URL'" in by_key[(crashed, "app", True)]
+    assert by_key[(crashed, "app", False)] == "starting orders 2.0\n"
+    assert not any("old version serving" in t for t in by_key.values())
+
+
+async def test_collected_bundle_round_trips_and_analyzes_as_crash_loop(sim: SimCluster, tmp_path: Path) -> None:
+    _crash_looping(sim)
+    bundle = await _collect(sim)
+    path = tmp_path / "bundle.json"
+    dump_bundle(bundle, path)
+    again = load_bundle(path)
+    result = analyze_bundle(again)
+    assert result.verdict.status.value == "FAILED"
+    assert result.rules.category.value == "crash_loop"
+    assert any("KeyError: 'DATABASE_URL'" in e for e in result.rules.evidence)
+
+
+async def test_logs_are_bounded_by_tail_lines_and_limit_bytes(sim: SimCluster) -> None:
+    d = _crash_looping(sim)
+    crashed = d.pod(0)["metadata"]["name"]
+    sim.set_log("shop", crashed, "app", "".join(f"line {i} {'x' * 40}\n" for i in range(5000)), previous=True)
+    bundle = await _collect(sim, tail_lines=100, limit_bytes=2048)
+    text = next(lg.text for lg in bundle.logs if lg.pod == crashed and lg.previous)
+    assert len(text.encode()) <= 2048
+    assert text.startswith("line 4900 ")  # the tail, not the head
+
+
+async def test_failing_init_container_previous_log_is_collected(sim: SimCluster) -> None:
+    d = DeploymentSim(sim, namespace="shop", name="orders", image="registry.acme.io/orders:2.0", replicas=1)
+    d.rollout()
+    pod = d.pod(0)
+    pod["spec"]["initContainers"] = [{"name": "migrate", "image": "registry.acme.io/orders:2.0"}]
+    pod["status"]["initContainerStatuses"] = [{
+        "name": "migrate", "image": "registry.acme.io/orders:2.0", "ready": False, "restartCount": 3,
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]
+    sim.apply(pod)
+    sim.set_log("shop", pod["metadata"]["name"], "migrate", "ERROR: relation \"users\" does not exist\n",
+                previous=True)
+    bundle = await _collect(sim)
+    keys = {(lg.container, lg.previous) for lg in bundle.logs}
+    assert ("migrate", True) in keys
+
+
+async def test_unreadable_logs_of_waiting_containers_are_skipped(sim: SimCluster) -> None:
+    d = DeploymentSim(sim, namespace="shop", name="orders", image="registry.acme.io/orders:9.9", replicas=2)
+    d.rollout()
+    d.image_pull_error(kind="not_found")
+    bundle = await _collect(sim)
+    assert len(bundle.pods) == len(d.pods_of()) >= 1
+    assert bundle.logs == []
+    assert analyze_bundle(bundle).rules.category.value == "image_pull"
+
+
+async def test_missing_deployment_is_a_permanent_error(sim: SimCluster) -> None:
+    with pytest.raises(PermanentError, match="404"):
+        await _collect(sim, deployment="nope")
