@@ -35,15 +35,14 @@ MASK = "****"
 # A rule: pattern, and a function from the match to (replacement, secret substring or None).
 _Replacer = Callable[[re.Match[str]], tuple[str, str | None]]
 
-_PEM = re.compile(
-    r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----"
-    r"(?:.*?-----END \1-----|[A-Za-z0-9+/=\s\\n]*)",
-    re.DOTALL,
-)
+# PEM blocks are found with str.find, not a lazy regex: `BEGIN.*?END` rescans to the end of the text
+# for every BEGIN without an END, which is quadratic on hostile input.
+_PEM_BEGIN = re.compile(r"-----BEGIN ((?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY(?: BLOCK)?)-----")
+_PEM_BODY = re.compile(r"[A-Za-z0-9+/=\s\\]{0,100000}")
 
 # scheme://user:password@host — the password may not contain whitespace, '@' or '/' (it would be
 # percent-encoded), which keeps `http://host:8080/path@x` from matching.
-_URL_CREDS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/?#@\"']*:)([^\s@/\"']+)(@)")
+_URL_CREDS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.\-]{0,30}://[^\s:/?#@\"']{0,256}:)([^\s@/\"']{1,512})(@)")
 
 # Credential formats with a stable, documented prefix. Group 1 is kept, the rest masked.
 _PREFIXED = re.compile(
@@ -86,7 +85,7 @@ _SECRET_WORD = (
     r"|private[_\-]?key|auth[_\-]?key|account[_\-]?key|shared[_\-]?access[_\-]?key|credentials?|sig|signature"
     r"|client[_\-]?secret|session[_\-]?key|encryption[_\-]?key|signing[_\-]?key|dsn)"
 )
-_KEY = rf"(?:[A-Za-z0-9]+[_.\-])*?{_SECRET_WORD}(?:[_.\-]?(?:key|value|id))?"
+_KEY = rf"(?:[A-Za-z0-9]{{1,40}}[_.\-]){{0,6}}?{_SECRET_WORD}(?:[_.\-]?(?:key|value|id))?"
 _VALUE = r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s&;,\"'})\]]+)"
 # key=value (env files, query strings, Java properties `spring.datasource.password=`, `--db-password=`)
 _KV_EQ = re.compile(rf"(?i)(?<![A-Za-z0-9_.])(?P<key>[\"']?-{{0,2}}{_KEY}[\"']?\s*=\s*){_VALUE}")
@@ -101,9 +100,30 @@ def _mask_prefixed(m: re.Match[str]) -> tuple[str, str | None]:
     return prefix + MASK, m.group(0)
 
 
-def _mask_pem(m: re.Match[str]) -> tuple[str, str | None]:
-    label = m.group(1)
-    return f"-----BEGIN {label}-----{MASK}-----END {label}-----", m.group(0)
+def _redact_pem(text: str, found: list[str] | None) -> str:
+    if "-----BEGIN " not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    missing_end: set[str] = set()  # labels whose END is known to be absent after the current position
+    for m in _PEM_BEGIN.finditer(text):
+        if m.start() < pos:
+            continue
+        label = m.group(1)
+        end_marker = f"-----END {label}-----"
+        end = -1 if label in missing_end else text.find(end_marker, m.end())
+        if end == -1:
+            missing_end.add(label)
+            stop = _PEM_BODY.match(text, m.end()).end()  # type: ignore[union-attr]  # always matches
+        else:
+            stop = end + len(end_marker)
+        out.append(text[pos : m.start()])
+        out.append(f"-----BEGIN {label}-----{MASK}-----END {label}-----")
+        if found is not None:
+            found.append(text[m.start() : stop])
+        pos = stop
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _mask_url(m: re.Match[str]) -> tuple[str, str | None]:
@@ -153,7 +173,6 @@ def _mask_kv(m: re.Match[str]) -> tuple[str, str | None]:
 
 
 _RULES: tuple[tuple[re.Pattern[str], _Replacer], ...] = (
-    (_PEM, _mask_pem),
     (_SLACK_WEBHOOK, _mask_webhook),
     (_URL_CREDS, _mask_url),
     (_PREFIXED, _mask_prefixed),
@@ -166,6 +185,7 @@ _RULES: tuple[tuple[re.Pattern[str], _Replacer], ...] = (
 
 
 def _apply(text: str, found: list[str] | None) -> str:
+    text = _redact_pem(text, found)
     for pattern, replacer in _RULES:
 
         def sub(m: re.Match[str], replacer: _Replacer = replacer) -> str:
