@@ -209,3 +209,26 @@ def test_values_schema_refuses_a_wrong_value_naming_it(values: dict[str, Any], w
 
     with pytest.raises(helm.HelmError, match=where):
         render_chart(values)
+
+
+SECOND_CLUSTER = {
+    "config": {"clusterName": "eu-west-2"},
+    "ingestor": {"enabled": False},
+    "notifier": {"enabled": False},
+    "migration": {"enabled": False},
+}
+
+
+def test_second_cluster_runs_only_its_own_watcher_and_analyzer() -> None:
+    """README "second cluster": watcher + analyzer with their own CLUSTER_NAME, shared database."""
+    import kubernetes_validate
+
+    rendered = rendered_docs(render_chart(SECOND_CLUSTER))
+    docs = by_key(rendered)
+    workloads = {name for kind, name in docs if kind in ("Deployment", "Job", "PodDisruptionBudget")}
+    assert workloads == {"fyr-watcher", "fyr-analyzer"}  # the analyzer has its PDB too
+    assert {name for kind, name in docs if kind == "ServiceAccount"} == {"fyr-watcher", "fyr-analyzer"}
+    assert {name for kind, name in docs if kind == "Service"} == {"fyr-metrics"}
+    assert docs[("ConfigMap", "fyr-config")]["data"]["CLUSTER_NAME"] == "eu-west-2"
+    for doc in rendered:
+        kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)

@@ -86,3 +86,13 @@ checkov.io/skip1: CKV_K8S_35=seed §21.2 contract - secrets reach the app as env
 checkov.io/skip2: CKV_K8S_43=no image.digest given; set it to pull the exact image your CI built
 {{- end }}
 {{- end -}}
+
+{{/* The services this release runs: watcher and analyzer always (they read this cluster), the
+ingestor and notifier unless disabled (a second cluster can share the first one's). */}}
+{{- define "fyr.components" -}}
+{{- $out := list "watcher" -}}
+{{- if .Values.ingestor.enabled }}{{ $out = append $out "ingestor" }}{{ end -}}
+{{- $out = append $out "analyzer" -}}
+{{- if .Values.notifier.enabled }}{{ $out = append $out "notifier" }}{{ end -}}
+{{- join " " $out -}}
+{{- end -}}
