@@ -29,6 +29,7 @@ from fyr.services.analyzer.template_diff import template_diff
 from fyr.services.analyzer.tokens import count_tokens, truncate_to_tokens
 
 _NORMAL_EVENTS_KEPT = frozenset({"Killing", "BackOff", "Pulling"})
+_TOP_LINE_CHARS = 2000
 
 
 def context_json(context: Mapping[str, Any]) -> str:
@@ -183,7 +184,7 @@ def _rank_logs(logs: Sequence[LogEvidence], focus: str | None) -> list[tuple[Log
     return sorted(reps, key=rank)
 
 
-def _digest(le: LogEvidence, same: int, level: _Level) -> dict[str, Any]:
+def _digest(le: LogEvidence, same: int, level: _Level, *, top: bool = False) -> dict[str, Any]:
     d = le.digest
     out: dict[str, Any] = {"source": le.where + (" (init)" if le.init else ""),
                            "lines": d.total_lines, "bytes": d.total_bytes}
@@ -192,8 +193,10 @@ def _digest(le: LogEvidence, same: int, level: _Level) -> dict[str, Any]:
     blocks = sorted(d.decisive, key=lambda b: -b.score)[: level.decisive]
     if blocks:
         out["decisive"] = []
-        for b in blocks:
-            block: dict[str, Any] = {"line": _clip(redact_text(b.line), level.line_chars), "line_no": b.line_no}
+        for i, b in enumerate(blocks):
+            # the top decisive line of the top log is never clipped by the level (only by _squeeze)
+            chars = _TOP_LINE_CHARS if top and i == 0 else level.line_chars
+            block: dict[str, Any] = {"line": _clip(redact_text(b.line), chars), "line_no": b.line_no}
             if b.count > 1:
                 block["count"] = b.count
             if level.context_lines and b.context:
@@ -272,7 +275,7 @@ def _build(
         ctx["change"] = change
     ranked = _rank_logs(logs, verdict.decisive_container)
     if ranked and level.logs:
-        ctx["logs"] = [_digest(le, same, level) for le, same in ranked[: level.logs]]
+        ctx["logs"] = [_digest(le, same, level, top=i == 0) for i, (le, same) in enumerate(ranked[: level.logs])]
         dropped = len(ranked) - len(ctx["logs"])
         if dropped > 0:
             ctx["logs_omitted"] = dropped
@@ -282,32 +285,38 @@ def _build(
     return redacted
 
 
-def _squeeze(ctx: dict[str, Any], budget: int) -> dict[str, Any]:
-    """Last resort: shorten the longest strings until the context fits; the top decisive line is
-    cut to what fits rather than dropped."""
+def _top_line(ctx: dict[str, Any]) -> tuple[str, str] | None:
+    for log in ctx.get("logs", []):
+        for block in log.get("decisive", []):
+            return str(log["source"]), str(block["line"])
+    return None
+
+
+def _squeeze(ctx: dict[str, Any], budget: int, measure: Callable[[Mapping[str, Any]], int]) -> dict[str, Any]:
+    """Last resort: shorten every other string until the context fits; the top decisive line is
+    kept whole as long as anything fits, and cut (never dropped) when only it is left."""
+    top = _top_line(ctx)
     ctx.pop("events", None)
     ctx.pop("change", None)
     ctx["rollout"].pop("conditions", None)
     for limit in (120, 80, 40):
         _truncate_strings(ctx, limit)
-        if context_tokens(ctx) <= budget:
+        if top is not None:
+            ctx["logs"][0]["decisive"][0]["line"] = top[1]
+        if measure(ctx) <= budget:
             return ctx
     ctx.pop("signals", None)
-    if context_tokens(ctx) <= budget:
+    if measure(ctx) <= budget:
         return ctx
-    top = None
-    for log in ctx.get("logs", []):
-        for block in log.get("decisive", []):
-            top = {"source": log["source"], "line": block["line"]}
-            break
-        if top:
-            break
     bare: dict[str, Any] = {"rollout": {k: ctx["rollout"][k] for k in ("namespace", "deployment", "status",
                                                                         "reason")}, "reduced": "bare"}
     if top is not None:
-        room = budget - context_tokens({**bare, "logs": [{"source": top["source"], "decisive": [{"line": ""}]}]})
-        bare["logs"] = [{"source": top["source"],
-                         "decisive": [{"line": truncate_to_tokens(top["line"], max(room - 2, 0))}]}]
+        source, line = top
+        bare["logs"] = [{"source": source, "decisive": [{"line": line}]}]
+        room = budget - measure({**bare, "logs": [{"source": source, "decisive": [{"line": ""}]}]})
+        while measure(bare) > budget and room > 0:
+            bare["logs"][0]["decisive"][0]["line"] = truncate_to_tokens(line, room)
+            room -= 2  # JSON escaping can make the cut line cost a little more than its own tokens
     return bare
 
 
@@ -350,4 +359,4 @@ def reduce_bundle(
         ctx = _build(bundle, verdict, signals, logs, evs, new_rs, old_rs, level)
         if measure(ctx) <= budget_tokens:
             return ctx
-    return _squeeze(ctx, budget_tokens)
+    return _squeeze(ctx, budget_tokens, measure)

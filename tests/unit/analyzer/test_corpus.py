@@ -1,0 +1,103 @@
+"""The analyzer corpus: every bundle in tests/corpus through the offline pipeline.
+
+Checks category accuracy (100%), evidence recall (>= 95% of the expected substrings found in the
+rules' evidence), that no planted secret appears anywhere in the `fyr analyze` JSON, and that every
+reduced context fits the 4,000-token default. Prints the aggregate numbers (`pytest -s`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fyr.models.bundle import load_bundle
+from fyr.services.analyzer.pipeline import PipelineResult, analyze_bundle, render_output
+from fyr.services.analyzer.reduction import context_json
+from fyr.services.analyzer.tokens import count_tokens
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load((CORPUS / "expected.yaml").read_text(encoding="utf-8"))
+BUDGET = 4000
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@cache
+def _run(name: str) -> tuple[PipelineResult, dict[str, Any]]:
+    result = analyze_bundle(load_bundle(CORPUS / f"{name}.json"), context_tokens=BUDGET)
+    return result, render_output(result, result.rules, duration_s=0.0)
+
+
+def test_corpus_is_complete() -> None:
+    bundles = {p.stem for p in CORPUS.glob("*.json")}
+    assert bundles == set(EXPECTED), "every bundle has an expectation and vice versa"
+    assert len(bundles) >= 30
+    per_category = Counter(e["category"] for e in EXPECTED.values())
+    assert all(per_category[c] >= 2 for c in (
+        "image_pull", "crash_loop", "oom_killed", "config_error", "probe_failure", "scheduling",
+        "create_failed", "mount_failure", "progress_deadline", "unknown")), per_category
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bundle_is_classified_with_evidence_and_no_secret(name: str) -> None:
+    exp = EXPECTED[name]
+    result, output = _run(name)
+    assert result.verdict.status.value == exp["status"]
+    assert result.rules.category.value == exp["category"], result.rules.summary
+    text = json.dumps(output, ensure_ascii=False)
+    leaked = [s for s in exp["secrets"] if s in text]
+    assert not leaked, f"planted secrets in the output: {leaked}"
+    assert result.context_tokens <= BUDGET
+    assert count_tokens(context_json(output["reduced_context"])) == result.context_tokens
+    for needle in exp["evidence"]:
+        # each expected line must at least reach the LLM's context (recall is measured below)
+        assert json.dumps(needle, ensure_ascii=False)[1:-1] in text
+
+
+def test_corpus_aggregate_accuracy_recall_secrets_and_tokens() -> None:
+    correct = found = wanted = leaks = planted = 0
+    tokens: list[int] = []
+    raw = 0
+    for name, exp in sorted(EXPECTED.items()):
+        result, output = _run(name)
+        correct += result.rules.category.value == exp["category"]
+        evidence = result.rules.evidence
+        wanted += len(exp["evidence"])
+        found += sum(any(needle in line for line in evidence) for needle in exp["evidence"])
+        text = json.dumps(output, ensure_ascii=False)
+        planted += len(exp["secrets"])
+        leaks += sum(s in text for s in exp["secrets"])
+        tokens.append(result.context_tokens)
+        raw += result.raw_log_bytes
+    n = len(EXPECTED)
+    accuracy = correct / n
+    recall = found / wanted if wanted else 1.0
+    print(f"\ncorpus: {n} bundles, category accuracy {accuracy:.0%} ({correct}/{n}), evidence recall "
+          f"{recall:.1%} ({found}/{wanted}), planted secrets {planted}, leaked {leaks}, context tokens "
+          f"max {max(tokens)} / mean {sum(tokens) / n:.0f} (budget {BUDGET}), raw logs {raw / 1e6:.1f} MB")
+    assert accuracy == 1.0
+    assert recall >= 0.95
+    assert leaks == 0
+    assert max(tokens) <= BUDGET
+
+
+@pytest.mark.parametrize(("name", "budget"), [
+    ("buried_in_noise", 500), ("repeated_thousands", 800), ("java_spring_caused_by", 500),
+    ("java_spring_caused_by", 1000), ("secrets_everywhere_crash", 500), ("multi_container_sidecar_ok", 700),
+    ("init_container_migration_fails", 600), ("misleading_errors_first", 1500),
+])
+def test_tight_budgets_hold_and_keep_the_top_decisive_line(name: str, budget: int) -> None:
+    full, _ = _run(name)
+    top = full.reduced_context["logs"][0]["decisive"][0]["line"]
+    tight = analyze_bundle(load_bundle(CORPUS / f"{name}.json"), context_tokens=budget)
+    assert tight.context_tokens <= budget
+    kept = tight.reduced_context["logs"][0]["decisive"][0]["line"]
+    assert kept == top, (name, budget, kept)
+    secrets = [s for s in EXPECTED[name]["secrets"] if s in json.dumps(tight.reduced_context)]
+    assert not secrets
