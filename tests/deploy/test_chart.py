@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -232,3 +233,28 @@ def test_second_cluster_runs_only_its_own_watcher_and_analyzer() -> None:
     assert docs[("ConfigMap", "fyr-config")]["data"]["CLUSTER_NAME"] == "eu-west-2"
     for doc in rendered:
         kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+
+
+@pytest.mark.parametrize("source", ["deploy", "chart-default", "chart-custom"])
+def test_the_app_loads_the_routing_file(
+    source: str,
+    deploy_docs: list[dict[str, Any]],
+    chart_default: dict[str, str],
+    chart_custom: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    from fyr.core.routing import load_routing
+
+    docs = {
+        "deploy": by_key(deploy_docs),
+        "chart-default": by_key(rendered_docs(chart_default)),
+        "chart-custom": _custom(chart_custom),
+    }[source]
+    (routing_map,) = [d for (kind, name), d in docs.items() if kind == "ConfigMap" and name.endswith("-routing")]
+    path = tmp_path / "routing.yaml"  # what the pod sees at /etc/fyr/routing.yaml
+    path.write_text(routing_map["data"]["routing.yaml"])
+    routing = load_routing(path)
+    assert routing.rules
+    first = yaml.safe_load(path.read_text())["routes"][0]
+    route = routing.route_for(first["project"].replace("*", "x"))
+    assert route is not None and route.slack_channel == first["slack_channel"]
