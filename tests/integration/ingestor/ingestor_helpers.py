@@ -93,12 +93,12 @@ def make_settings(**overrides: Any) -> Settings:
 
 
 async def counts(db: Database) -> tuple[int, int, int]:
-    """Rows in webhook_deliveries, gitlab_metadata, rollouts."""
+    """Rows in webhook_deliveries, gitlab_metadata, rollouts (one query)."""
+    stmt = select(*(select(func.count()).select_from(m).scalar_subquery()
+                    for m in (WebhookDelivery, GitlabMetadata, Rollout)))
     async with db.session() as s:
-        values = []
-        for model in (WebhookDelivery, GitlabMetadata, Rollout):
-            values.append((await s.execute(select(func.count()).select_from(model))).scalar_one())
-    return values[0], values[1], values[2]
+        row = (await s.execute(stmt)).one()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def client_for(db: Database, *, routing: Routing = ROUTING, **overrides: Any) -> httpx.AsyncClient:
