@@ -98,10 +98,10 @@ _ERROR_GENERIC = re.compile(
 # Cheap gate before the detailed expressions: a line with none of these (lower-cased) words is not
 # decisive. Keeps classification of never-seen lines (a million distinct lines) at a couple of µs.
 _HINT = re.compile(
-    r"error|exception|traceback|panic|fatal|emerg|crit|kill|memory|oom|alloc|exit|terminated|no such|exec"
-    r"|not found|cannot find|not set|must be set|required|missing|undefined|not defined|is empty|refused"
-    r"|denied|unauthori|forbidden|timed out|timeout|deadline|reset|not known|enotfound|econn|eacces|fail"
-    r"|goroutine|caused by|throwable|interrupt|unhandled|cause"
+    rb"error|exception|traceback|panic|fatal|emerg|crit|kill|memory|oom|alloc|exit|terminated|no such|exec"
+    rb"|not found|cannot find|not set|must be set|required|missing|undefined|not defined|is empty|refused"
+    rb"|denied|unauthori|forbidden|timed out|timeout|deadline|reset|not known|enotfound|econn|eacces|fail"
+    rb"|goroutine|caused by|throwable|interrupt|unhandled|cause"
 )
 # Bytes that do not occur in text: a line where they are more than 10% is binary data, not a log line.
 _TEXT_BYTES = bytes(b for b in range(256) if not ((b < 32 and b not in (9, 13, 27)) or b == 127))
@@ -144,8 +144,6 @@ class _Class:
 
 def _classify(line: str) -> _Class | None:
     """What kind of decisive line this is, if any (runs once per distinct key)."""
-    if not _HINT.search(line.lower()) and not (line[:1] in ("E", "F") and line[1:5].isdigit()):
-        return None
     if _PY_TB.match(line):
         return _Class("py_tb", 80.0)
     if _PANIC.match(line):
@@ -244,7 +242,7 @@ class _State:
     total_lines: int = 0
     truncated: int = 0
     counts: Counter[bytes] = field(default_factory=Counter)
-    reps: dict[bytes, str] = field(default_factory=dict)
+    reps: dict[bytes, bytes] = field(default_factory=dict)  # key -> its first raw line (head only)
     classes: dict[bytes, _Class | None] = field(default_factory=dict)
     first: list[str] = field(default_factory=list)
     buffer: list[bytes] = field(default_factory=list)
@@ -265,6 +263,21 @@ def _is_binary(raw: bytes) -> bool:
     return len(raw.translate(None, _TEXT_BYTES)) * 10 > len(raw)
 
 
+def _classify_raw(raw: bytes) -> _Class | None:
+    head = raw[:_REP_CHARS * 4]
+    if not _HINT.search(head.lower()) and not (head[:1] in (b"E", b"F") and head[1:5].isdigit()):
+        return None
+    if _is_binary(head):
+        return None
+    return _classify(_decode(head, _REP_CHARS)[0])
+
+
+def _template(raw: bytes) -> str:
+    if _is_binary(raw):
+        return f"<binary data, {len(raw)} bytes or more>"
+    return _MASK_TEMPLATE.sub("<*>", _decode(raw, _REP_CHARS)[0])
+
+
 def _key(raw: bytes) -> bytes:
     return raw.translate(None, _DELETE)[:_KEY_BYTES]
 
@@ -282,13 +295,10 @@ def _ingest(state: _State, block: bytes) -> None:
     for i, key in enumerate(keys):
         if key in classes:
             cls = classes[key]
-        elif _is_binary(raws[i]):
-            cls = classes[key] = None
-            reps.setdefault(key, f"<binary data, {len(raws[i])} bytes>")
         else:
-            text, _ = _decode(raws[i], _REP_CHARS)
-            cls = classes[key] = _classify(text)
-            reps.setdefault(key, text)
+            raw = raws[i]
+            reps.setdefault(key, raw[: _REP_CHARS * 4])
+            cls = classes[key] = _classify_raw(raw)
         if cls is not None:
             state.triggers.append((base + i, cls))
     if max(map(len, raws)) > state.max_line_chars:
@@ -458,7 +468,7 @@ def digest_log(
         found.score = _score(found, state.total_lines)
     decisive = sorted(state.blocks.values(), key=lambda b: (-b.score, b.line_no))[:max_decisive]
     templates = [
-        (_MASK_TEMPLATE.sub("<*>", state.reps.get(key, "")), count)
+        (_template(state.reps.get(key, b"")), count)
         for key, count in state.counts.most_common(max_templates)
     ]
     digest = LogDigest(
