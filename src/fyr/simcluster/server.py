@@ -212,8 +212,8 @@ class _Api:
                         return resp
                     break
             await resp.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
+        except ConnectionResetError:
+            pass  # the client went away
         finally:
             self.state.unsubscribe(sub)
         return resp

@@ -88,10 +88,21 @@ class RolloutRecorder:
     # --- fed by the watch streams (synchronous, cheap) ----------------------------------------
     def on_change(self, kind: Kind, event_type: EventType, obj: JsonObj) -> None:
         self.health.events += 1
+        if kind == "Deployment":
+            ref = (str(obj["metadata"].get("namespace", "")), str(obj["metadata"].get("name", "")))
+            if ref in self.dirty and self._generation(ref) != obj["metadata"].get("generation"):
+                # Evaluation is coalesced, but the last state of a generation must be decided before
+                # the next generation replaces it (a catch-up after a dropped stream brings both at once).
+                self.dirty.discard(ref)
+                self._evaluate(ref, utcnow(), time.monotonic())
         affected = self.index.apply(kind, event_type, obj)
         if affected:
             self.dirty |= affected
             self.wakeup.set()
+
+    def _generation(self, ref: DeploymentRef) -> object:
+        compact = self.index.deployment(ref)
+        return compact["metadata"].get("generation") if compact is not None else None
 
     def evaluate_dirty(self, now: datetime | None = None) -> int:
         """Re-decide the dirty Deployments; queue a write where the verdict changed. Returns how many."""
@@ -100,24 +111,24 @@ class RolloutRecorder:
         now = now or utcnow()
         mono = time.monotonic()
         dirty, self.dirty = self.dirty, set()
-        queued = 0
-        for ref in dirty:
-            verdict = self.index.evaluate(ref, thresholds=self.thresholds, now=now)
-            if verdict is None:  # deleted: forget it (writes already pending still go out)
-                self.queued.pop(ref, None)
-                self.persisted.pop(ref, None)
-                continue
-            state = (verdict.generation, verdict.status)
-            if self.queued.get(ref) == state:
-                continue
-            self.queued[ref] = state
-            writes = self.pending.setdefault(ref, [])
-            writes.append(_Write(verdict, self.index.annotations(ref), now, mono))
-            if len(writes) > MAX_PENDING_PER_DEPLOYMENT:
-                # A long database outage with a flapping rollout: keep the first and the newest.
-                del writes[1:-MAX_PENDING_PER_DEPLOYMENT + 1]
-            queued += 1
-        return queued
+        return sum(self._evaluate(ref, now, mono) for ref in dirty)
+
+    def _evaluate(self, ref: DeploymentRef, now: datetime, mono: float) -> int:
+        verdict = self.index.evaluate(ref, thresholds=self.thresholds, now=now)
+        if verdict is None:  # deleted: forget it (writes already pending still go out)
+            self.queued.pop(ref, None)
+            self.persisted.pop(ref, None)
+            return 0
+        state = (verdict.generation, verdict.status)
+        if self.queued.get(ref) == state:
+            return 0
+        self.queued[ref] = state
+        writes = self.pending.setdefault(ref, [])
+        writes.append(_Write(verdict, self.index.annotations(ref), now, mono))
+        if len(writes) > MAX_PENDING_PER_DEPLOYMENT:
+            # A long database outage with a flapping rollout: keep the first and the newest.
+            del writes[1:-MAX_PENDING_PER_DEPLOYMENT + 1]
+        return 1
 
     # --- database side ------------------------------------------------------------------------
     async def prime(self) -> None:
@@ -253,19 +264,18 @@ async def run_watcher(
                     for scope in targets]
         log.info("watcher_starting", cluster=settings.cluster_name, scopes=[str(t) for t in targets])
         async with asyncio.TaskGroup() as tg:
-            for w in watchers:
-                tg.create_task(run_loop(f"watch_{w.scope.kind.lower()}", w.round, stop=stop,
-                                        backoff=Backoff(initial=0.5, maximum=10.0)))
+            streams = [tg.create_task(run_loop(f"watch_{w.scope.kind.lower()}", w.round, stop=stop,
+                                               backoff=Backoff(initial=0.5, maximum=5.0)))
+                       for w in watchers]
             tg.create_task(run_loop("watcher_record", recorder.step, stop=stop, wakeup=recorder.wakeup,
                                     backoff=Backoff(initial=0.5, maximum=10.0)))
-            tg.create_task(_close_streams_on_stop(stop, api))
+            tg.create_task(_end_streams_on_stop(stop, streams))
     finally:
         await api.close()
 
 
-async def _close_streams_on_stop(stop: asyncio.Event, api: object) -> None:
-    """A watch blocks in a read for up to the inactivity timeout; closing the client ends it."""
+async def _end_streams_on_stop(stop: asyncio.Event, streams: list[asyncio.Task[None]]) -> None:
+    """A watch blocks in a read until the server's timeout; on stop, cancel it (it holds nothing)."""
     await stop.wait()
-    close = getattr(api, "close", None)
-    if close is not None:
-        await close()
+    for task in streams:
+        task.cancel()
