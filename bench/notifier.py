@@ -7,7 +7,9 @@ channel one per interval. Prints the elapsed time, the ratio to that floor, 429s
 that every rollout got exactly one message (none duplicated, none lost).
 
     .venv/bin/python bench/notifier.py                       # 200 rollouts, 10 channels, SQLite
-    FYR_BENCH_DB=mysql+aiomysql://root@127.0.0.1:3306/test .venv/bin/python bench/notifier.py
+    FYR_BENCH_DB=mysql+aiomysql://root@127.0.0.1:3306/fyr_bench .venv/bin/python bench/notifier.py
+
+Use a database of its own: the bench empties `rollouts` and claims every queued row in it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,19 @@ from fyr.models.rollout import NotifyStatus, Rollout, RolloutStatus
 from fyr.services.notifier.main import run_notifier
 from fyr.settings import load_settings
 from tests.fakes.slack_api import SlackFake
+
+
+def _create_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from fyr.db.migrate import sync_url
+
+    parsed = make_url(url)
+    server = create_engine(sync_url(parsed.set(database="").render_as_string(hide_password=False)))
+    with server.begin() as conn:
+        conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}` CHARACTER SET utf8mb4"))
+    server.dispose()
 
 
 async def seed(db: Database, n: int, channels: int) -> list[int]:
@@ -71,12 +86,14 @@ async def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     if url is None:
         url = f"sqlite+aiosqlite:///{tmp.name}/bench.db"
+    else:
+        await asyncio.to_thread(_create_database, url)
     await asyncio.to_thread(upgrade, url)
     db = Database.from_url(url, pool_size=20)
     if db.dialect != "sqlite":
         from sqlalchemy import delete
         async with db.session() as s:
-            await s.execute(delete(Rollout).where(Rollout.cluster == "bench"))
+            await s.execute(delete(Rollout))
 
     fake = await SlackFake(enforce_channel_interval=args.interval).start()
     ids = await seed(db, args.rollouts, args.channels)

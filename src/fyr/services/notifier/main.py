@@ -185,7 +185,7 @@ class Notifier:
                 except Exception as exc:  # the loop's one catch: log, back off, go on
                     failures += 1
                     self.log.warning("notifier_round_failed", error=str(exc), error_type=type(exc).__name__,
-                                failures=failures, exc_info=not isinstance(exc, TransientError))
+                                     failures=failures, exc_info=not isinstance(exc, TransientError))
                     await _wait(stop, None, min(30.0, 0.5 * 2 ** min(failures, 6)))
                     continue
                 await _wait(stop, wakeup, self.settings.poll_interval_seconds, self.room)
@@ -260,7 +260,7 @@ class Notifier:
                 pass
             except Exception as exc:  # one catch per lane: a bad job never kills it
                 self.log.error("notify_job_crashed", rollout_id=job.claim.rollout_id, error=str(exc),
-                          error_type=type(exc).__name__, exc_info=True)
+                               error_type=type(exc).__name__, exc_info=True)
                 with contextlib.suppress(Exception):  # releasing is best effort; the lease expires anyway
                     await self._settle(job, f"{type(exc).__name__}: {exc}", ambiguous=True)
             if retry_after is not None:
@@ -275,6 +275,14 @@ class Notifier:
 
     async def _deliver(self, job: Job, lane: Lane, interval: float) -> float | None:
         """One try at a job: returns a delay when Slack said 429, raises Done when finished."""
+        try:
+            return await self._attempt(job, lane, interval)
+        finally:
+            # Pace from the *end* of the call: the previous post has certainly arrived by then, so
+            # network jitter can never squeeze two posts closer than the interval at Slack's end.
+            lane.next_at = max(lane.next_at, time.monotonic() + interval)
+
+    async def _attempt(self, job: Job, lane: Lane, interval: float) -> float | None:
         await self._ensure_lease(job)
         plan = await self._plan(job)
         if job.claim.attempt > 1 and not job.looked_up:
@@ -289,13 +297,12 @@ class Notifier:
                 self.log.info("notify_found_existing", rollout_id=job.claim.rollout_id, channel=found[0], ts=found[1])
                 await self._record(job, found[0], found[1], plan.thread_ts)
         blocks = None if job.text_only else plan.message.blocks
-        lane.next_at = time.monotonic() + interval
         try:
             channel, ts = await self.sink.post(plan.channel, plan.message.text, blocks, plan.message.metadata,
                                                plan.thread_ts)
         except RateLimited as exc:
             self.log.info("slack_rate_limited", rollout_id=job.claim.rollout_id, channel=plan.channel,
-                     retry_after=exc.retry_after)
+                          retry_after=exc.retry_after)
             return _after(exc, interval)
         except ChannelError as exc:
             await self._channel_failed(job, plan, exc)
@@ -310,13 +317,13 @@ class Notifier:
             await self._settle(job, str(exc), ambiguous=False, retry_in=60.0)
         except TransientError as exc:
             self.log.warning("slack_post_failed", rollout_id=job.claim.rollout_id, channel=plan.channel,
-                        error=str(exc), attempt=job.claim.attempt)
+                             error=str(exc), attempt=job.claim.attempt)
             await self._settle(job, str(exc), ambiguous=True)
         except PermanentError as exc:
             await self._give_up(job, str(exc))
         else:
             self.log.info("slack_message_sent", rollout_id=job.claim.rollout_id, channel=channel, ts=ts,
-                     kind=plan.kind, thread_ts=plan.thread_ts, attempt=job.claim.attempt)
+                          kind=plan.kind, thread_ts=plan.thread_ts, attempt=job.claim.attempt)
             if channel != plan.channel:
                 self.alias.setdefault(channel, self.alias.get(plan.channel, plan.channel))
             await self._record(job, channel, ts, plan.thread_ts)
@@ -380,7 +387,7 @@ class Notifier:
         job.fallback_note = (f"Sent to {default} because {plan.channel} answered {exc.code}{hint}.")
         job.channel = default
         self.log.warning("slack_channel_fallback", rollout_id=job.claim.rollout_id, channel=plan.channel,
-                    error=exc.code, fallback=default)
+                         error=exc.code, fallback=default)
         # Move the job to the default channel's lane (so that lane's pace applies) and leave this one.
         lane = self.lanes.get(job.lane)
         if lane is not None and lane.jobs and lane.jobs[0] is job:
