@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from notifier_helpers import add_failed, make_settings, recover, running, wait_for
+from prometheus_client import CollectorRegistry
 from slack_sdk.models.blocks import Block
 from sqlalchemy import text
 
@@ -267,3 +268,29 @@ async def test_a_broken_database_does_not_crash_the_loop(database: Database, sla
     await wait_for(lambda: _sent(database, rid), within=15)
     stop.set()
     await asyncio.wait_for(task, 10)
+
+
+async def test_rejected_blocks_are_resent_as_plain_text(database: Database, slack: SlackFake) -> None:
+    settings = make_settings(slack)
+    rid = await add_failed(database, "api", channel="#payments")
+    slack.fail_next("chat.postMessage", error="invalid_blocks")
+    async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
+        await wait_for(lambda: _sent(database, rid))
+    [msg] = slack.by_rollout(rid)
+    assert msg.blocks is None and "Rollout failed" in msg.text
+    first, second = [c for c in slack.calls if c.method == "chat.postMessage"]
+    assert first.error == "invalid_blocks" and "blocks" in first.args and "blocks" not in second.args
+
+
+async def test_outcomes_are_counted_in_prometheus(database: Database, slack: SlackFake) -> None:
+    registry = CollectorRegistry()
+    settings = make_settings(slack)
+    rid = await add_failed(database, "api", channel="#payments")
+    slack.fail_next("chat.postMessage", status=429, retry_after=0, count=2)
+    async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop,
+                                                 registry=registry)):
+        await wait_for(lambda: _sent(database, rid))
+    assert registry.get_sample_value("fyr_notifier_messages_total",
+                                     {"kind": "notify", "outcome": "sent"}) == 1.0
+    assert registry.get_sample_value("fyr_slack_rate_limited_total") == 2.0
+    assert registry.get_sample_value("fyr_failure_to_message_seconds_count") == 1.0

@@ -28,18 +28,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
+from prometheus_client import CollectorRegistry
 
 from fyr.core.routing import Routing, load_routing
 from fyr.db import notify_queries as nq
 from fyr.db import repositories as repo
+from fyr.db.base import utcnow
 from fyr.db.engine import Database
 from fyr.db.repositories import Claim, Queue
 from fyr.errors import LeaseLost, PermanentError, TransientError
 from fyr.models.rollout import NotifyStatus, Rollout
 from fyr.services.notifier.console import ConsoleSink
+from fyr.services.notifier.metrics import NotifierMetrics, notifier_metrics
 from fyr.services.notifier.render import (
     RenderedMessage,
     render_failure,
@@ -108,6 +112,7 @@ class Plan:
     message: RenderedMessage
     kind: str
     oldest: float
+    failed_at: datetime | None = None
 
 
 class Done(Exception):
@@ -132,6 +137,7 @@ async def run_notifier(
     on_sent: OnSent | None = None,
     routing: Routing | None = None,
     owner: str | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> None:
     """Run until `stop` is set. With no `sink`: Slack when SLACK_BOT_TOKEN is set, else the console."""
     own_sink = sink is None
@@ -140,7 +146,8 @@ async def run_notifier(
     if routing is None:
         routing = load_routing(settings.routing_file)
     notifier = Notifier(settings=settings, db=db, sink=sink, routing=routing, on_sent=on_sent,
-                        owner=owner or f"notifier-{socket.gethostname()[:24]}-{os.getpid()}")
+                        owner=owner or f"notifier-{socket.gethostname()[:24]}-{os.getpid()}",
+                        metrics=notifier_metrics(registry))
     log.info("notifier_started", owner=notifier.owner, sink=type(sink).__name__,
              default_channel=settings.default_slack_channel)
     try:
@@ -153,7 +160,7 @@ async def run_notifier(
 
 class Notifier:
     def __init__(self, *, settings: Settings, db: Database, sink: MessageSink, routing: Routing,
-                 on_sent: OnSent | None, owner: str) -> None:
+                 on_sent: OnSent | None, owner: str, metrics: NotifierMetrics | None = None) -> None:
         self.settings = settings
         self.db = db
         self.sink = sink
@@ -161,6 +168,7 @@ class Notifier:
         self.on_sent = on_sent
         self.owner = owner
         self.log = log.bind(owner=owner)
+        self.metrics = metrics or notifier_metrics()
         self.held: dict[tuple[Queue, int], Job] = {}
         self.lanes: dict[str, Lane] = {}
         # Slack answers a post to "#name" with the channel id; both must share one lane (one pace).
@@ -295,12 +303,13 @@ class Notifier:
             job.looked_up = True
             if found is not None:
                 self.log.info("notify_found_existing", rollout_id=job.claim.rollout_id, channel=found[0], ts=found[1])
-                await self._record(job, found[0], found[1], plan.thread_ts)
+                await self._record(job, found[0], found[1], plan.thread_ts, outcome="found_existing")
         blocks = None if job.text_only else plan.message.blocks
         try:
             channel, ts = await self.sink.post(plan.channel, plan.message.text, blocks, plan.message.metadata,
                                                plan.thread_ts)
         except RateLimited as exc:
+            self.metrics.rate_limited.inc()
             self.log.info("slack_rate_limited", rollout_id=job.claim.rollout_id, channel=plan.channel,
                           retry_after=exc.retry_after)
             return _after(exc, interval)
@@ -326,7 +335,7 @@ class Notifier:
                           kind=plan.kind, thread_ts=plan.thread_ts, attempt=job.claim.attempt)
             if channel != plan.channel:
                 self.alias.setdefault(channel, self.alias.get(plan.channel, plan.channel))
-            await self._record(job, channel, ts, plan.thread_ts)
+            await self._record(job, channel, ts, plan.thread_ts, failed_at=plan.failed_at)
         raise Done
 
     async def _plan(self, job: Job) -> Plan:
@@ -357,7 +366,7 @@ class Notifier:
         if parent is not None:
             return Plan(parent.channel, parent.thread_ts, render_repeat(view), "repeat", 0.0)
         channel = job.channel or self._channel_for(r, Queue.NOTIFY)
-        return Plan(channel, None, render_failure(view), "failure", oldest)
+        return Plan(channel, None, render_failure(view), "failure", oldest, r.failed_at)
 
     async def _look_up(self, job: Job, plan: Plan) -> tuple[str, str] | None:
         """Did an earlier attempt already post this? Its channel, then the default channel."""
@@ -386,6 +395,7 @@ class Notifier:
         hint = " — invite the Fyr app to that channel" if exc.code == "not_in_channel" else ""
         job.fallback_note = (f"Sent to {default} because {plan.channel} answered {exc.code}{hint}.")
         job.channel = default
+        self._count(job, "fallback")
         self.log.warning("slack_channel_fallback", rollout_id=job.claim.rollout_id, channel=plan.channel,
                          error=exc.code, fallback=default)
         # Move the job to the default channel's lane (so that lane's pace applies) and leave this one.
@@ -402,15 +412,17 @@ class Notifier:
         need = float(self.sink.timeout) + LEASE_MARGIN_SECONDS
         if job.deadline - time.monotonic() >= need:
             return
+        started = time.monotonic()  # the new expiry is stamped after this instant: count from here
         try:
             async with self.db.session() as s:
                 await repo.extend_lease(s, job.claim, lease_seconds=self.settings.notify_lease_seconds)
         except LeaseLost:
             self.log.info("notify_lease_lost", rollout_id=job.claim.rollout_id)
             raise Done from None
-        job.deadline = time.monotonic() + self.settings.notify_lease_seconds
+        job.deadline = started + self.settings.notify_lease_seconds
 
-    async def _record(self, job: Job, channel: str, ts: str, thread_ts: str | None) -> None:
+    async def _record(self, job: Job, channel: str, ts: str, thread_ts: str | None, *, outcome: str = "sent",
+                      failed_at: datetime | None = None) -> None:
         try:
             async with self.db.session() as s:
                 await repo.complete_notify(s, job.claim, channel=channel, ts=ts, thread_ts=thread_ts)
@@ -422,9 +434,15 @@ class Notifier:
             # Sent but not recorded: the lease runs out, the next attempt finds the message by metadata.
             self.log.warning("notify_record_failed", rollout_id=job.claim.rollout_id, ts=ts, error=str(exc))
             raise Done from None
+        self._count(job, outcome)
+        if failed_at is not None:
+            self.metrics.failure_to_message.observe(max(0.0, (utcnow() - failed_at).total_seconds()))
         if self.on_sent is not None:
             self.on_sent(job.claim.rollout_id, channel, ts)
         raise Done
+
+    def _count(self, job: Job, outcome: str) -> None:
+        self.metrics.messages.labels(kind=job.claim.queue.value, outcome=outcome).inc()
 
     async def _settle(self, job: Job, error: str, *, ambiguous: bool, retry_in: float | None = None) -> None:
         """Release for a later attempt with backoff, or give up after the last attempt."""
@@ -437,6 +455,7 @@ class Notifier:
                 await repo.release(s, job.claim.queue, job.claim, error=error, retry_in=delay)
         except (LeaseLost, TransientError) as exc:
             self.log.warning("notify_release_failed", rollout_id=job.claim.rollout_id, error=str(exc))
+        self._count(job, "released")
         self.log.info("notify_released", rollout_id=job.claim.rollout_id, retry_in=delay, ambiguous=ambiguous)
         raise Done
 
@@ -446,6 +465,7 @@ class Notifier:
                 await repo.give_up(s, job.claim.queue, job.claim, error=error)
         except (LeaseLost, TransientError) as exc:
             self.log.warning("notify_give_up_failed", rollout_id=job.claim.rollout_id, error=str(exc))
+        self._count(job, "given_up")
         self.log.error("notify_failed", rollout_id=job.claim.rollout_id, queue=job.claim.queue.value, error=error)
         raise Done
 
