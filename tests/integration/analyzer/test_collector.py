@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from fyr.core.kubeclient import make_api_client
 from fyr.errors import PermanentError
 from fyr.models.bundle import RolloutBundle, dump_bundle, load_bundle
 from fyr.services.analyzer.collector import collect_bundle
+from fyr.services.analyzer.offline import run_analyze, run_collect
 from fyr.services.analyzer.pipeline import analyze_bundle
+from fyr.settings import Settings
 from fyr.simcluster.controller import DeploymentSim
 from fyr.simcluster.server import SimCluster
 
@@ -123,3 +126,26 @@ async def test_unreadable_logs_of_waiting_containers_are_skipped(sim: SimCluster
 async def test_missing_deployment_is_a_permanent_error(sim: SimCluster) -> None:
     with pytest.raises(PermanentError, match="404"):
         await _collect(sim, deployment="nope")
+
+
+async def test_run_collect_writes_a_bundle_file_that_fyr_analyze_reads(sim: SimCluster, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    _crash_looping(sim)
+    out = tmp_path / "orders.json"
+    settings = Settings(_env_file=None, kubeconfig=sim.kubeconfig_path, cluster_name="sim")  # type: ignore[call-arg]
+    code = await run_collect("shop/orders", out=out, settings=settings, progress=True)
+    assert code == 0
+    assert "wrote" in capsys.readouterr().err
+    code, text = await run_analyze(out, fmt="json", settings=settings)
+    assert code == 0 and json.loads(text)["analysis"]["category"] == "crash_loop"
+    assert load_bundle(out).cluster == "sim"
+
+
+async def test_run_collect_reports_a_missing_deployment_and_a_bad_target(sim: SimCluster, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    settings = Settings(_env_file=None, kubeconfig=sim.kubeconfig_path)  # type: ignore[call-arg]
+    assert await run_collect("shop/ghost", out=tmp_path / "x.json", settings=settings, progress=False) == 1
+    assert await run_collect("no-slash", out=None, settings=settings, progress=False) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "collect shop/ghost failed" in err[0] and "NAMESPACE/DEPLOYMENT" in err[1]
+    assert not (tmp_path / "x.json").exists()
