@@ -13,12 +13,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# checkov cannot share a virtualenv with our dependencies (pip finds no resolution), so the
+# deployment tests run it from its own, pinned in tests/deploy/scan-requirements.txt.
+SCAN := .venv-scan/bin/checkov
+$(SCAN): tests/deploy/scan-requirements.txt
+	@test -x .venv-scan/bin/python || $(PYTHON) -m venv .venv-scan
+	.venv-scan/bin/python -m pip install --quiet -r tests/deploy/scan-requirements.txt
+	@touch $(SCAN)
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/fyr demo
 
-test: $(STAMP)
+test: $(STAMP) $(SCAN)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)

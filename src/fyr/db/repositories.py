@@ -276,14 +276,22 @@ async def claim(
     limit: int,
     lease_seconds: float,
     max_attempts: int,
+    cluster: str | None = None,
     now: datetime | None = None,
 ) -> list[Claim]:
-    """Lease up to `limit` rows of `queue`; rows whose last attempt's lease ran out are given up."""
+    """Lease up to `limit` rows of `queue`; rows whose last attempt's lease ran out are given up.
+
+    `cluster` limits the claim to one cluster's rollouts: an analyzer can only collect from the
+    cluster it runs in, while several clusters share one database.
+    """
     c = _COLUMNS[queue]
     now = now or utcnow()
+    where = _claimable(queue, now)
+    if cluster is not None:
+        where = and_(where, Rollout.cluster == cluster)
     candidates = (
         select(Rollout.id, c.attempts)
-        .where(_claimable(queue, now))
+        .where(where)
         .order_by(c.next_at, Rollout.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -178,3 +178,15 @@ async def test_recovery_waits_for_the_failure_message(any_database: Database) ->
         await repo.complete_notify(s, n, channel="C1", ts="9.9")
     [rc] = await _claim(any_database, Queue.RECOVERY)
     assert rc.rollout_id == rid
+
+
+async def test_claim_can_be_limited_to_one_cluster(any_database: Database) -> None:
+    async with any_database.session() as s:
+        for cluster in ("eu", "us"):
+            r = await repo.record_generation(s, RolloutKey(cluster, "ns", "api", 1), status=S.ROLLING_OUT)
+            await repo.transition(s, r, S.FAILED)
+    async with any_database.session() as s:
+        claims = await repo.claim(s, Queue.ANALYSIS, owner="eu-analyzer", limit=10, lease_seconds=60,
+                                  max_attempts=3, cluster="eu")
+        rows = [await repo.get_rollout(s, c.rollout_id) for c in claims]
+    assert [r.cluster for r in rows if r is not None] == ["eu"]
