@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from builders import Rollout, container, crashloop, running, template, terminated, waiting
@@ -40,7 +41,7 @@ def case_python_keyerror_env() -> Case:
     lines = ["Starting shop-api 2.4.0", f"loaded salt {ENV_SALT} from env", *py_keyerror("DATABASE_URL")]
     r, _ = simple_crash("api", "registry.acme.io/shop/api:2.3.9", "registry.acme.io/shop/api:2.4.0", lines,
                         env=secret_env())
-    return r.bundle(GIT), expect("crash_loop", ["KeyError: 'DATABASE_URL'"], [ENV_PASS, ENV_SALT])
+    return r.bundle(GIT), expect("crash_loop", ["KeyError: 'DATABASE_URL'", "exit code 1"], [ENV_PASS, ENV_SALT])
 
 
 @case
@@ -60,7 +61,7 @@ def case_java_spring_caused_by() -> Case:
     r, _ = simple_crash("orders", "registry.acme.io/orders:1.8.2", "registry.acme.io/orders:1.9.0", lines,
                         restarts=4)
     return r.bundle(GIT), expect(
-        "crash_loop", ["password authentication failed for user"], [PG_PASS])
+        "crash_loop", ["password authentication failed for user", "Caused by: org.postgresql"], [PG_PASS])
 
 
 @case
@@ -78,7 +79,7 @@ def case_go_panic_nil_pointer() -> Case:
     ]
     r, _ = simple_crash("payments", "ghcr.io/acme/payments:3.0.9", "ghcr.io/acme/payments:3.1.0", lines,
                         exit_code=2)
-    return r.bundle(), expect("crash_loop", ["panic: runtime error: invalid memory address"])
+    return r.bundle(), expect("crash_loop", ["panic: runtime error: invalid memory address", "exit code 2"])
 
 
 @case
@@ -132,7 +133,7 @@ def case_dotnet_unhandled() -> Case:
         f"ConnectionStrings__Default=Server=sql1;Database=billing;User Id=sa;Password={MSSQL_PASS};",
     ]
     r, _ = simple_crash("billing", "acme/billing:4.4.0", "acme/billing:4.5.0", lines, exit_code=134)
-    return r.bundle(), expect("crash_loop", ["Unable to resolve service for type"], [MSSQL_PASS])
+    return r.bundle(), expect("crash_loop", ["Unable to resolve service for type", "exit code 134"], [MSSQL_PASS])
 
 
 @case
@@ -197,7 +198,7 @@ def case_multi_container_sidecar_ok() -> Case:
             "\tat com.acme.search.IndexGuard.check(IndexGuard.java:27)",
             "\tat com.acme.search.Main.main(Main.java:14)"]) + "\n", previous=True)
         r.log(pod, "app", "", previous=False)
-    return r.bundle(), expect("crash_loop", ["index mapping 'products_v7' missing"], [SLACK])
+    return r.bundle(), expect("crash_loop", ["index mapping 'products_v7' missing", "/app (previous)"], [SLACK])
 
 
 @case
@@ -221,7 +222,7 @@ def case_init_container_migration_fails() -> Case:
             "ERROR:  duplicate key value violates unique constraint \"ledger_partitions_pkey\"",
             "DETAIL:  Key (id)=(2026-11) already exists.",
             "migration failed: exit status 1"]) + "\n", previous=True)
-    return r.bundle(), expect("crash_loop", ["duplicate key value violates unique constraint"],
+    return r.bundle(), expect("crash_loop", ["duplicate key value violates unique constraint", "migrate (init)"],
                               [ARG_PASS, PG_PASS])
 
 
@@ -288,7 +289,7 @@ def case_oom_node_running_now() -> Case:
                                      "[1:0x5d1e0c0]    41230 ms: Mark-Compact 120.1 (128.5) -> 119.8 (129.2) MB",
                                      "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of "
                                      "memory"]) + "\n", previous=True)
-    return r.bundle(), expect("oom_killed", ["OOMKilled"])
+    return r.bundle(), expect("oom_killed", ["OOMKilled", "heap out of memory"])
 
 
 @case
@@ -308,7 +309,7 @@ def case_liveness_probe_kills() -> Case:
                 count=4, field_path=fp)
         r.log(pod, "app", "\n".join(["loading 2.1M SKUs into memory...", "still loading (38%)",
                                      "still loading (71%)"]) + "\n", previous=True)
-    return r.bundle(), expect("probe_failure", ["Liveness probe failed"])
+    return r.bundle(), expect("probe_failure", ["Liveness probe failed", "failed liveness probe"])
 
 
 @case
@@ -342,7 +343,8 @@ def case_bad_command_no_such_file() -> Case:
                      "pod=__POD_____NS__(__UID__)", restarts=3, last=terminated("StartError", 128, msg))
         pod = r.pod(i, statuses=[st])
         r.event(pod, "Failed", "Error: " + msg, count=4, field_path="spec.containers{app}")
-    return r.bundle(), expect("config_error", ['exec: "/app/server": stat /app/server: no such file'])
+    return r.bundle(), expect("config_error", ['exec: "/app/server": stat /app/server: no such file',
+                                               "StartError (exit code 128)"])
 
 
 @case
@@ -350,3 +352,63 @@ def case_exec_format_error() -> Case:
     r, _ = simple_crash("thumbs", "acme/thumbs:1.0.0", "acme/thumbs:1.1.0-arm64",
                         ["exec /usr/local/bin/thumbs: exec format error"], restarts=5)
     return r.bundle(), expect("config_error", ["exec format error"])
+
+
+@case
+def case_python_chained_cause() -> Case:
+    lines = [
+        "INFO  starting scheduler",
+        "Traceback (most recent call last):",
+        '  File "/usr/local/lib/python3.12/site-packages/psycopg/connection.py", line 119, in connect',
+        "    raise last_ex.with_traceback(None)",
+        'psycopg.OperationalError: connection failed: could not translate host name "pg-primary.db.svc" to '
+        "address: Name or service not known",
+        "",
+        "The above exception was the direct cause of the following exception:",
+        "",
+        "Traceback (most recent call last):",
+        '  File "/app/scheduler.py", line 20, in <module>',
+        "    engine.connect()",
+        "sqlalchemy.exc.OperationalError: (psycopg.OperationalError) connection failed: could not translate "
+        'host name "pg-primary.db.svc" to address: Name or service not known',
+    ]
+    env = [{"name": "DATABASE_URL", "value": f"postgresql://sched:{PG_PASS}@pg-primary.db.svc/sched"}]
+    r, _ = simple_crash("scheduler", "acme/scheduler:3.0.0", "acme/scheduler:3.1.0", lines, env=env)
+    return r.bundle(), expect("crash_loop", ["Name or service not known", "exit code 1"], [PG_PASS])
+
+
+@case
+def case_json_structured_fatal() -> Case:
+    lines = [json.dumps({"level": "info", "ts": 1795000000.1 + i, "msg": "loading routes", "count": i})
+             for i in range(300)]
+    lines.append("\x1b[31m" + json.dumps({"level": "fatal", "ts": 1795000400.5, "caller": "cmd/main.go:77",
+                                          "msg": "cannot bind listener", "error": "listen tcp :80: bind: "
+                                          "permission denied"}) + "\x1b[0m")
+    r, _ = simple_crash("edge-proxy", "acme/edge-proxy:0.8.0", "acme/edge-proxy:0.9.0", lines, exit_code=1)
+    return r.bundle(), expect("crash_loop", ["bind: permission denied", "exit code 1"])
+
+
+@case
+def case_old_replicaset_crashing_new_healthy() -> Case:
+    img = "acme/cartsvc:4.1.0"
+    new = template("cartsvc", [base_app("app", img)])
+    old = template("cartsvc", [base_app("app", "acme/cartsvc:4.0.0")])
+    r = Rollout("cartsvc", "shop", new, old, ready=1, replicas=2, started_ago=30)
+    pod = r.pod(0, statuses=[running("app", img, ready=True)], conditions=[
+        {"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}])
+    r.log(pod, "app", "\n".join(noise(20, 5)) + "\n")
+    # a pod of the OLD ReplicaSet is crash looping: it must not fail or explain the new rollout
+    old_rs = r.old_rs
+    assert old_rs is not None
+    old_pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": old_rs["metadata"]["name"] + "-zz9qq", "namespace": "shop", "uid": "old-pod-uid",
+                     "labels": dict(old_rs["spec"]["template"]["metadata"]["labels"]),
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "controller": True,
+                                          "name": old_rs["metadata"]["name"], "uid": old_rs["metadata"]["uid"]}]},
+        "spec": old_rs["spec"]["template"]["spec"],
+        "status": {"phase": "Running", "containerStatuses": [crashloop("app", "acme/cartsvc:4.0.0", restarts=9)]},
+    }
+    r.pods.append(old_pod)
+    r.log(old_pod, "app", "panic: old version bug\n", previous=True)
+    return r.bundle(), expect("unknown", [], [], status="ROLLING_OUT")

@@ -50,6 +50,8 @@ _CONFIG_TERMINATED = frozenset({"StartError", "ContainerCannotRun"})
 _EXEC_PROBLEM = re.compile(r"exec format error|exec: \"[^\"]*\": .*no such file|executable file not found|"
                            r"permission denied.*exec|no such file or directory: unknown")
 _KILLED_BY_SIGNAL = frozenset({137, 143})
+_PULL_CAUSE = re.compile(r"not found|manifest unknown|denied|unauthorized|forbidden|authorization failed|"
+                         r"invalid reference|timeout|refused", re.IGNORECASE)
 # containerd/runc wrap the interesting part ("exec: ...: no such file") in several layers
 _RUNTIME_PREFIX = re.compile(r"^(?:Error: )?failed to create containerd task: .*?unable to start container process: ")
 
@@ -242,8 +244,15 @@ def classify(
     top = _line_text(log_lines[0]) if log_lines else (sig.message if sig else "")
     where = f"container {container} of {target}" if container else target
     cat = finding.category
+    if cat is Category.IMAGE_PULL and sig is not None and sig.kind != "pull":
+        # kubelets before 1.32 say only `Back-off pulling image "X"`; the cause is in the Failed event
+        pull = _first(signals, lambda s: s.kind == "pull" and s.container in (None, sig.container))
+        if pull is not None:
+            evidence.append(signal_line(pull))
+            if _PULL_CAUSE.search(pull.message) and not _PULL_CAUSE.search(sig.message):
+                top = pull.message
     summary, cause, fix = _explain(cat, sig, top, where, target, verdict, limits or {}, container)
-    if cat in (Category.PROBE_FAILURE,) and sig is not None:
+    if cat is Category.PROBE_FAILURE and sig is not None:
         extra = _first(signals, lambda s: s.kind == "probe" and (s.container in (None, sig.container)))
         if extra is not None and extra is not sig:
             evidence.insert(1, signal_line(extra))
@@ -262,9 +271,10 @@ def _explain(
     msg = sig.message if sig else ""
     pods = f" on {len(sig.pods)} pod(s)" if sig and sig.pods else ""
     if cat is Category.IMAGE_PULL:
+        detail = top if top and not _PULL_CAUSE.search(msg) else msg
         return (f"Image pull fails for {where}: {sig.reason if sig else 'ErrImagePull'}",
-                f"The kubelet cannot pull the image{pods}: {msg or top}",
-                _image_fix(msg, verdict.image))
+                f"The kubelet cannot pull the image{pods}: {detail or msg}",
+                _image_fix(detail or msg, verdict.image))
     if cat is Category.CONFIG_ERROR:
         text = msg if (sig and sig.kind != "terminated") or not top else top
         if sig and sig.reason in _CONFIG_TERMINATED:
