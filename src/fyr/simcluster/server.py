@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 import yaml
 from aiohttp import web
@@ -154,7 +155,7 @@ class _Api:
         if next_token:
             meta["continue"] = next_token
         body = {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta, "items": items}
-        return web.Response(body=json.dumps(body, separators=(",", ":")), content_type="application/json")
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def _watch(self, request: web.Request, res: ResourceType, namespace: str | None,
                      labels: Any, fields: Any) -> web.StreamResponse:
@@ -227,7 +228,7 @@ class _Api:
             qualified = f"{res.plural}.{group}" if group else res.plural
             return status_response(404, "NotFound", f'{qualified} "{name}" not found', name=name,
                                    group=group, kind=res.plural)
-        return web.Response(body=json.dumps(obj, separators=(",", ":")), content_type="application/json")
+        return web.Response(body=orjson.dumps(obj), content_type="application/json")
 
     async def pod_log(self, request: web.Request) -> web.Response:
         ns, name = request.match_info["ns"], request.match_info["name"]

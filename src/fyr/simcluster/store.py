@@ -10,14 +10,14 @@ mutation and its fan-out to open watches are atomic.
 from __future__ import annotations
 
 import asyncio
-import copy
-import json
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 JsonObj = dict[str, Any]
 
@@ -43,6 +43,12 @@ RESOURCES: dict[str, ResourceType] = {
     )
 }
 BY_KIND: dict[str, ResourceType] = {r.kind: r for r in RESOURCES.values()}
+
+
+def _copy(obj: JsonObj) -> JsonObj:
+    """A deep copy through JSON: several times faster than copy.deepcopy, and proves it is JSON."""
+    copied: JsonObj = orjson.loads(orjson.dumps(obj))
+    return copied
 
 
 def format_time(at: datetime) -> str:
@@ -187,7 +193,7 @@ class ClusterState:
         res = BY_KIND.get(obj.get("kind", ""))
         if res is None:
             raise ValueError(f"kind not served by the simulated cluster: {obj.get('kind')!r}")
-        new = copy.deepcopy(obj)
+        new = _copy(obj)
         meta = new.setdefault("metadata", {})
         meta.setdefault("namespace", "default")
         key = (meta["namespace"], meta["name"])
@@ -206,20 +212,20 @@ class ClusterState:
         new["apiVersion"] = res.api_version
         new["kind"] = res.kind
         self._commit(res, "MODIFIED" if old is not None else "ADDED", key, new)
-        return copy.deepcopy(new)
+        return _copy(new)
 
     def delete(self, kind: str, namespace: str, name: str) -> JsonObj | None:
         res = BY_KIND[kind]
         old = self.objects[res.plural].get((namespace, name))
         if old is None:
             return None
-        gone = copy.deepcopy(old)
+        gone = _copy(old)
         self._commit(res, "DELETED", (namespace, name), gone)
         return gone
 
     def get(self, kind: str, namespace: str, name: str) -> JsonObj | None:
         found = self.objects[BY_KIND[kind].plural].get((namespace, name))
-        return copy.deepcopy(found) if found is not None else None
+        return _copy(found) if found is not None else None
 
     def set_log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
         self.logs[(namespace, pod, container, previous)] = text
@@ -246,7 +252,7 @@ class ClusterState:
             del self.objects[res.plural][key]
         else:
             self.objects[res.plural][key] = obj
-        line = json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+        line = orjson.dumps({"type": event_type, "object": obj}) + b"\n"
         self.history.append(HistoryEntry(self.rv, res.plural, obj, line))
         while len(self.history) > self.history_limit:
             self.floor = self.history.popleft().rv
@@ -280,7 +286,7 @@ class ClusterState:
             raise TooOld(since, self.floor)
         if since is None:
             first = [
-                json.dumps({"type": "ADDED", "object": obj}, separators=(",", ":")).encode() + b"\n"
+                orjson.dumps({"type": "ADDED", "object": obj}) + b"\n"
                 for _, obj in self.select(sub.resource, namespace=sub.namespace, labels=sub.labels,
                                         fields=sub.fields)
             ]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp
+import orjson
 import structlog
 from kubernetes_asyncio import client
 
@@ -165,7 +166,7 @@ class KindWatcher:
                 page_kwargs["_continue"] = token
             resp = await self._lister(*args, **page_kwargs)
             await _check(resp)
-            body = json.loads(await resp.read())
+            body = orjson.loads(await resp.read())
             resp.release()
             meta = body.get("metadata") or {}
             list_rv = list_rv or meta.get("resourceVersion")
@@ -215,7 +216,7 @@ class KindWatcher:
             resp.release()
 
     def _handle_line(self, line: bytes) -> None:
-        event = json.loads(line)
+        event = orjson.loads(line)
         etype = event.get("type")
         obj = event.get("object") or {}
         if etype == "ERROR":

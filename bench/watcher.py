@@ -1,0 +1,237 @@
+"""Watcher benchmark: 5,000 Deployments and 50,000 Pods on the simulated API server.
+
+The simulated cluster runs in a child process (so that the numbers are the watcher's alone: CPU,
+RSS); the watcher runs here, the real service code (`run_watcher` with the real kubernetes_asyncio
+client over loopback HTTP) writing to SQLite in a temp dir (or `--database-url`). Printed:
+
+- initial sync: until every stream is listed, and until every Deployment's rollout row is written;
+- steady state: a burst of pod status updates (readiness flips, each one re-evaluated) drained at
+  the watcher's own speed: events per second, and per CPU-second of this process;
+- detection latency: rollouts that crash-loop while pod churn goes on; from the third restart's pod
+  update (applied in the cluster) to the FAILED row committed: p50 / p99 / max;
+- peak RSS of this process.
+
+    .venv/bin/python bench/watcher.py [--deployments 5000] [--pods-per-deployment 10]
+        [--burst 100000] [--failures 200] [--database-url mysql+aiomysql://root@127.0.0.1:3306/test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+import structlog  # noqa: E402
+
+from fyr.core.status import RolloutVerdict  # noqa: E402
+from fyr.db.engine import Database  # noqa: E402
+from fyr.db.migrate import upgrade  # noqa: E402
+from fyr.services.watcher.logic import ClusterIndex, DeploymentRef  # noqa: E402
+from fyr.services.watcher.main import RolloutRecorder, WatcherHealth, run_watcher, thresholds_from  # noqa: E402
+from fyr.settings import load_settings  # noqa: E402
+
+# --------------------------------------------------------------------------------- the cluster side
+
+
+def cluster_main(conn: Connection, deployments: int, pods_per: int, kubeconfig: str) -> None:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    asyncio.run(_cluster(conn, deployments, pods_per, Path(kubeconfig)))
+
+
+async def _cluster(conn: Connection, n: int, pods_per: int, kubeconfig: Path) -> None:
+    from fyr.simcluster.controller import DeploymentSim
+    from fyr.simcluster.server import SimCluster
+
+    started = time.monotonic()
+    async with SimCluster.running(kubeconfig_path=kubeconfig, history_limit=400_000,
+                                  bookmark_interval=30.0) as sim:
+        sims: list[DeploymentSim] = []
+        for i in range(n):
+            d = DeploymentSim(sim, namespace=f"team-{i % 50}", name=f"svc-{i}", replicas=pods_per,
+                              image=f"registry.example.com/acme/svc-{i}:1.0",
+                              annotations={"app.gitlab.com/app": f"acme-svc-{i}", "app.gitlab.com/env": "prod"})
+            d.rollout()
+            d.become_ready()
+            sims.append(d)
+            if i % 500 == 0:
+                await asyncio.sleep(0)
+        counts = {k: len(v) for k, v in sim.state.objects.items()}
+        conn.send(("ready", counts, time.monotonic() - started))
+        while True:
+            cmd, *args = await asyncio.to_thread(conn.recv)
+            if cmd == "burst":
+                conn.send(("burst_done", *await _burst(sim, sims, int(args[0]))))
+            elif cmd == "fail":
+                conn.send(("fail_done", await _failures(sim, sims, int(args[0]), float(args[1]))))
+            elif cmd == "stop":
+                return
+
+
+def _flip(sim: Any, pod: dict[str, Any]) -> None:
+    ready = pod["status"]["conditions"][-1]["status"] == "True"
+    flag = "False" if ready else "True"
+    for c in pod["status"]["conditions"]:
+        if c["type"] in ("Ready", "ContainersReady"):
+            c["status"] = flag
+    pod["status"]["containerStatuses"][0]["ready"] = not ready
+    stored = sim.apply(pod)
+    pod["metadata"] = stored["metadata"]
+
+
+async def _burst(sim: Any, sims: list[Any], count: int) -> tuple[int, float]:
+    """`count` readiness flips of healthy pods, as fast as the cluster can apply them."""
+    pods = [p for d in sims[:2000] for p in d.pods.values()]
+    t0 = time.monotonic()
+    for i in range(count):
+        _flip(sim, pods[i % len(pods)])
+        if i % 2000 == 0:
+            await asyncio.sleep(0)  # let the server write to the watch streams
+    return count, time.monotonic() - t0
+
+
+async def _failures(sim: Any, sims: list[Any], count: int, churn_per_s: float) -> dict[str, float]:
+    """Crash-loop `count` new rollouts one after another, with background pod churn; returns
+    namespace/name -> wall time right after the decisive (third restart) pod update was applied."""
+    decisive: dict[str, float] = {}
+    pods = [p for d in sims[-2000:] for p in d.pods.values()]
+    stop = asyncio.Event()
+
+    async def churn() -> None:
+        i = 0
+        while not stop.is_set():
+            for _ in range(int(churn_per_s / 20)):
+                _flip(sim, pods[i % len(pods)])
+                i += 1
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(churn())
+    step = max(1, len(sims) // count)
+    for k in range(count):
+        d = sims[k * step]
+        d.rollout(image=f"registry.example.com/acme/{d.name}:2.0")
+        await asyncio.sleep(0.01)
+        d.crash_loop(restarts=2)
+        await asyncio.sleep(0.01)
+        d.restart()
+        decisive[f"{d.namespace}/{d.name}"] = time.time()
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(2.0)
+    stop.set()
+    await task
+    return decisive
+
+
+# --------------------------------------------------------------------------------- the watcher side
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+async def wait(cond: Any, limit: float, what: str) -> float:
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > limit:
+            raise SystemExit(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - t0
+
+
+async def bench(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="fyr-bench-watcher-"))
+    url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'fyr.db'}"
+    upgrade(url)
+    db = Database.from_url(url)
+    kubeconfig = tmp / "kubeconfig"
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=cluster_main, args=(child, args.deployments, args.pods_per_deployment,
+                                                  str(kubeconfig)), daemon=True)
+    proc.start()
+    print(f"building the simulated cluster ({args.deployments} deployments x {args.pods_per_deployment} pods)...")
+    _, counts, build_s = await asyncio.to_thread(parent.recv)
+    print(f"  cluster built in {build_s:.1f} s: {counts}")
+
+    cluster = f"bench-{int(time.time())}"
+    settings = load_settings(cluster_name=cluster, kubeconfig=kubeconfig, database_url=url)
+    committed: dict[str, float] = {}
+
+    evaluated: dict[str, float] = {}
+
+    def on_failed(ref: DeploymentRef, verdict: RolloutVerdict, seen: float) -> None:
+        now_wall, now_mono = time.time(), time.monotonic()
+        committed[f"{ref[0]}/{ref[1]}"] = now_wall
+        evaluated[f"{ref[0]}/{ref[1]}"] = now_wall - (now_mono - seen)
+
+    health = WatcherHealth()
+    recorder = RolloutRecorder(index=ClusterIndex(), db=db, cluster=cluster, thresholds=thresholds_from(settings),
+                               health=health, on_failed=on_failed)
+    stop = asyncio.Event()
+    cpu0, t0 = cpu_seconds(), time.monotonic()
+    task = asyncio.create_task(run_watcher(settings=settings, db=db, stop=stop, health=health, recorder=recorder))
+    listed = await wait(health.is_synced, 600, "initial list")
+    recorded = await wait(lambda: health.written >= args.deployments and not recorder.pending and not recorder.dirty,
+                          600, "initial rows")
+    print(f"initial sync: all streams listed in {listed:.2f} s ({health.events} objects); "
+          f"{health.written} rollout rows written after {recorded + listed:.2f} s "
+          f"(cpu {cpu_seconds() - cpu0:.1f} s)")
+    print(f"  index: {recorder.index.stats()}")
+
+    # steady state: drain a burst at the watcher's own pace
+    base = health.events
+    cpu1, t1 = cpu_seconds(), time.monotonic()
+    parent.send(("burst", args.burst))
+    await wait(lambda: health.events >= base + args.burst, 600, "burst")
+    elapsed, cpu = time.monotonic() - t1, cpu_seconds() - cpu1
+    _, n, produce_s = await asyncio.to_thread(parent.recv)
+    print(f"steady state: {n} pod updates processed in {elapsed:.2f} s = {n / elapsed:,.0f} events/s "
+          f"({n / cpu:,.0f} per CPU-second of the watcher; the cluster produced them in {produce_s:.2f} s)")
+
+    # detection latency under churn
+    parent.send(("fail", args.failures, args.churn))
+    _, decisive = await asyncio.to_thread(parent.recv)
+    await wait(lambda: all(k in committed for k in decisive), 60, "FAILED rows")
+    lat = sorted((committed[k] - t) * 1000 for k, t in decisive.items())
+    seen = sorted((evaluated[k] - t) * 1000 for k, t in decisive.items())
+    p = statistics.quantiles(lat, n=100, method="inclusive")
+    q = statistics.quantiles(seen, n=100, method="inclusive")
+    print(f"detection latency (third restart's pod update -> FAILED row committed), {len(lat)} rollouts "
+          f"with {args.churn:,.0f} pod updates/s of churn: p50 {p[49]:.0f} ms, p99 {p[98]:.0f} ms, "
+          f"max {lat[-1]:.0f} ms")
+    print(f"  of which update -> verdict FAILED in the watcher: p50 {q[49]:.0f} ms, p99 {q[98]:.0f} ms")
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of the watcher process: {rss_mb:.0f} MB (total run {time.monotonic() - t0:.0f} s)")
+    stop.set()
+    await task
+    parent.send(("stop",))
+    proc.join(10)
+    await db.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--deployments", type=int, default=5000)
+    ap.add_argument("--pods-per-deployment", type=int, default=10)
+    ap.add_argument("--burst", type=int, default=100_000)
+    ap.add_argument("--failures", type=int, default=200)
+    ap.add_argument("--churn", type=float, default=2000.0, help="pod updates/s during the latency phase")
+    ap.add_argument("--database-url", default=None)
+    args = ap.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
+    asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    main()
