@@ -205,6 +205,12 @@ def _crash_fix(line: str) -> str:
     if "keyerror" in low or "is required" in low or "not set" in low or "missing" in low:
         return ("The application is missing required configuration: add it (env var, ConfigMap or Secret) to "
                 "the pod template, or roll back with `kubectl rollout undo`.")
+    if "name or service not known" in low or "no such host" in low or "could not translate host" in low:
+        return ("A hostname in the configuration does not resolve: check the Service name and namespace the new "
+                "version connects to (DNS inside the cluster), or roll back.")
+    if "permission denied" in low or "eacces" in low or "operation not permitted" in low:
+        return ("The process lacks a permission it needs (a file or directory it writes, or a port below 1024 "
+                "as non-root): fix the securityContext, volume permissions or the port, or roll back.")
     if "connection refused" in low or "unreachable" in low or "authentication failed" in low or "timeout" in low:
         return ("A dependency is unreachable or rejects the credentials: check the service address and the "
                 "credentials the new version uses, or roll back.")
