@@ -62,6 +62,10 @@ class SlackFake:
         self.enforce_channel_interval = enforce_channel_interval
         self.interval_tolerance = interval_tolerance
         self.latency = latency
+        # When set to an unset Event: chat.postMessage stores the message, then holds its answer
+        # until the event is set (a client can die after Slack accepted its post).
+        self.hold_answers: asyncio.Event | None = None
+        self.stored = asyncio.Event()
         self.channels: dict[str, str] = {}  # "#name" -> "C..."
         self.not_found: set[str] = set()
         self.not_in_channel: set[str] = set()
@@ -185,7 +189,11 @@ class SlackFake:
                                               "user": "fyr", "team_id": "T0001", "user_id": "U0FYR",
                                               "bot_id": "B0FYR"})
         if method == "chat.postMessage":
-            return self._post_message(method, args)
+            response = self._post_message(method, args)
+            hold = self.hold_answers
+            if response.status == 200 and hold is not None:
+                await hold.wait()
+            return response
         if method == "conversations.list":
             chans = [{"id": cid, "name": name.lstrip("#"), "is_archived": name in self.archived}
                      for name, cid in self.channels.items()]
@@ -236,6 +244,7 @@ class SlackFake:
         thread_ts = args.get("thread_ts") or None
         msg = StoredMessage(cid, ts, str(args.get("text") or ""), blocks, metadata, thread_ts, now, args)
         self.messages.append(msg)
+        self.stored.set()
         if fault is not None:  # stored, but the answer is lost
             return self._fault_response(method, args, fault)
         return self._reply(method, args, {"ok": True, "channel": cid, "ts": ts,

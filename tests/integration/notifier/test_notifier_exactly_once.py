@@ -4,6 +4,10 @@ recording, and two notifiers racing over one MariaDB queue, still give one messa
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
 
 import pytest
 from notifier_helpers import add_failed, make_settings, wait_for
@@ -63,6 +67,53 @@ async def test_notifier_killed_between_send_and_commit_is_not_sent_twice_after_r
     async with database.session() as s:
         with pytest.raises(Exception, match="lease no longer held"):
             await repo.complete_notify(s, claim, channel="X", ts="1.0")
+
+
+CHILD = """
+import asyncio
+from fyr.db.engine import Database
+from fyr.services.notifier.main import run_notifier
+from fyr.settings import load_settings
+
+async def main() -> None:
+    settings = load_settings()
+    db = Database.from_url(settings.database_url)
+    await run_notifier(settings=settings, db=db, stop=asyncio.Event(), owner="child")
+
+asyncio.run(main())
+"""
+
+
+async def test_notifier_process_sigkilled_after_slack_accepted_the_post_is_not_sent_twice(
+        database: Database, sqlite_url: str, slack: SlackFake, tmp_path: Path) -> None:
+    rid = await add_failed(database, "api", channel="#payments")
+    slack.hold_answers = asyncio.Event()  # Slack has the message; the answer never reaches the child
+    env = {**os.environ, "DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": slack.token,
+           "SLACK_API_URL": slack.url, "FYR_NOTIFY_LEASE_SECONDS": "3", "FYR_POLL_INTERVAL_SECONDS": "0.1",
+           "FYR_SLACK_CHANNEL_INTERVAL_SECONDS": "0"}
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD, env=env, cwd=tmp_path,
+                                                 stdout=asyncio.subprocess.DEVNULL,
+                                                 stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await asyncio.wait_for(slack.stored.wait(), 20)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+    slack.hold_answers.set()
+    slack.hold_answers = None
+    assert len(slack.messages) == 1
+    [posted] = slack.messages
+
+    settings = make_settings(slack)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_notifier(settings=settings, db=database, stop=stop, owner="restarted"))
+    await wait_for(lambda: _all_sent(database, [rid]), within=20)  # after the child's 3 s lease ran out
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert len(slack.messages) == 1
+    async with database.session() as s:
+        r = await repo.get_rollout(s, rid)
+        assert r is not None and (r.slack_ts, r.notify_attempts) == (posted.ts, 2)
 
 
 @pytest.mark.mysql

@@ -409,7 +409,7 @@ class Notifier:
 
     async def _ensure_lease(self, job: Job) -> None:
         """A post may only start when the lease outlives it (slack timeout + margin)."""
-        need = float(self.sink.timeout) + LEASE_MARGIN_SECONDS
+        need = float(self.sink.timeout) + min(LEASE_MARGIN_SECONDS, self.settings.notify_lease_seconds / 4)
         if job.deadline - time.monotonic() >= need:
             return
         started = time.monotonic()  # the new expiry is stamped after this instant: count from here
