@@ -444,6 +444,24 @@ def _unslack(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def _console_section(mrkdwn: str) -> str:
+    """`*Title*` on its own line becomes `Title:`; a ``` code block becomes indented lines."""
+    lines = mrkdwn.split("\n")
+    out: list[str] = []
+    indent = ""
+    title = re.fullmatch(r"\*([^*]+)\*", lines[0])
+    if title is not None and len(lines) > 1:
+        out.append(f"{title.group(1)}:")
+        lines, indent = lines[1:], "  "
+    in_code = False
+    for line in lines:
+        if line.strip() == "```":
+            in_code = not in_code
+            continue
+        out.append((indent + "  " if in_code else indent) + _unslack(line))
+    return "\n".join(out)
+
+
 def render_console(message: RenderedMessage, *, channel: str | None = None,
                    thread_ts: str | None = None) -> str:
     """Readable terminal text for the no-token mode: the blocks, unescaped, control chars removed."""
@@ -457,7 +475,7 @@ def render_console(message: RenderedMessage, *, channel: str | None = None,
             out.extend([title, "=" * min(len(title), 78)])
         elif kind == "section":
             if isinstance(block.get("text"), dict):
-                out.append(_unslack(block["text"]["text"]).replace("```", "").strip("\n"))
+                out.append(_console_section(block["text"]["text"]))
             for f in block.get("fields", []) or []:
                 key, _, value = _unslack(f["text"]).partition("\n")
                 out.append(f"{key.strip('*')}: {value}")
