@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     slack_channel_interval_seconds: float = Field(
         1.0, ge=0, description="Slack allows about one message per second per channel"
     )
+    notify_auth_retry_seconds: float = Field(
+        30.0, gt=0, description="pause after Slack rejects the token (auth.test probes it); doubles up to 10 min"
+    )
     routing_file: Path | None = Field(None, description="YAML: project glob -> team, slack_channel")
 
     # --- gitlab ingestor ----------------------------------------------------------------------
