@@ -74,3 +74,17 @@ def test_text_rendering_shows_target_evidence_and_fix() -> None:
     assert len(bullets) == len(r.rules.evidence)
     assert "password authentication failed for user" in " ".join(text.split())  # wrapped, not cut
     assert lines[-1].startswith("Context: ") and "tokens" in lines[-1]
+
+
+def test_hand_made_bundle_without_replicasets_still_uses_its_pods_and_logs() -> None:
+    bundle = load_bundle(CORPUS / "python_keyerror_env.json").to_json_dict()
+    bundle["replicasets"] = []
+    r = analyze_bundle(parse_bundle(bundle))
+    assert r.reduced_context["logs"][0]["decisive"][0]["line"] == "KeyError: 'DATABASE_URL'"
+    assert any(s["reason"] == "CrashLoopBackOff" for s in r.reduced_context["signals"])
+
+
+def test_logs_of_old_replicaset_pods_never_reach_the_context() -> None:
+    r = analyze_bundle(load_bundle(CORPUS / "old_replicaset_crashing_new_healthy.json"))
+    text = str(r.reduced_context)
+    assert "old version bug" not in text and "CrashLoopBackOff" not in text

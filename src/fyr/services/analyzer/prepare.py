@@ -105,7 +105,12 @@ def rollout_objects(bundle: RolloutBundle) -> RolloutObjects:
     new_rs = find_new_replicaset(bundle.deployment, bundle.replicasets)
     others = [rs for rs in bundle.replicasets if rs is not new_rs]
     old_rs = max(others, key=_revision) if others else None
-    pods = list(pods_of_replicaset(new_rs, bundle.pods)) if new_rs is not None else []
+    if new_rs is not None:
+        pods = list(pods_of_replicaset(new_rs, bundle.pods))
+    elif not bundle.replicasets:
+        pods = list(bundle.pods)  # a hand-made bundle without ReplicaSets: its pods are all we have
+    else:
+        pods = []  # ReplicaSets, none of them new (not created yet): old pods never explain the rollout
     names = [bundle.name, *[str(p["metadata"]["name"]) for p in pods]]
     uids = [str((o.get("metadata") or {}).get("uid") or "") for o in [bundle.deployment, *pods]]
     if new_rs is not None:
@@ -163,9 +168,10 @@ def prepare_logs(bundle: RolloutBundle, objs: RolloutObjects, scrub: Scrubber) -
     """Digests of the new ReplicaSet's container logs, redacted before digesting."""
     pod_names = {str(p["metadata"]["name"]) for p in objs.pods}
     inits = _init_containers(objs.pods)
+    pods_known = bool(bundle.pods)  # a bundle with logs but no pod objects: keep every log
     out = []
     for entry in bundle.logs:
-        if pod_names and entry.pod not in pod_names:
+        if pods_known and entry.pod not in pod_names:
             continue
         if not entry.text:
             continue
