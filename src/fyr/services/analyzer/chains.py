@@ -27,6 +27,7 @@ import structlog
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field, SecretStr
 
@@ -278,6 +279,25 @@ def _usage(raw: Any) -> tuple[int, int, str | None]:
             answered if isinstance(answered, str) and answered else None)
 
 
+_CHAINS: dict[tuple[int, str, str], tuple[BaseChatModel, Runnable[dict[str, str], Any]]] = {}
+_MAX_CHAINS = 32
+
+
+def _chain(model: BaseChatModel, prompt_version: str, method: StructuredMethod) -> Runnable[dict[str, str], Any]:
+    """prompt | model.with_structured_output(...), built once per model (building it renders the JSON
+    schema of the tool, a measurable share of the CPU of a call)."""
+    key = (id(model), prompt_version, method)
+    hit = _CHAINS.get(key)
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    structured = model.with_structured_output(RolloutAnalysis, include_raw=True, method=method)
+    chain: Runnable[dict[str, str], Any] = load_prompt(prompt_version) | structured
+    if len(_CHAINS) >= _MAX_CHAINS:
+        _CHAINS.clear()
+    _CHAINS[key] = (model, chain)  # the model is kept so that its id cannot be reused by another
+    return chain
+
+
 async def explain(
     result: ExplainInput,
     *,
@@ -290,9 +310,7 @@ async def explain(
     Raises TransientError (retry later) or PermanentError for provider failures; an answer that is
     unparseable or fails validation is NOT an error: it yields the rules' analysis with fallback=True.
     """
-    prompt = load_prompt(prompt_version)
-    structured = model.with_structured_output(RolloutAnalysis, include_raw=True, method=method)
-    chain = prompt | structured
+    chain = _chain(model, prompt_version, method)
     started = time.monotonic()
     try:
         out = await chain.ainvoke(prompt_inputs(result))

@@ -121,14 +121,22 @@ class Analyzer:
         self.settings, self.db, self.model, self.source = settings, db, model, source
         self.owner, self.metrics, self.on_done = owner, metrics, on_done
         self.stored = 0
+        # analyzer_concurrency bounds the LLM calls in flight. A few more rows are claimed than that, so
+        # that the next rollout is already collected and reduced when a model slot frees: the slow,
+        # paid resource never waits for the database or the pipeline.
+        self.llm_slots = asyncio.Semaphore(settings.analyzer_concurrency)
+        self.claim_slots = settings.analyzer_concurrency
+        if model is not None:
+            self.claim_slots += max(2, settings.analyzer_concurrency // 2)
 
     # --- the loop -------------------------------------------------------------------------------
 
     async def run(self, *, stop: asyncio.Event, wakeup: asyncio.Event | None, shutdown_grace_s: float) -> None:
-        slots = self.settings.analyzer_concurrency
+        slots = self.claim_slots
         in_flight: set[asyncio.Task[None]] = set()
         db_failures = 0
-        log.info("analyzer_started", owner=self.owner, concurrency=slots, llm=self.model is not None)
+        log.info("analyzer_started", owner=self.owner, concurrency=self.settings.analyzer_concurrency,
+                 claims=slots, llm=self.model is not None)
         try:
             while not stop.is_set():
                 free = slots - len(in_flight)
@@ -232,7 +240,9 @@ class Analyzer:
         if await self._reuse(claim, result, context):
             return
         try:
-            out = await explain(_Explained(context, result.rules), model=self.model, prompt_version=PROMPT_VERSION)
+            async with self.llm_slots:
+                out = await explain(_Explained(context, result.rules), model=self.model,
+                                    prompt_version=PROMPT_VERSION)
         except TransientError as exc:
             self.metrics.llm_errors.labels(kind="transient").inc()
             if claim.attempt < self.settings.analysis_max_attempts:
