@@ -228,8 +228,10 @@ async def test_rollout_without_analysis_still_posts_what_is_known(
     assert "&lt;!channel&gt;" in blocks and "<!channel>" not in blocks
 
 
-async def test_bad_token_keeps_the_message_queued_with_the_error(database: Database, slack: SlackFake) -> None:
-    settings = make_settings(slack, slack_bot_token="xoxb-wrong")
+async def test_bad_token_keeps_the_message_queued_and_delivers_once_the_token_works(
+        database: Database, slack: SlackFake) -> None:
+    settings = make_settings(slack, notify_auth_retry_seconds=0.2, notify_max_attempts=2)
+    slack.token = "xoxb-rotated"  # Slack no longer accepts the token the notifier has
     rid = await add_failed(database, "api", channel="#payments")
     async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
         async def errored() -> bool:
@@ -237,8 +239,13 @@ async def test_bad_token_keeps_the_message_queued_with_the_error(database: Datab
                 r = await repo.get_rollout(s, rid)
                 return r is not None and r.notify_error == "slack invalid_auth"
         await wait_for(errored)
-    assert (await _status(database, rid))[0] == NotifyStatus.PENDING
-    assert slack.messages == []
+        await asyncio.sleep(1.0)  # several pauses and auth.test probes; no attempt is spent on them
+        assert (await _status(database, rid))[0] == NotifyStatus.PENDING
+        assert sum(c.method == "auth.test" for c in slack.calls) >= 2
+        slack.token = settings.slack_bot_token or ""  # the token works again
+        await wait_for(lambda: _sent(database, rid))
+    assert len(slack.by_rollout(rid)) == 1
+    assert (await _status(database, rid))[3] == 2  # one failed attempt, one delivery
 
 
 async def test_without_a_token_the_message_goes_to_the_console(database: Database, slack: SlackFake) -> None:

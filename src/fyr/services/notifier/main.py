@@ -175,6 +175,8 @@ class Notifier:
         self.alias: dict[str, str] = {}
         self.posts = asyncio.Semaphore(settings.notify_concurrency)
         self.room = asyncio.Event()
+        self.auth_paused_until = 0.0
+        self.auth_failures = 0
         interval = max(settings.slack_channel_interval_seconds, 0.001)
         # Never hold more than can be posted to one channel within half a lease, so that even when
         # all claims land in the same channel no lease runs out while it waits its turn.
@@ -202,6 +204,8 @@ class Notifier:
 
     async def _claim_round(self) -> None:
         self.room.clear()
+        if not await self._auth_ok():
+            return
         for queue in (Queue.NOTIFY, Queue.RECOVERY):
             room = self.max_held - len(self.held)
             if room <= 0:
@@ -213,6 +217,29 @@ class Notifier:
             now = time.monotonic()
             for c in claims:
                 await self._admit(Job(c, now + self.settings.notify_lease_seconds))
+
+    async def _auth_ok(self) -> bool:
+        """While Slack rejects the token, claim nothing (no attempt is spent); probe with auth.test."""
+        if not self.auth_paused_until:
+            return True
+        if time.monotonic() < self.auth_paused_until:
+            return False
+        probe = getattr(self.sink, "auth_test", None)
+        if probe is not None:
+            try:
+                await probe()
+            except AuthError as exc:
+                self._pause_for_auth(str(exc))
+                return False
+        self.log.info("slack_auth_ok_again", after_failures=self.auth_failures)
+        self.auth_paused_until, self.auth_failures = 0.0, 0
+        return True
+
+    def _pause_for_auth(self, error: str) -> None:
+        self.auth_failures += 1
+        pause = min(600.0, self.settings.notify_auth_retry_seconds * 2 ** (self.auth_failures - 1))
+        self.auth_paused_until = time.monotonic() + pause
+        self.log.error("slack_auth_failed", error=error, paused_seconds=pause, failures=self.auth_failures)
 
     async def _admit(self, job: Job) -> None:
         key = (job.claim.queue, job.claim.rollout_id)
@@ -322,8 +349,10 @@ class Notifier:
                 return interval
             await self._give_up(job, str(exc))
         except AuthError as exc:
-            self.log.error("slack_auth_failed", rollout_id=job.claim.rollout_id, error=str(exc))
-            await self._settle(job, str(exc), ambiguous=False, retry_in=60.0)
+            # A token problem stops every message: keep them queued and pause claiming (WIRE-FORMATS B2).
+            if not self.auth_paused_until:
+                self._pause_for_auth(str(exc))
+            await self._settle(job, str(exc), ambiguous=False, retry_in=0.0)
         except TransientError as exc:
             self.log.warning("slack_post_failed", rollout_id=job.claim.rollout_id, channel=plan.channel,
                              error=str(exc), attempt=job.claim.attempt)
