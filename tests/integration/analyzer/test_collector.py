@@ -149,3 +149,21 @@ async def test_run_collect_reports_a_missing_deployment_and_a_bad_target(sim: Si
     err = capsys.readouterr().err.strip().splitlines()
     assert "collect shop/ghost failed" in err[0] and "NAMESPACE/DEPLOYMENT" in err[1]
     assert not (tmp_path / "x.json").exists()
+
+
+async def test_logs_are_read_for_the_most_troubled_pods_only(sim: SimCluster) -> None:
+    d = DeploymentSim(sim, namespace="shop", name="orders", image="registry.acme.io/orders:1.0", replicas=4)
+    d.rollout()
+    d.become_ready()
+    for i, p in enumerate(d.pods_of()):
+        sim.set_log("shop", p["metadata"]["name"], "app", f"pod {i} fine\n")
+    d.crash_loop(restarts=3, pod=2, previous_log="FATAL: boom\n")
+    api = await make_api_client(kubeconfig=sim.kubeconfig_path)
+    try:
+        bundle = await collect_bundle(api, namespace="shop", deployment="orders", cluster="sim", tail_lines=100,
+                                      limit_bytes=4096, max_log_pods=1)
+    finally:
+        await api.close()
+    assert len(bundle.pods) == 4
+    assert {lg.pod for lg in bundle.logs} == {d.pod(2)["metadata"]["name"]}
+    assert any(lg.previous and "FATAL: boom" in lg.text for lg in bundle.logs)

@@ -160,9 +160,11 @@ async def collect_bundle(
     tail_lines: int,
     limit_bytes: int,
     progress: Progress | None = None,
+    max_log_pods: int = 5,
 ) -> RolloutBundle:
     """Read one Deployment's rollout evidence. TransientError / PermanentError on API failures of
-    the Deployment, ReplicaSet, Pod or Event reads; unreadable logs are skipped."""
+    the Deployment, ReplicaSet, Pod or Event reads; unreadable logs are skipped. Logs are read for
+    at most `max_log_pods` pods, the most restarted / least ready first."""
     say = progress or (lambda _msg: None)
     r = _Reader(api, namespace)
     dep = await _json(r.apps.read_namespaced_deployment, f"deployment {namespace}/{deployment}", deployment,
@@ -203,7 +205,7 @@ async def collect_bundle(
     say(f"events: {len(events)}")
 
     jobs = []
-    for pod in pods:
+    for pod in _log_worthy(pods, max_log_pods):
         pod_name = str(pod["metadata"]["name"])
         for container, _init, has_previous in _restarted_containers(pod):
             jobs.append((pod_name, container, False))
@@ -221,6 +223,21 @@ async def collect_bundle(
         "deployment": dep, "replicasets": replicasets, "pods": pods, "events": events,
         "logs": [e.model_dump() for e in logs],
     }, source=f"collected {namespace}/{deployment}")
+
+
+def _trouble(pod: Mapping[str, Any]) -> tuple[int, int, str]:
+    """Sort key: most restarts first, then not-ready pods, then by name (stable)."""
+    status = pod.get("status") or {}
+    statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+    restarts = sum(int(st.get("restartCount") or 0) for st in statuses)
+    ready = all(st.get("ready") for st in statuses) and bool(statuses)
+    return (-restarts, int(ready), str((pod.get("metadata") or {}).get("name")))
+
+
+def _log_worthy(pods: list[JsonObj], limit: int) -> list[JsonObj]:
+    """The pods whose logs are read: a 50-replica Deployment failing the same way on every pod needs
+    the logs of a few of them, not 200 MB (the reduction would collapse them anyway)."""
+    return sorted(pods, key=_trouble)[:limit]
 
 
 def _name(obj: Mapping[str, Any] | None) -> str | None:
