@@ -250,14 +250,16 @@ def extract_signals(
             raw.append(sig)
     merged = _merge(raw)
     # Deployment/RS conditions copy the RS's FailedCreate message; keep one copy of each message.
-    seen_create: set[str] = set()
+    seen_create: dict[str, Signal] = {}
     deduped: list[Signal] = []
     for sig in merged:
         if sig.kind == "create":
             norm = normalise(sig.message).removeprefix("Error creating: ")
             if norm in seen_create:
+                first = seen_create[norm]
+                first.count = max(first.count, sig.count)  # the event's count says how often it was tried
                 continue
-            seen_create.add(norm)
+            seen_create[norm] = sig
         deduped.append(sig)
     deduped.sort(key=lambda s: (_KIND_RANK.get(s.kind, 99), -len(s.pods), -s.count))
     return deduped
