@@ -22,6 +22,7 @@ log = structlog.get_logger()
 
 class ConsoleSink:
     timeout = 1.0
+    paced = False  # Slack's one-message-per-second-per-channel does not apply to a console
 
     def __init__(self, *, stream: TextIO | None = None) -> None:
         self._stream = stream

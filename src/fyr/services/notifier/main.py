@@ -177,7 +177,9 @@ class Notifier:
         self.room = asyncio.Event()
         self.auth_paused_until = 0.0
         self.auth_failures = 0
-        interval = max(settings.slack_channel_interval_seconds, 0.001)
+        # Slack's pace applies to Slack; the console sink (paced = False) prints at once.
+        self.interval = settings.slack_channel_interval_seconds if getattr(sink, "paced", True) else 0.0
+        interval = max(self.interval, 0.001)
         # Never hold more than can be posted to one channel within half a lease, so that even when
         # all claims land in the same channel no lease runs out while it waits its turn.
         self.max_held = max(1, min(settings.notify_concurrency * 4,
@@ -279,7 +281,7 @@ class Notifier:
     # --- lanes -----------------------------------------------------------------------------------
 
     async def _run_lane(self, name: str, lane: Lane) -> None:
-        interval = self.settings.slack_channel_interval_seconds
+        interval = self.interval
         while lane.jobs:
             job = lane.jobs[0]
             delay = lane.next_at - time.monotonic()

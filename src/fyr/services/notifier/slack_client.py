@@ -119,6 +119,8 @@ _CLIENT_ERRORS = (SlackApiError, asyncio.TimeoutError, aiohttp.ClientError, Conn
 class SlackClient:
     """A thin async wrapper over slack_sdk's AsyncWebClient; one per notifier process."""
 
+    paced = True  # chat.postMessage: about one message per second per channel (WIRE-FORMATS B3)
+
     def __init__(self, *, token: str, base_url: str, timeout: float = 10.0,
                  session: aiohttp.ClientSession | None = None) -> None:
         self._session = session
