@@ -7,8 +7,17 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fyr.services.analyzer.redaction import MASK, find_secrets, redact_k8s_object, redact_text
+from fyr.services.analyzer.redaction import (  # the reference (slow) path
+    MASK,
+    _apply_rules,
+    _redact_pem,
+    find_secrets,
+    redact_k8s_object,
+    redact_text,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -191,3 +200,29 @@ def test_event_messages_are_redacted_as_text() -> None:
              "message": "Failed to pull image: 401 Unauthorized, Authorization: Bearer abcdefgh12345678"}
     out = redact_k8s_object(event)
     assert out["message"].endswith("Authorization: Bearer ****")
+
+
+def test_large_texts_take_the_prefiltered_path_with_identical_results() -> None:
+    pieces = [c[0] for c in CASES] + ORDINARY
+    noise = [f"2026-11-27T10:00:{i % 60:02d}Z INFO keys={i} monkey=1 task-runner ok" for i in range(200)]
+    big = "\n".join(noise + pieces + noise + pieces)
+    assert len(big) > 10_000
+    expected = "\n".join(redact_text(p) for p in noise + pieces + noise + pieces)  # each piece is small
+    assert redact_text(big) == expected
+    assert sorted(find_secrets(big)) == sorted(s for p in pieces + pieces for s in find_secrets(p))
+
+
+_FRAGMENTS = ["password", "Password", "pwd", "token", "api_key", "key", "sig", "dsn", "=", ":", " ", "\t", "\n",
+              "'", '"', "://", "@", "/", "u:p", "AKIA", "ASIA", "ABCDEFGHIJKLMNOP", "sk-", "sk-proj-", "ghp_",
+              "glpat-", "xoxb-", "eyJ", "abcdefghijklmnopqrstuvwxyz0123456789", "Bearer ", "Basic ",
+              "dXNlcjpwYXNz", "Authorization: ", "hooks.slack.com/services/", "_", "-", ".", "x", "9", "é",
+              "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----", "monkey", "keys",
+              "://u:p@", "postgres://app:pw@db", "Basic dXNlcjpwYXNzd29yZA==", "https://hooks.slack.com/services/T0/B1/x"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=60))
+def test_prefiltered_path_equals_running_every_rule(parts: list[str]) -> None:
+    text = "x" * 2100 + "\n" + "".join(parts)  # long enough for the prefilter path
+    direct = _apply_rules(_redact_pem(text, None), None, None)
+    assert redact_text(text) == direct

@@ -28,6 +28,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+try:  # RE2 runs the one-pass prefilter over whole logs at ~200 MB/s; Python's re manages ~2 MB/s
+    import re2 as _re2  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - google-re2 is a declared dependency
+    _re2 = None
+
 __all__ = ["MASK", "find_secrets", "redact_k8s_object", "redact_text"]
 
 MASK = "****"
@@ -72,11 +77,11 @@ _SLACK_WEBHOOK = re.compile(r"(https://hooks\.slack(?:-gov)?\.com/(?:services|wo
 
 # Authorization: <scheme> <credentials>, and bare Bearer/Basic/Token credentials anywhere.
 _AUTH_HEADER = re.compile(
-    r"(?i)(\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)(?:(bearer|basic|token|digest|negotiate|apikey)\s+)?"
-    r"([^\s\"',;]+)"
+    r"(?i)(\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?)"
+    r"(?:(bearer|basic|token|digest|negotiate|apikey)[ \t]+)?([^\s\"',;]+)"
 )
-_BEARER = re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9\-._~+/]{8,}=*)")
-_BASIC = re.compile(r"(?i)(\bbasic\s+)([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])")
+_BEARER = re.compile(r"(?i)(\bbearer[ \t]+)([A-Za-z0-9\-._~+/]{8,}=*)")
+_BASIC = re.compile(r"(?i)(\bbasic[ \t]+)([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])")
 
 # key=value, key: value, "key": "value" where the key names a secret. The key is a whole word (so
 # `max_tokens` and `token_count` are not keys), optionally with a prefix (`DB_`, `aws_secret_`, `x-`).
@@ -88,10 +93,10 @@ _SECRET_WORD = (
 _KEY = rf"(?:[A-Za-z0-9]{{1,40}}[_.\-]){{0,6}}?{_SECRET_WORD}(?:[_.\-]?(?:key|value|id))?"
 _VALUE = r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s&;,\"'})\]]+)"
 # key=value (env files, query strings, Java properties `spring.datasource.password=`, `--db-password=`)
-_KV_EQ = re.compile(rf"(?i)(?<![A-Za-z0-9_.])(?P<key>[\"']?-{{0,2}}{_KEY}[\"']?\s*=\s*){_VALUE}")
+_KV_EQ = re.compile(rf"(?i)(?<![A-Za-z0-9_.])(?P<key>[\"']?-{{0,2}}{_KEY}[\"']?[ \t]*=[ \t]*){_VALUE}")
 # key: value (YAML, JSON, headers). No dotted keys here: `*v1.Secret: secrets is forbidden` is prose.
 _KV_COLON = re.compile(
-    rf"(?i)(?<![A-Za-z0-9_.\-])(?P<key>[\"']?{_KEY.replace('[_.', '[_')}[\"']?\s*:(?!//)\s*){_VALUE}"
+    rf"(?i)(?<![A-Za-z0-9_.\-])(?P<key>[\"']?{_KEY.replace('[_.', '[_')}[\"']?[ \t]*:(?!//)[ \t]*){_VALUE}"
 )
 
 
@@ -184,9 +189,52 @@ _RULES: tuple[tuple[re.Pattern[str], _Replacer], ...] = (
 )
 
 
+# A necessary condition for each line rule above (each a superset of what its rules match). One RE2 pass
+# over the whole text finds the candidate lines; on each, every condition is checked on its own (RE2
+# matches do not overlap, so the combined pass alone cannot tell which rules a line needs) and only
+# those rules run. All rules are line-local (separators are `[ \t]`, never a newline), so the result
+# is exactly that of running every rule over the whole text (a property test checks this).
+_CONDITIONS: tuple[tuple[bytes, tuple[re.Pattern[str], ...]], ...] = (
+    (rb"hooks\.slack", (_SLACK_WEBHOOK,)),
+    (rb"://[^\s/]*@", (_URL_CREDS,)),
+    (rb"AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|GR1348941|xapp-|sk-|github_pat_|AIza|ya29\.|eyJ"
+     rb"|gl(?:pat|dt|rt|rtr|ptt|ft|imt|agent|oas|soat|cbt|ffct|wt)-|xox[abposer]-|gh[pousr]_", (_PREFIXED,)),
+    (rb"(?i:authorization)", (_AUTH_HEADER,)),
+    (rb"(?i:bearer)", (_BEARER,)),
+    (rb"(?i:basic)", (_BASIC,)),
+    (rb"(?i:" + _SECRET_WORD.encode() + rb")(?i:[_.\-]?(?:key|value|id))?[\"']?[ \t]*[=:]", (_KV_EQ, _KV_COLON)),
+)
+_PREFILTER = _re2.compile(b"|".join(c for c, _ in _CONDITIONS)) if _re2 is not None else None
+_PER_RULE = tuple((_re2.compile(c), rules) for c, rules in _CONDITIONS) if _re2 is not None else ()
+_PREFILTER_MIN_CHARS = 2048
+
+
 def _apply(text: str, found: list[str] | None) -> str:
     text = _redact_pem(text, found)
+    if _PREFILTER is None or len(text) < _PREFILTER_MIN_CHARS:
+        return _apply_rules(text, found, None)
+    data = text.encode("utf-8", errors="surrogatepass")
+    out: list[bytes] = []
+    pos = 0
+    for m in _PREFILTER.finditer(data):
+        if m.start() < pos:
+            continue  # another hit on a line already redacted
+        start = data.rfind(b"\n", 0, m.start()) + 1
+        end = data.find(b"\n", m.end())
+        end = len(data) if end == -1 else end
+        raw = data[start:end]
+        wanted = {rule for condition, rules in _PER_RULE if condition.search(raw) for rule in rules}
+        line = _apply_rules(raw.decode("utf-8", errors="surrogatepass"), found, wanted)
+        out += [data[pos:start], line.encode("utf-8", errors="surrogatepass")]
+        pos = end
+    out.append(data[pos:])
+    return b"".join(out).decode("utf-8", errors="surrogatepass")
+
+
+def _apply_rules(text: str, found: list[str] | None, only: set[re.Pattern[str]] | None) -> str:
     for pattern, replacer in _RULES:
+        if only is not None and pattern not in only:
+            continue
 
         def sub(m: re.Match[str], replacer: _Replacer = replacer) -> str:
             replacement, secret = replacer(m)
