@@ -279,3 +279,25 @@ def case_image_pull_old_kubelet_cause_in_events() -> Case:
         r.event(pod, "BackOff", f'Back-off pulling image "{img}"', type_="Normal", count=16,
                 field_path="spec.containers{app}")
     return r.bundle(), expect("image_pull", ["reviews:3.4.0: not found"])
+
+
+@case
+def case_replicaset_create_error_quota() -> Case:
+    img = "acme/search-api:2.2.0"
+    new, old = _pair("search-api", img, "acme/search-api:2.1.0")
+    r = Rollout("search-api", "team-b", new, old, generation=3)
+    # the new ReplicaSet could not be created: observedGeneration stays behind (kubectl: "Waiting for
+    # deployment spec update to be observed"), no deadline ever follows
+    rs_name = r.new_rs["metadata"]["name"]
+    msg = (f'Failed to create new replica set "{rs_name}": replicasets.apps "{rs_name}" is forbidden: '
+           "exceeded quota: team-b-objects, requested: count/replicasets.apps=1, used: "
+           "count/replicasets.apps=40, limited: count/replicasets.apps=40")
+    r.deployment["status"]["observedGeneration"] = 2
+    r.deployment["status"]["conditions"] = [
+        c for c in r.deployment["status"]["conditions"] if c["type"] != "Progressing"
+    ] + [{"type": "Progressing", "status": "False", "reason": "ReplicaSetCreateError", "message": msg}]
+    r.events.clear()
+    r.event(r.deployment, "ReplicaSetCreateError", msg, count=6, source="deployment-controller")
+    bundle = r.bundle()
+    bundle["replicasets"] = [rs for rs in bundle["replicasets"] if rs["metadata"]["name"] != rs_name]
+    return bundle, expect("create_failed", ["exceeded quota: team-b-objects"], status="PENDING")

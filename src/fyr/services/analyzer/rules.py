@@ -320,6 +320,9 @@ def _explain(
                "Make the pod template satisfy the namespace's Pod Security level (securityContext)."
                if "podsecurity" in low else
                "Change the pod template so that the admission policy accepts it, or fix the policy.")
+        if sig is not None and sig.reason == "ReplicaSetCreateError":
+            return (f"The new ReplicaSet of {target} cannot be created",
+                    f"The API server refuses to create the new ReplicaSet: {msg}", fix)
         return (f"Pods of {target} are refused at creation", f"The API server refuses to create pods: {msg}", fix)
     if cat is Category.MOUNT_FAILURE:
         return (f"A volume of {target} cannot be mounted", f"The kubelet cannot mount a volume{pods}: {msg}",
