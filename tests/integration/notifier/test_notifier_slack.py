@@ -301,3 +301,25 @@ async def test_outcomes_are_counted_in_prometheus(database: Database, slack: Sla
                                      {"kind": "notify", "outcome": "sent"}) == 1.0
     assert registry.get_sample_value("fyr_slack_rate_limited_total") == 2.0
     assert registry.get_sample_value("fyr_failure_to_message_seconds_count") == 1.0
+
+
+async def test_thread_reply_whose_answer_was_lost_is_found_in_the_thread_not_reposted(
+        database: Database, slack: SlackFake) -> None:
+    settings = make_settings(slack)
+    rid = await add_failed(database, "api", channel="#payments")
+    async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
+        await wait_for(lambda: _sent(database, rid))
+        slack.fail_next("chat.postMessage", status=502, after_store=True)
+        await recover(database, rid)
+
+        async def replied() -> bool:
+            async with database.session() as s:
+                r = await repo.get_rollout(s, rid)
+                return r is not None and r.recovery_status == NotifyStatus.SENT
+        await wait_for(replied, within=15)
+    parent, reply = slack.by_rollout(rid)
+    assert reply.thread_ts == parent.ts
+    assert [c.method for c in slack.calls].count("conversations.replies") == 1
+    async with database.session() as s:
+        r = await repo.get_rollout(s, rid)
+        assert r is not None and r.recovery_attempts == 2
