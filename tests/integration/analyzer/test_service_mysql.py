@@ -93,7 +93,7 @@ async def test_three_processes_analyse_each_of_200_failed_rollouts_exactly_once(
     assert set(per_rollout) == set(ids)
     assert set(per_rollout.values()) == {1}
     assert len(fake_llm.requests) == 200  # the model was paid once per rollout
-    assert fake_llm.max_in_flight <= 12  # 3 processes × concurrency 4
+    assert fake_llm.max_in_flight <= 12  # 3 processes x concurrency 4
 
 
 async def test_killing_one_analyzer_mid_run_loses_nothing(

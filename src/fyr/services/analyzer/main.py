@@ -230,6 +230,9 @@ class Analyzer:
                 raise PermanentError(f"rollout {claim.rollout_id} vanished")
             facts = RolloutFacts.from_row(row)
         fetch = await self.source.fetch(facts)
+        if fetch.transient and claim.attempt < self.settings.analysis_max_attempts - 1:
+            # The cluster may answer in a moment; the last attempts analyse what the row knows.
+            raise TransientError(f"bundle unavailable: {fetch.error}")
         bundle = fetch.bundle if fetch.bundle is not None else bundle_from_row(facts)
         result = await asyncio.to_thread(analyze_bundle, bundle, context_tokens=self.settings.context_tokens,
                                          thresholds=thresholds_from(self.settings))

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 import structlog
 
 from fyr.db.base import utcnow
-from fyr.errors import FyrError
+from fyr.errors import FyrError, TransientError
 from fyr.models.bundle import GitInfo, RolloutBundle
 from fyr.models.rollout import Rollout
 
@@ -55,6 +55,7 @@ class BundleFetch:
     status: Literal["ok", "unavailable"]
     bundle: RolloutBundle | None
     error: str | None = None
+    transient: bool = False  # worth another attempt (API server unreachable), not a deleted Deployment
 
 
 class BundleSource(Protocol):
@@ -137,9 +138,10 @@ class CollectorBundleSource:
         try:
             bundle = await asyncio.wait_for(self._collect(facts), self._timeout_s)
         except (FyrError, OSError, TimeoutError, ValueError) as exc:
+            transient = isinstance(exc, TransientError | OSError | TimeoutError)
             log.warning("bundle_collect_failed", rollout_id=facts.rollout_id, namespace=facts.namespace,
-                        deployment=facts.deployment, error=str(exc)[:300])
-            return BundleFetch("unavailable", None, f"{type(exc).__name__}: {str(exc)[:300]}")
+                        deployment=facts.deployment, error=str(exc)[:300], transient=transient)
+            return BundleFetch("unavailable", None, f"{type(exc).__name__}: {str(exc)[:300]}", transient)
         return BundleFetch("ok", bundle)
 
     async def close(self) -> None:
