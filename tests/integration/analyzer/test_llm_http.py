@@ -150,3 +150,16 @@ async def test_no_planted_secret_of_the_corpus_ever_reaches_the_llm(fake: FakeOp
     assert leaked == []
     # and the context did reach the model (the check above is not vacuous)
     assert "nil pointer dereference" in sent
+
+
+async def test_fyr_analyze_with_llm_openai_reports_the_model_that_answered(fake: FakeOpenAI) -> None:
+    from fyr.services.analyzer.offline import run_analyze
+
+    settings = settings_for(fake)
+    code, text = await run_analyze(CORPUS / "go_panic_nil_pointer.json", fmt="json", settings=settings,
+                                   explain=chains.make_offline_explainer(settings))
+    assert code == 0
+    out = json.loads(text)
+    assert out["analysis"]["model_name"] == "gpt-4o-mini-2024-07-18"
+    assert out["analysis"]["prompt_version"] == "analysis-v1"
+    assert len(fake.requests) == 1

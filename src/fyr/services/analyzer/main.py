@@ -60,11 +60,6 @@ def default_owner() -> str:
     return f"analyzer-{socket.gethostname()[:24]}-{os.getpid()}"
 
 
-def thresholds_from(settings: Settings) -> StatusThresholds:
-    return StatusThresholds(crashloop_restarts=settings.crashloop_restarts, oom_restarts=settings.oom_restarts,
-                            pending_fail_seconds=settings.pending_fail_seconds)
-
-
 async def kubernetes_source(settings: Settings, api_client_factory: ApiClientFactory | None = None
                             ) -> BundleSource:
     """The live cluster through the collector, with one API client for the process."""
@@ -235,7 +230,7 @@ class Analyzer:
             raise TransientError(f"bundle unavailable: {fetch.error}")
         bundle = fetch.bundle if fetch.bundle is not None else bundle_from_row(facts)
         result = await asyncio.to_thread(analyze_bundle, bundle, context_tokens=self.settings.context_tokens,
-                                         thresholds=thresholds_from(self.settings))
+                                         thresholds=StatusThresholds.from_settings(self.settings))
         context = _with_collection_status(result.reduced_context, fetch)
         if self.model is None:
             await self._store(claim, result, context, result.rules, "rules", {"model_name": "rules"})
