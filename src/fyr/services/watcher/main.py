@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 
 import structlog
 from sqlalchemy import and_, func, select
@@ -83,6 +84,7 @@ class RolloutRecorder:
         self.queued: dict[DeploymentRef, Persisted] = {}  # last verdict put in `pending`
         self.pending: dict[DeploymentRef, list[_Write]] = {}
         self.persisted: dict[DeploymentRef, Persisted] = {}
+        self.urgent: set[DeploymentRef] = set()  # a FAILED is pending: written before anything else
         self.primed = False
 
     # --- fed by the watch streams (synchronous, cheap) ----------------------------------------
@@ -99,6 +101,10 @@ class RolloutRecorder:
         if affected:
             self.dirty |= affected
             self.wakeup.set()
+
+    def on_synced(self, scope: WatchScope) -> None:
+        self.health.mark_synced(scope)
+        self.wakeup.set()
 
     def _generation(self, ref: DeploymentRef) -> object:
         compact = self.index.deployment(ref)
@@ -125,6 +131,8 @@ class RolloutRecorder:
         self.queued[ref] = state
         writes = self.pending.setdefault(ref, [])
         writes.append(_Write(verdict, self.index.annotations(ref), now, mono))
+        if verdict.status == RolloutStatus.FAILED:
+            self.urgent.add(ref)
         if len(writes) > MAX_PENDING_PER_DEPLOYMENT:
             # A long database outage with a flapping rollout: keep the first and the newest.
             del writes[1:-MAX_PENDING_PER_DEPLOYMENT + 1]
@@ -154,7 +162,12 @@ class RolloutRecorder:
         """Write pending transitions in batches, in order; on a database error nothing is dropped."""
         written = 0
         while self.pending:
-            refs = list(self.pending)[: self.batch_size]
+            # Failures first: on a first start thousands of healthy rollouts are recorded, and a crash
+            # loop found meanwhile must not wait behind them.
+            refs = [r for r in self.urgent if r in self.pending][: self.batch_size]
+            refs += [r for r in islice(self.pending, self.batch_size) if r not in self.urgent][
+                : self.batch_size - len(refs)]
+            self.urgent.difference_update(refs)
             batch = {ref: self.pending.pop(ref) for ref in refs}
             done = False
             try:
@@ -167,6 +180,8 @@ class RolloutRecorder:
                     self.pending = dict(batch)
                     for ref, writes in rest.items():
                         self.pending.setdefault(ref, []).extend(writes)
+                    self.urgent |= {r for r, ws in batch.items()
+                                    if any(w.verdict.status == RolloutStatus.FAILED for w in ws)}
         return written
 
     async def _write_batch(self, batch: dict[DeploymentRef, list[_Write]]) -> int:
@@ -209,7 +224,8 @@ class RolloutRecorder:
         key = repo.RolloutKey(self.cluster, ref[0], ref[1], v.generation)
         row = await repo.record_generation(s, key, status=RolloutStatus.PENDING, revision=v.revision,
                                            image=v.image, started_at=w.seen_at, annotations=w.annotations)
-        if known is None or known[0] != v.generation:
+        if known is not None and known[0] != v.generation:
+            # `known` None: the database holds no row of this Deployment (see prime), nothing to supersede.
             await repo.supersede_older(s, key, at=w.seen_at)
         current = RolloutStatus(row.status)
         if current != v.status and repo.can_transition(current, v.status):
@@ -222,6 +238,10 @@ class RolloutRecorder:
         """Evaluate what changed and write it; the idle time until the next step is returned."""
         if not self.primed:
             await self.prime()
+        if not self.health.is_synced():
+            # Until every stream is listed a verdict would rest on half the objects (a Deployment
+            # without its pods yet): wait, the last list wakes us.
+            return 30.0
         self.evaluate_dirty()
         await self.flush()
         if self.thresholds.pending_fail_seconds is not None:
@@ -250,7 +270,7 @@ async def run_watcher(
     The API server or the database going away is retried with backoff inside the loops; only a
     configuration error (no usable kubeconfig) ends this coroutine.
     """
-    health = health or WatcherHealth()
+    health = recorder.health if recorder is not None else (health or WatcherHealth())
     recorder = recorder or RolloutRecorder(index=ClusterIndex(), db=db, cluster=settings.cluster_name,
                                            thresholds=thresholds_from(settings), wake=wake, health=health)
     timeouts = WatchTimeouts(server_seconds=settings.watch_timeout_seconds,
@@ -260,7 +280,7 @@ async def run_watcher(
     try:
         targets = scopes(settings.watch_namespaces, settings.watch_label_selector)
         health.expected_scopes = len(targets)
-        watchers = [KindWatcher(api, scope, recorder.on_change, timeouts=timeouts, on_synced=health.mark_synced)
+        watchers = [KindWatcher(api, scope, recorder.on_change, timeouts=timeouts, on_synced=recorder.on_synced)
                     for scope in targets]
         log.info("watcher_starting", cluster=settings.cluster_name, scopes=[str(t) for t in targets])
         async with asyncio.TaskGroup() as tg:
