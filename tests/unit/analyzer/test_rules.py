@@ -217,3 +217,32 @@ def test_summary_is_one_line_within_the_contract_limit() -> None:
     logs = [_log(pod["metadata"]["name"], "FATAL: " + "x" * 5000 + "\n")]
     result = classify(verdict=_verdict(), signals=_signals(r), logs=logs, target="shop/api")
     assert "\n" not in result.summary and len(result.summary) <= 300
+
+
+def test_one_past_restart_of_a_running_container_is_not_a_crash_loop() -> None:
+    r = _rollout(deadline_exceeded=True)
+    pod = r.pod(0, statuses=[running("app", IMG, restarts=1, last=terminated("Error", 1))])
+    r.event(pod, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", count=80,
+            field_path="spec.containers{app}")
+    result = classify(verdict=_verdict(reason="ProgressDeadlineExceeded"), signals=_signals(r), logs=[],
+                      target="shop/api")
+    assert result.category is Category.PROBE_FAILURE and "readiness" in result.summary
+
+
+def test_a_process_that_exits_0_in_a_loop_is_explained_as_such() -> None:
+    r = _rollout()
+    r.pod(0, statuses=[crashloop("app", IMG, restarts=5, exit_code=0, reason="Completed")])
+    result = classify(verdict=_verdict(), signals=_signals(r), logs=[], target="shop/api")
+    assert result.category is Category.CRASH_LOOP
+    assert "exits with code 0" in result.summary and "long-lived process" in result.suggested_fix
+
+
+def test_of_two_crashing_containers_the_one_whose_logs_say_why_is_explained() -> None:
+    r = Rollout("api", "shop", template("api", [container("proxy", "envoy:1"), container("app", IMG)]),
+                template("api", [container("proxy", "envoy:1"), container("app", "acme/api:1.0")]))
+    pod = r.pod(0, statuses=[crashloop("proxy", "envoy:1", restarts=4), crashloop("app", IMG, restarts=4)])
+    logs = [_log(pod["metadata"]["name"], "ERROR upstream gone, exiting\n", container_name="proxy"),
+            _log(pod["metadata"]["name"], "Error: Cannot find module 'pg'\n", container_name="app")]
+    result = classify(verdict=_verdict(), signals=_signals(r), logs=logs, target="shop/api")
+    assert result.category is Category.CRASH_LOOP
+    assert "container app of shop/api" in result.summary and "Cannot find module 'pg'" in result.summary

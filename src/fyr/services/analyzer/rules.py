@@ -131,7 +131,30 @@ class _Finding:
     confidence: Confidence
 
 
-def _choose(signals: Sequence[Signal], logs: Sequence[LogEvidence]) -> _Finding:
+def _crash(signals: Sequence[Signal], logs: Sequence[LogEvidence], focus: str | None) -> Signal | None:
+    """The crash to explain: a container that keeps exiting (one past restart of a container that
+    runs now is transient, K8S-SIGNALS §5), preferring the one whose logs say most clearly why, then
+    the verdict's decisive container."""
+    looping = {s.container for s in signals if s.kind == "waiting" and s.reason == "CrashLoopBackOff"}
+
+    def repeated(s: Signal) -> bool:
+        return s.current or s.restarts >= 2 or s.container in looping
+
+    crashes = [s for s in signals if s.kind == "terminated" and s.reason not in ("Completed", "OOMKilled")
+               and repeated(s)]
+    clean_exits = [s for s in signals if s.kind == "terminated" and s.reason == "Completed" and repeated(s)]
+    backoffs = [s for s in signals if s.kind == "waiting" and s.reason == "CrashLoopBackOff"]
+    candidates = crashes or clean_exits or backoffs
+    if not candidates:
+        return None
+    best: dict[str | None, float] = {}
+    for le in logs:
+        for block in le.digest.decisive:
+            best[le.container] = max(best.get(le.container, 0.0), block.score)
+    return min(candidates, key=lambda s: (-best.get(s.container, 0.0), s.container != focus, -len(s.pods)))
+
+
+def _choose(signals: Sequence[Signal], logs: Sequence[LogEvidence], focus: str | None = None) -> _Finding:
     def waiting_in(reasons: frozenset[str]) -> Signal | None:
         return _first(signals, lambda s: s.kind == "waiting" and s.reason in reasons)
 
@@ -145,8 +168,7 @@ def _choose(signals: Sequence[Signal], logs: Sequence[LogEvidence]) -> _Finding:
         return _Finding(Category.IMAGE_PULL, sig, "high")
     if sig := _first(signals, lambda s: s.kind == "terminated" and s.reason == "OOMKilled"):
         return _Finding(Category.OOM_KILLED, sig, "high")
-    crash = _first(signals, lambda s: s.kind == "terminated" and s.reason != "Completed") or _first(
-        signals, lambda s: s.kind == "waiting" and s.reason == "CrashLoopBackOff")
+    crash = _crash(signals, logs, focus)
     if crash is not None:
         kill = _first(signals, lambda s: s.kind == "probe_kill"
                       and (s.container is None or s.container == crash.container))
@@ -235,7 +257,7 @@ def classify(
             category=Category.UNKNOWN, summary=f"{target} rolled out successfully; nothing to explain",
             root_cause="The rollout completed: every new replica is available.", evidence=[],
             suggested_fix="None needed.", confidence="low", model_name="rules", prompt_version=PROMPT_VERSION)
-    finding = _choose(signals, logs)
+    finding = _choose(signals, logs, verdict.decisive_container)
     sig = finding.signal
     if sig is not None and verdict.decisive_pod in sig.pods[1:]:  # name the pod the verdict names
         sig.pods.remove(verdict.decisive_pod)
@@ -305,6 +327,12 @@ def _explain(
                 f"The kubelet's {kind} probe fails{pods}: {msg}" + (f" Log: {top}" if top else ""),
                 "Make the probe match the new version (path, port, initialDelaySeconds, or a startupProbe for "
                 "slow starts), or fix the health endpoint.")
+    if cat is Category.CRASH_LOOP and sig is not None and sig.exit_code == 0:
+        return (f"{where} exits with code 0 and is restarted over and over",
+                f"The container's main process ends successfully right after starting{pods}; with "
+                "restartPolicy Always the kubelet restarts it with back-off." + (f" Last log: {top}" if top else ""),
+                "Run a long-lived process as the container's command (not a one-shot script or a command that "
+                "forks into the background), or use a Job for one-shot work.")
     if cat is Category.CRASH_LOOP:
         code = f" (exit code {sig.exit_code})" if sig and sig.exit_code is not None else ""
         return (f"{where} crashes on start{code}: {top}" if top else f"{where} is crash looping{code}",
