@@ -200,3 +200,15 @@ def test_unknown_prompt_version_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError):
         chains.load_prompt("analysis-v999")
+
+
+def test_retry_after_header_in_seconds_milliseconds_or_http_date() -> None:
+    import email.utils
+    import time
+
+    assert chains._retry_after({"retry-after": "12"}) == 12.0
+    assert chains._retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    future = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= (chains._retry_after({"retry-after": future}) or 0) <= 31
+    assert chains._retry_after({"retry-after": "soon"}) is None
+    assert chains._retry_after({}) is None
