@@ -125,6 +125,31 @@ def test_node_error_with_stack_and_source_line() -> None:
     assert any("at Object.<anonymous> (/app/index.js:3:11)" in c for c in top.context)
 
 
+DOTNET = """Unhandled exception. System.InvalidOperationException: Unable to resolve service for type 'IRepo'
+ ---> System.IO.FileNotFoundException: Could not find file '/app/appsettings.Production.json'.
+   at Microsoft.Extensions.DependencyInjection.ServiceProvider.GetService(Type serviceType)
+   at Program.<Main>$(String[] args) in /src/Program.cs:line 12""".splitlines()
+
+
+def test_dotnet_unhandled_exception_reports_the_inner_exception() -> None:
+    top = _top(_digest(_noise(5) + DOTNET))
+    assert top.line.strip().startswith("---> System.IO.FileNotFoundException")
+    assert any("Unhandled exception. System.InvalidOperationException" in c for c in top.context)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/app/lib/shop.rb:12:in `block in <main>': undefined local variable or method `cfg' (NameError)",
+        "** (RuntimeError) could not start application shop: exited in: Shop.Application.start(:normal, [])",
+    ],
+)
+def test_ruby_and_elixir_crash_lines(line: str) -> None:
+    top = _top(_digest([*_noise(5), line]))
+    assert top.line == line
+    assert top.kind == "exception"
+
+
 def test_node_unhandled_promise_rejection() -> None:
     digest = _digest(_noise(10) + NODE_UNHANDLED)
     assert any("UnhandledPromiseRejection" in b.line for b in digest.decisive)

@@ -62,7 +62,13 @@ _STACK_TOP = re.compile(
     r"^(?:Exception in thread \S+ |Caused by: |Uncaught |\[?cause\]?: )?"
     r"(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$]*(?:Error|Exception|Throwable|Exit|Interrupt|Failure)(?:: |:$|$| \[)"
 )
-_CAUSED_BY = re.compile(r"^\s*Caused by: ")
+_CAUSED_BY = re.compile(r"^\s*(?:Caused by: |---> )")  # Java/Kotlin cause, .NET inner exception
+# .NET, Ruby and Elixir crash lines (their exception name comes last or after a marker)
+_OTHER_EXCEPTION = re.compile(
+    r"^Unhandled [Ee]xception\. \S+(?:Exception|Error)\b"
+    r"|^\S+:\d+:in `[^']*': .+ \((?:[A-Z]\w*::)*[A-Z]\w*(?:Error|Exception)\)$"
+    r"|^\*\* \([A-Z][\w.]*(?:Error|Exception)\) "
+)
 _FRAME = re.compile(r"^(?:\s+\S|\s*Caused by: |\s*\.\.\. \d+ (?:more|common frames omitted))")
 _PANIC = re.compile(r"^panic: |^fatal error: |^thread '.*' panicked at |^goroutine \d+ \[running\]:")
 _GOROUTINE = re.compile(r"^goroutine \d+ \[")
@@ -150,7 +156,7 @@ def _classify(line: str) -> _Class | None:
         return _Class("panic_go", 90.0)
     if _OOM.search(line):
         return _Class("oom", 90.0)
-    if _STACK_TOP.match(line) or _CAUSED_BY.match(line):
+    if _STACK_TOP.match(line) or _CAUSED_BY.match(line) or _OTHER_EXCEPTION.match(line):
         return _Class("stack", 80.0)
     if _CONFIG.search(line):
         return _Class("config", 85.0)
@@ -370,7 +376,7 @@ def _stack(state: _State, i: int) -> None:
     top = state.text(i)
     root_index = i
     for j in range(i + 1, end):
-        if _CAUSED_BY.match(state.text(j, 40)):
+        if _CAUSED_BY.match(state.text(j, 40)):  # the deepest cause is the root
             root_index = j
     root = state.text(root_index)
     if end == i + 1:  # a lone exception line: plain context
