@@ -25,11 +25,7 @@ import dataclasses
 import os
 import socket
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -39,13 +35,13 @@ from fyr.db import notify_queries as nq
 from fyr.db import repositories as repo
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
-from fyr.db.repositories import Claim, Queue
+from fyr.db.repositories import Queue
 from fyr.errors import LeaseLost, PermanentError, TransientError
 from fyr.models.rollout import NotifyStatus, Rollout
 from fyr.services.notifier.console import ConsoleSink
+from fyr.services.notifier.jobs import Done, Job, Lane, MessageSink, OnSent, Plan, retry_delay, wait_any
 from fyr.services.notifier.metrics import NotifierMetrics, notifier_metrics
 from fyr.services.notifier.render import (
-    RenderedMessage,
     render_failure,
     render_recovery,
     render_repeat,
@@ -63,60 +59,8 @@ from fyr.settings import Settings
 
 log = structlog.get_logger()
 
-OnSent = Callable[[int, str, str], None]
 LEASE_MARGIN_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 300.0
-
-
-class MessageSink(Protocol):
-    """Where messages go: `SlackClient` (token set) or `ConsoleSink` (no token)."""
-
-    @property
-    def timeout(self) -> float: ...
-
-    def channel_id(self, channel: str) -> str: ...
-
-    async def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None,
-                   metadata: dict[str, Any] | None, thread_ts: str | None = None) -> tuple[str, str]: ...
-
-    async def find_message(self, channel: str, rollout_id: int, oldest: float, *, kind: str = "failure",
-                           thread_ts: str | None = None) -> tuple[str, str] | None: ...
-
-    async def close(self) -> None: ...
-
-
-@dataclass
-class Job:
-    claim: Claim
-    deadline: float  # monotonic time the lease runs out
-    lane: str = ""
-    channel: str | None = None  # forced channel (fallback); None: decide from rows at send time
-    fallback_note: str | None = None
-    looked_up: bool = False
-    text_only: bool = False
-
-
-@dataclass
-class Lane:
-    jobs: deque[Job] = field(default_factory=deque)
-    next_at: float = 0.0
-    task: asyncio.Task[None] | None = None
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What to send for a job, decided from fresh rows just before sending."""
-
-    channel: str
-    thread_ts: str | None
-    message: RenderedMessage
-    kind: str
-    oldest: float
-    failed_at: datetime | None = None
-
-
-class Done(Exception):
-    """The job is finished (delivered, given up, released or no longer ours); leave its lane."""
 
 
 def default_sink(settings: Settings) -> MessageSink:
@@ -198,9 +142,9 @@ class Notifier:
                     failures += 1
                     self.log.warning("notifier_round_failed", error=str(exc), error_type=type(exc).__name__,
                                      failures=failures, exc_info=not isinstance(exc, TransientError))
-                    await _wait(stop, None, min(30.0, 0.5 * 2 ** min(failures, 6)))
+                    await wait_any(stop, None, min(30.0, 0.5 * 2 ** min(failures, 6)))
                     continue
-                await _wait(stop, wakeup, self.settings.poll_interval_seconds, self.room)
+                await wait_any(stop, wakeup, self.settings.poll_interval_seconds, self.room)
         finally:
             await self._shutdown()
 
@@ -326,7 +270,7 @@ class Notifier:
             try:
                 found = await self._look_up(job, plan)
             except RateLimited as exc:
-                return _after(exc, interval)
+                return retry_delay(exc, interval)
             except TransientError as exc:
                 await self._settle(job, f"lookup: {exc}", ambiguous=False)
             job.looked_up = True
@@ -341,7 +285,7 @@ class Notifier:
             self.metrics.rate_limited.inc()
             self.log.info("slack_rate_limited", rollout_id=job.claim.rollout_id, channel=plan.channel,
                           retry_after=exc.retry_after)
-            return _after(exc, interval)
+            return retry_delay(exc, interval)
         except ChannelError as exc:
             await self._channel_failed(job, plan, exc)
         except PayloadRejected as exc:
@@ -514,21 +458,3 @@ class Notifier:
                 async with self.db.session() as s:
                     await repo.release(s, job.claim.queue, job.claim, error="notifier stopped", retry_in=0.0)
         self.held.clear()
-
-
-def _after(exc: RateLimited, interval: float) -> float:
-    """Retry-After as Slack sent it (0 allowed), never sooner than the channel's pace."""
-    return max(1.0 if exc.retry_after is None else exc.retry_after, interval)
-
-
-async def _wait(stop: asyncio.Event, wakeup: asyncio.Event | None, seconds: float,
-                room: asyncio.Event | None = None) -> None:
-    events = [e for e in (stop, wakeup, room) if e is not None]
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-    if wakeup is not None and wakeup.is_set():
-        wakeup.clear()
