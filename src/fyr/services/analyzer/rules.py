@@ -50,6 +50,7 @@ _CONFIG_TERMINATED = frozenset({"StartError", "ContainerCannotRun"})
 _EXEC_PROBLEM = re.compile(r"exec format error|exec: \"[^\"]*\": .*no such file|executable file not found|"
                            r"permission denied.*exec|no such file or directory: unknown")
 _KILLED_BY_SIGNAL = frozenset({137, 143})
+_WRAPPER = re.compile(r"(?:exit status|exit code|exited with(?: code)?) -?\d+\W*$", re.IGNORECASE)
 _PULL_CAUSE = re.compile(r"not found|manifest unknown|denied|unauthorized|forbidden|authorization failed|"
                          r"invalid reference|timeout|refused", re.IGNORECASE)
 # containerd/runc wrap the interesting part ("exec: ...: no such file") in several layers
@@ -268,9 +269,14 @@ def classify(
         evidence.append(signal_line(sig))
     log_lines = _log_lines(logs, container, limit=3) if finding.category in (
         Category.CRASH_LOOP, Category.CONFIG_ERROR, Category.OOM_KILLED, Category.PROBE_FAILURE) else []
+    log_lines.sort(key=lambda line: bool(_WRAPPER.search(_line_text(line))))  # stable: wrappers last
+    texts = [_line_text(line) for line in log_lines]
+    # "migration failed: exit status 1" only says that it failed; a line that says why reads better
+    telling = [t for t in texts if not _WRAPPER.search(t)]
+    top = (telling or texts)[0] if texts else (sig.message if sig else "")
     evidence.extend(log_lines)
-    top = _line_text(log_lines[0]) if log_lines else (sig.message if sig else "")
-    where = f"container {container} of {target}" if container else target
+    kind = "init container" if sig is not None and sig.init else "container"
+    where = f"{kind} {container} of {target}" if container else target
     cat = finding.category
     if cat is Category.IMAGE_PULL and sig is not None and sig.kind != "pull":
         # kubelets before 1.32 say only `Back-off pulling image "X"`; the cause is in the Failed event
