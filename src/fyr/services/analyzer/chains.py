@@ -183,6 +183,11 @@ _LOCATION_PREFIX = re.compile(
 )
 
 
+# Phrases only the prompt itself contains: an answer quoting them is leaking the instructions.
+_PROMPT_MARKERS = ("<rules_json>", "<context_json>", "untrusted data copied from a cluster",
+                   "security rules (they override", "you are fyr, a kubernetes")
+
+
 def _norm(text: str) -> str:
     return _WS.sub(" ", text).strip().casefold()
 
@@ -240,6 +245,9 @@ def validate(answer: RolloutAnalysis, result: ExplainInput) -> str | None:
     if answer.category != result.rules.category and not answer.evidence:
         return f"category changed {result.rules.category.value}->{answer.category.value} without evidence"
     for field in (answer.summary, answer.root_cause, answer.suggested_fix):
+        lowered = field.casefold()
+        if any(marker in lowered for marker in _PROMPT_MARKERS):
+            return "answer echoes the prompt"
         for url in _URL.findall(field):
             if _norm(url.rstrip(".,;:")) not in hay.text:
                 return f"url not in context: {url[:120]!r}"
