@@ -16,7 +16,7 @@ from typing import Any
 
 from fyr.core.status import find_new_replicaset, pods_of_replicaset
 from fyr.models.bundle import RolloutBundle
-from fyr.services.analyzer.logs import DecisiveBlock, LogDigest, digest_log
+from fyr.services.analyzer.logs import digest_log
 from fyr.services.analyzer.redaction import MASK, find_secrets, redact_text
 from fyr.services.analyzer.rules import LogEvidence
 from fyr.services.analyzer.signals import Signal, events_for, extract_signals
@@ -139,31 +139,6 @@ def _init_containers(pods: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
     return out
 
 
-# Exception shapes the digest may not know (first line of a .NET unhandled exception, Ruby's
-# "file:line:in `m': message (Class)", Elixir's "** (Error) message"); used only when the digest
-# found no decisive line at all, so they never outrank its ranking.
-_FALLBACK = re.compile(
-    r"^Unhandled [Ee]xception\. \S+(?:Exception|Error)\b.*"
-    r"|^\S+:\d+:in `[^']*': .+ \((?:[A-Z]\w*::)*[A-Z]\w*(?:Error|Exception)\)$"
-    r"|^\*\* \([A-Z][\w.]*(?:Error|Exception)\) .+"
-)
-
-
-def _with_fallback(digest: LogDigest, text: str) -> LogDigest:
-    if digest.decisive:
-        return digest
-    blocks: list[DecisiveBlock] = []
-    for no, line in enumerate(text.splitlines(), start=1):
-        if _FALLBACK.match(line):
-            blocks.append(DecisiveBlock(line=line[:2000], context=[], count=1, kind="exception",
-                                        score=70.0, line_no=no, last_line_no=no))
-            if len(blocks) >= 3:
-                break
-    if blocks:
-        digest.decisive = blocks
-    return digest
-
-
 def prepare_logs(bundle: RolloutBundle, objs: RolloutObjects, scrub: Scrubber) -> list[LogEvidence]:
     """Digests of the new ReplicaSet's container logs, redacted before digesting."""
     pod_names = {str(p["metadata"]["name"]) for p in objs.pods}
@@ -176,8 +151,7 @@ def prepare_logs(bundle: RolloutBundle, objs: RolloutObjects, scrub: Scrubber) -
         if not entry.text:
             continue
         source = f"{entry.pod}/{entry.container}" + (" (previous)" if entry.previous else "")
-        text = scrub(entry.text)
-        digest = _with_fallback(digest_log(text, source=source), text)
+        digest = digest_log(scrub(entry.text), source=source)
         out.append(LogEvidence(entry.pod, entry.container, entry.previous,
                                (entry.pod, entry.container) in inits, digest))
     return out
