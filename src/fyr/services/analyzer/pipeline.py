@@ -23,9 +23,9 @@ from fyr.services.analyzer.prepare import (
     raw_log_bytes,
     rollout_objects,
     rollout_signals,
-    scrub_text,
     sensitive_env_values,
 )
+from fyr.services.analyzer.redaction import redact_text
 from fyr.services.analyzer.reduction import context_tokens as measure_context
 from fyr.services.analyzer.reduction import reduce_bundle
 from fyr.services.analyzer.rules import classify
@@ -100,7 +100,7 @@ def analyze_bundle(
 
 def _redact_all(value: Any) -> Any:
     if isinstance(value, str):
-        return scrub_text(value)
+        return redact_text(value)
     if isinstance(value, dict):
         return {k: _redact_all(v) for k, v in value.items()}
     if isinstance(value, list):

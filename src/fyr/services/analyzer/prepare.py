@@ -53,23 +53,6 @@ def sensitive_env_values(bundle: RolloutBundle) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
-# `--db-password=value` / `-token=value`: a command-line flag naming a secret, with its value
-# attached (redact_text's key=value rule wants a bare key, so it lets the dashed form through).
-_SECRET_FLAG_VALUE = re.compile(
-    r"(?i)(?<![\w-])(--?[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
-    r"|credentials?|auth)(?:[_.-][\w.-]*)?=)([^\s\"']+)"
-)
-
-
-def mask_secret_flags(text: str) -> str:
-    return _SECRET_FLAG_VALUE.sub(lambda m: m.group(1) + (MASK if m.group(2) != MASK else m.group(2)), text)
-
-
-def scrub_text(text: str) -> str:
-    """`redact_text` plus secret-valued command-line flags."""
-    return mask_secret_flags(redact_text(text))
-
-
 class Scrubber:
     """redact_text plus masking of the bundle's sensitive env values."""
 
@@ -80,7 +63,7 @@ class Scrubber:
     def __call__(self, text: str) -> str:
         if self._pattern is not None:
             text = self._pattern.sub(MASK, text)
-        return scrub_text(text)
+        return redact_text(text)
 
 
 @dataclass(frozen=True)

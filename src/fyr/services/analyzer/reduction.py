@@ -21,8 +21,7 @@ from typing import Any
 
 from fyr.core.status import RolloutVerdict
 from fyr.models.bundle import RolloutBundle
-from fyr.services.analyzer.prepare import scrub_text as redact_text
-from fyr.services.analyzer.redaction import redact_k8s_object
+from fyr.services.analyzer.redaction import redact_k8s_object, redact_text
 from fyr.services.analyzer.rules import LogEvidence
 from fyr.services.analyzer.signals import Signal, normalise
 from fyr.services.analyzer.template_diff import template_diff
@@ -225,7 +224,7 @@ def _template_of(rs: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
 
 
 def _args_redactor(args: list[Any]) -> list[Any]:
-    return [redact_text(a) if isinstance(a, str) else a for a in redact_k8s_object({"args": args})["args"]]
+    return list(redact_k8s_object({"args": args})["args"])
 
 
 def _change(bundle: RolloutBundle, new_rs: Mapping[str, Any] | None, old_rs: Mapping[str, Any] | None,
