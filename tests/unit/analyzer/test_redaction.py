@@ -73,6 +73,7 @@ CASES = [
     ("GET /callback?code=1&token=abc123xyz&state=ok", "abc123xyz", "token=****&state=ok"),
     ("X-Api-Key: 9f8e7d6c5b4a", "9f8e7d6c5b4a", "X-Api-Key: ****"),
     ("starting with --db-password=topsecret99 --port 80", "topsecret99", "--db-password=**** --port 80"),
+    ("args: -basic-auth=admin:pa55 --token-file=/run/t --v=2", "admin:pa55", "-basic-auth=**** --token-file=****"),
 ]
 
 
@@ -216,7 +217,7 @@ _FRAGMENTS = ["password", "Password", "pwd", "token", "api_key", "key", "sig", "
               "'", '"', "://", "@", "/", "u:p", "AKIA", "ASIA", "ABCDEFGHIJKLMNOP", "sk-", "sk-proj-", "ghp_",
               "glpat-", "xoxb-", "eyJ", "abcdefghijklmnopqrstuvwxyz0123456789", "Bearer ", "Basic ",
               "dXNlcjpwYXNz", "Authorization: ", "hooks.slack.com/services/", "_", "-", ".", "x", "9", "é",
-              "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----", "monkey", "keys",
+              "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----", "monkey", "keys", "--", "auth",
               "://u:p@", "postgres://app:pw@db", "Basic dXNlcjpwYXNzd29yZA==", "https://hooks.slack.com/services/T0/B1/x"]
 
 

@@ -94,6 +94,11 @@ _KEY = rf"(?:[A-Za-z0-9]{{1,40}}[_.\-]){{0,6}}?{_SECRET_WORD}(?:[_.\-]?(?:key|va
 _VALUE = r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s&;,\"'})\]]+)"
 # key=value (env files, query strings, Java properties `spring.datasource.password=`, `--db-password=`)
 _KV_EQ = re.compile(rf"(?i)(?<![A-Za-z0-9_.])(?P<key>[\"']?-{{0,2}}{_KEY}[\"']?[ \t]*=[ \t]*){_VALUE}")
+# --flag=value where the flag names a secret, wider than a key: `--basic-auth=`, `--token-file=`.
+_FLAG = re.compile(
+    r"(?i)(?<![\w-])(?P<key>--?[\w.-]{0,80}?(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key"
+    r"|private[_-]?key|credentials?|auth)(?:[_.-][\w.-]{0,40})?=)(?P<value>[^\s\"']+)"
+)
 # key: value (YAML, JSON, headers). No dotted keys here: `*v1.Secret: secrets is forbidden` is prose.
 _KV_COLON = re.compile(
     rf"(?i)(?<![A-Za-z0-9_.\-])(?P<key>[\"']?{_KEY.replace('[_.', '[_')}[\"']?[ \t]*:(?!//)[ \t]*){_VALUE}"
@@ -184,6 +189,7 @@ _RULES: tuple[tuple[re.Pattern[str], _Replacer], ...] = (
     (_AUTH_HEADER, _mask_auth_header),
     (_BEARER, _mask_bearer),
     (_BASIC, _mask_basic),
+    (_FLAG, _mask_kv),
     (_KV_EQ, _mask_kv),
     (_KV_COLON, _mask_kv),
 )
@@ -202,6 +208,7 @@ _CONDITIONS: tuple[tuple[bytes, tuple[re.Pattern[str], ...]], ...] = (
     (rb"(?i:authorization)", (_AUTH_HEADER,)),
     (rb"(?i:bearer)", (_BEARER,)),
     (rb"(?i:basic)", (_BASIC,)),
+    (rb"-(?i:[\w.\-]*(?:pass|pwd|secret|token|key|credential|auth)[\w.\-]*)=", (_FLAG,)),
     (rb"(?i:" + _SECRET_WORD.encode() + rb")(?i:[_.\-]?(?:key|value|id))?[\"']?[ \t]*[=:]", (_KV_EQ, _KV_COLON)),
 )
 _PREFILTER = _re2.compile(b"|".join(c for c, _ in _CONDITIONS)) if _re2 is not None else None
