@@ -188,7 +188,7 @@ def _event_signal(ev: Mapping[str, Any]) -> Signal | None:
     return Signal(kind, reason, message, container, init, pods=pods, count=count)
 
 
-def _condition_signals(obj: Mapping[str, Any], *, owner: str) -> list[Signal]:
+def _condition_signals(obj: Mapping[str, Any]) -> list[Signal]:
     out: list[Signal] = []
     for cond in (obj.get("status") or {}).get("conditions") or []:
         ctype, reason = cond.get("type"), str(cond.get("reason") or "")
@@ -239,9 +239,9 @@ def extract_signals(
     pods (old ReplicaSets' pods never explain a new rollout's failure), and the events of those.
     """
     raw: list[Signal] = []
-    raw.extend(_condition_signals(deployment, owner=_name(deployment)))
+    raw.extend(_condition_signals(deployment))
     for rs in replicasets:
-        raw.extend(s for s in _condition_signals(rs, owner=_name(rs)) if s.kind == "create")
+        raw.extend(s for s in _condition_signals(rs) if s.kind == "create")
     for pod in pods:
         raw.extend(_pod_signals(pod))
     for ev in events:
