@@ -149,7 +149,10 @@ def analyze(
         raise fail(f"--llm must be openai or none, not {llm!r}")
     settings = settings_or_exit()
     out_fmt: Literal["json", "text"] = "json" if fmt == "json" else "text"
-    code, out, err = asyncio.run(analyze_command(bundle, fmt=out_fmt, llm=llm, settings=settings))
+    try:
+        code, out, err = asyncio.run(analyze_command(bundle, fmt=out_fmt, llm=llm, settings=settings))
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
     if out:
         typer.echo(out)
     if err:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -141,8 +143,6 @@ class Database:
 
     async def check_schema(self) -> None:
         """Raise SchemaOutdated unless the database is at the migrations' head."""
-        from fyr.db.migrate import head_revision
-
         current = await self.current_revision()
         head = head_revision()
         if current != head:
@@ -152,6 +152,15 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration shipped with the code (what `check_schema` expects)."""
+    heads = ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations have {len(heads)} heads: {heads}")
+    return str(heads[0])
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

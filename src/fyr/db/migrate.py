@@ -7,14 +7,12 @@ operations are synchronous, and a migration is a one-off, not a hot path.
 from __future__ import annotations
 
 import asyncio
-from functools import lru_cache
 
 from alembic import command
 from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
-from fyr.db.engine import MIGRATIONS_DIR, normalize_url
+from fyr.db.engine import MIGRATIONS_DIR, head_revision, normalize_url
 
 
 def sync_url(raw_url: str) -> URL:
@@ -32,13 +30,7 @@ def alembic_config(raw_url: str) -> Config:
     return cfg
 
 
-@lru_cache(maxsize=1)
-def head_revision() -> str:
-    script = ScriptDirectory(str(MIGRATIONS_DIR))
-    heads = script.get_heads()
-    if len(heads) != 1:
-        raise RuntimeError(f"migrations have {len(heads)} heads: {heads}")
-    return heads[0]
+__all__ = ["alembic_config", "downgrade", "head_revision", "sync_url", "upgrade", "upgrade_async"]
 
 
 def upgrade(raw_url: str, revision: str = "head") -> None:
