@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fyr.models.bundle import parse_bundle
 from fyr.services.analyzer.pipeline import analyze_bundle
@@ -147,3 +149,21 @@ def test_budget_is_a_hard_limit_on_a_huge_bundle(budget: int) -> None:
 def test_big_bundle_at_default_budget_uses_most_of_it_but_not_more() -> None:
     result = analyze_bundle(parse_bundle(_huge()))
     assert 2000 < result.context_tokens <= 4000
+
+
+_line = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=300)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(logs=st.lists(st.lists(_line, max_size=60), min_size=1, max_size=4),
+       messages=st.lists(_line, max_size=12), budget=st.integers(min_value=300, max_value=2500))
+def test_any_evidence_fits_any_budget(logs: list[list[str]], messages: list[str], budget: int) -> None:
+    r = Rollout("api", "shop", template("api", [container("app", IMG_NEW)]),
+                template("api", [container("app", IMG_OLD)]))
+    for i, lines in enumerate(logs):
+        pod = r.pod(i, statuses=[crashloop("app", IMG_NEW)])
+        r.log(pod, "app", "\n".join([*lines, "FATAL: the end"]) + "\n", previous=True)
+        for j, msg in enumerate(messages):
+            r.event(pod, f"R{j}", msg or "x")
+    result = analyze_bundle(parse_bundle(r.bundle()), context_tokens=budget)
+    assert result.context_tokens == context_tokens(result.reduced_context) <= budget
