@@ -289,3 +289,19 @@ def test_iter_lines_decodes_strips_ansi_and_caps_length() -> None:
 def test_iter_lines_accepts_a_stream_of_chunks_split_mid_line() -> None:
     chunks = [b"alpha\nbe", b"ta\ngam", b"ma"]
     assert list(iter_lines(chunks)) == ["alpha", "beta", "gamma"]
+
+
+def test_pem_private_key_body_lines_never_reach_the_digest() -> None:
+    body = ["MIIEowIBAAKCAQEAx4ZbXqZ9", "Q29uZmlkZW50aWFsS2V5Qm9keQ", "c2VjcmV0LWtleS1ib2R5LWxpbmU"]
+    lines = ["loading key", "-----BEGIN RSA PRIVATE KEY-----", *body, "-----END RSA PRIVATE KEY-----",
+             "FATAL: key rejected"]
+    digest = _digest(lines)
+    dumped = repr(digest)
+    assert not any(b in dumped for b in body)
+    assert digest.total_lines == len(lines)
+
+
+def test_redacted_templates_mask_tokens_before_numbers() -> None:
+    lines = [f"push {i} with glpat-Ab12Cd34Ef56Gh78Ij90" for i in range(5)]
+    digest = digest_log("\n".join(lines), source="x", redact=True)
+    assert digest.templates[0] == ("push <*> with glpat-****", 5)

@@ -247,6 +247,7 @@ class _State:
     max_line_chars: int
     total_lines: int = 0
     truncated: int = 0
+    in_pem: bool = False  # inside a multi-line PEM private key block (its lines are never kept)
     counts: Counter[bytes] = field(default_factory=Counter)
     reps: dict[bytes, bytes] = field(default_factory=dict)  # key -> its first raw line (head only)
     classes: dict[bytes, _Class | None] = field(default_factory=dict)
@@ -278,17 +279,35 @@ def _classify_raw(raw: bytes) -> _Class | None:
     return _classify(_decode(head, _REP_CHARS)[0])
 
 
-def _template(raw: bytes) -> str:
+def _template(raw: bytes, redact: bool) -> str:
     if _is_binary(raw):
         return f"<binary data, {len(raw)} bytes or more>"
-    return _MASK_TEMPLATE.sub("<*>", _decode(raw, _REP_CHARS)[0])
+    text = _decode(raw, _REP_CHARS)[0]
+    # Redact before masking numbers: `glpat-Ab12...` cut by `<*>` would no longer look like a token.
+    return _MASK_TEMPLATE.sub("<*>", redact_text(text) if redact else text)
 
 
 def _key(raw: bytes) -> bytes:
     return raw.translate(None, _DELETE)[:_KEY_BYTES]
 
 
+def _mask_pem_lines(state: _State, raws: list[bytes]) -> None:
+    """Replace the body lines of PEM private keys: line by line, no later redaction could see them as keys."""
+    for i, raw in enumerate(raws):
+        if state.in_pem:
+            if b"-----END " in raw:
+                state.in_pem = False
+            else:
+                raws[i] = b"****"
+        elif b"PRIVATE KEY" in raw and b"-----BEGIN " in raw and b"-----END " not in raw:
+            state.in_pem = True
+
+
 def _ingest(state: _State, block: bytes) -> None:
+    if state.in_pem or b"PRIVATE KEY" in block:
+        raws = block[:-1].split(b"\n")
+        _mask_pem_lines(state, raws)
+        block = b"\n".join(raws) + b"\n"
     raws = block[:-1].split(b"\n")
     keys = block[:-1].translate(None, _DELETE).split(b"\n")
     if max(map(len, keys)) > _KEY_BYTES:
@@ -474,7 +493,7 @@ def digest_log(
         found.score = _score(found, state.total_lines)
     decisive = sorted(state.blocks.values(), key=lambda b: (-b.score, b.line_no))[:max_decisive]
     templates = [
-        (_template(state.reps.get(key, b"")), count)
+        (_template(state.reps.get(key, b""), redact), count)
         for key, count in state.counts.most_common(max_templates)
     ]
     digest = LogDigest(
