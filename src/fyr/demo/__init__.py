@@ -30,6 +30,7 @@ from fyr.demo.gitlab import post_hooks
 from fyr.demo.scenarios import Scenario, play, scenarios
 from fyr.logging import configure_logging
 from fyr.models.rollout import NotifyStatus, Rollout, RolloutStatus
+from fyr.services.notifier.console import ConsoleSink
 from fyr.settings import Settings
 from fyr.simcluster.server import SimCluster
 
@@ -44,9 +45,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+ROUTING = """\
+# The demo's routing file: GitLab project glob -> owning team and Slack channel.
+- project: "acme/checkout"
+  team: payments
+  slack_channel: "#team-payments"
+- project: "acme/orders-*"
+  team: payments
+  slack_channel: "#team-payments"
+- project: "acme/invoicer"
+  team: billing
+  slack_channel: "#team-billing"
+- project: "acme/*"
+  team: storefront
+  slack_channel: "#team-storefront"
+"""
+
+
 def demo_settings(settings: Settings, *, folder: Path, kubeconfig: Path) -> Settings:
     fields = settings.model_fields_set
+    routing = settings.routing_file
+    if routing is None:
+        routing = folder / "routing.yaml"
+        routing.write_text(ROUTING)
     return settings.model_copy(update={
+        "routing_file": routing,
         "database_url": f"sqlite+aiosqlite:///{folder / 'fyr.db'}",
         "kubeconfig": kubeconfig,
         "gitlab_ingestor_token": secrets.token_hex(16),
@@ -81,7 +104,7 @@ async def _latest(db: Database, cluster: str, sc: Scenario) -> tuple[Rollout | N
 
 
 async def run_demo(settings: Settings, *, keep: Path | None = None) -> int:
-    console = Console()
+    console = Console(width=max(120, Console().width))
     configure_logging(service="demo", level="WARNING" if settings.log_level == "INFO" else settings.log_level,
                       fmt=settings.log_format)
     folder = keep or Path(tempfile.mkdtemp(prefix="fyr-demo-"))
@@ -101,9 +124,12 @@ async def run_demo(settings: Settings, *, keep: Path | None = None) -> int:
             def on_sent(rollout_id: int, channel: str, ts: str) -> None:
                 sent_at.setdefault(rollout_id, time.monotonic())
 
+            notifier: dict[str, object] = {"on_sent": on_sent}
+            if not s.slack_bot_token:
+                notifier["sink"] = ConsoleSink(stream=sys.stdout)  # show each message as it would look
             services = asyncio.create_task(run_services(
                 s, {"watcher", "ingestor", "analyzer", "notifier"}, host="127.0.0.1", port=port,
-                upgrade_db=True, stop=stop, extra={"notifier": {"on_sent": on_sent}}))
+                upgrade_db=True, stop=stop, extra={"notifier": notifier}))
             db = Database.from_url(s.database_url)
             try:
                 await _wait_ready(port, services)
@@ -159,7 +185,7 @@ async def _wait_outcomes(db: Database, cluster: str, plays: list[Scenario],
 def _report(console: Console, plays: list[Scenario], results: dict[str, tuple[Rollout | None, str | None]],
             sent_at: dict[int, float], total_s: float) -> int:
     table = Table(title="Fyr demo: rollouts", title_justify="left")
-    for col in ("rollout", "expected", "status", "category", "failure → message", "team / channel", "commit",
+    for col in ("rollout", "expected", "status", "category", "failure → message", "channel", "commit",
                 "ok"):
         table.add_column(col)
     all_ok = True
@@ -173,7 +199,7 @@ def _report(console: Console, plays: list[Scenario], results: dict[str, tuple[Ro
         all_ok &= ok
         table.add_row(
             f"{sc.namespace}/{sc.name}" + (f" gen {r.generation}" if r else ""), sc.expect_status, status,
-            category or "—", seconds, f"{r.team or '—'} / {r.slack_channel_sent or '—'}" if r else "—",
+            category or "—", seconds, (r.slack_channel_sent or "—") if r else "—",
             (r.git_commit or "")[:8] if r else "", "yes" if ok else "NO",
         )
     console.print(table)

@@ -93,8 +93,11 @@ class Scenario:
         return f"registry.acme.example/{self.project}:{self.commit[:8]}"
 
     def annotations(self) -> dict[str, str]:
-        return {"app.gitlab.com/app": self.slug, "app.gitlab.com/env": "production",
-                "fyr.dev/team": self.team}
+        notes = {"app.gitlab.com/app": self.slug, "app.gitlab.com/env": "production"}
+        if self.key == "etl":
+            # The data team annotates its Deployments itself; the others rely on the routing file.
+            notes.update({"fyr.dev/team": self.team, "fyr.dev/slack-channel": self.channel})
+        return notes
 
 
 def _mark(sc: Scenario, fn: Step) -> Step:
