@@ -129,7 +129,7 @@ class _Api:
         if token:
             try:
                 decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-                list_rv, after = int(decoded["rv"]), tuple(decoded["after"])
+                list_rv, after = int(decoded["rv"]), (str(decoded["after"][0]), str(decoded["after"][1]))
             except (ValueError, KeyError, TypeError, binascii.Error):
                 return status_response(400, "BadRequest", "invalid continue token")
             if list_rv < self.state.floor:
@@ -139,9 +139,7 @@ class _Api:
         limit = int(limit_text) if limit_text and limit_text.isdigit() and int(limit_text) > 0 else None
         items: list[JsonObj] = []
         next_token = None
-        for key, obj in self.state.select(res, namespace=namespace, labels=labels, fields=fields):
-            if after is not None and key <= after:
-                continue
+        for _key, obj in self.state.select(res, namespace=namespace, labels=labels, fields=fields, after=after):
             if limit is not None and len(items) >= limit:
                 last = items[-1]["metadata"]
                 payload = {"rv": list_rv, "after": [last["namespace"], last["name"]]}

@@ -10,6 +10,7 @@ mutation and its fan-out to open watches are atomic.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -181,6 +182,7 @@ class ClusterState:
         self.floor = 0
         self.watches: set[WatchSubscription] = set()
         self.logs: dict[tuple[str, str, str, bool], str] = {}
+        self._sorted: dict[str, list[tuple[str, str]]] = {}  # keys in list order, rebuilt after add/delete
         self.events_emitted = 0
 
     # --- driver API ---------------------------------------------------------------------------
@@ -250,7 +252,10 @@ class ClusterState:
         obj["metadata"]["resourceVersion"] = str(self.rv)
         if event_type == "DELETED":
             del self.objects[res.plural][key]
+            self._sorted.pop(res.plural, None)
         else:
+            if event_type == "ADDED":
+                self._sorted.pop(res.plural, None)
             self.objects[res.plural][key] = obj
         line = orjson.dumps({"type": event_type, "object": obj}) + b"\n"
         self.history.append(HistoryEntry(self.rv, res.plural, obj, line))
@@ -268,9 +273,17 @@ class ClusterState:
         namespace: str | None,
         labels: tuple[Requirement, ...] = (),
         fields: tuple[Requirement, ...] = (),
+        after: tuple[str, str] | None = None,
     ) -> Iterator[tuple[tuple[str, str], JsonObj]]:
-        for key in sorted(self.objects[res.plural]):
-            obj = self.objects[res.plural][key]
+        """Objects in (namespace, name) order, from just after `after` (a list's continue point)."""
+        keys = self._sorted.get(res.plural)
+        if keys is None:
+            keys = self._sorted[res.plural] = sorted(self.objects[res.plural])
+        start = bisect.bisect_right(keys, after) if after is not None else 0
+        for key in keys[start:]:
+            obj = self.objects[res.plural].get(key)
+            if obj is None:
+                continue
             if namespace is not None and key[0] != namespace:
                 continue
             if label_match(obj, labels) and field_match(obj, fields):
