@@ -246,3 +246,14 @@ def test_of_two_crashing_containers_the_one_whose_logs_say_why_is_explained() ->
     result = classify(verdict=_verdict(), signals=_signals(r), logs=logs, target="shop/api")
     assert result.category is Category.CRASH_LOOP
     assert "container app of shop/api" in result.summary and "Cannot find module 'pg'" in result.summary
+
+
+def test_deadline_with_a_sandbox_failure_shows_it_as_evidence() -> None:
+    r = _rollout(deadline_exceeded=True)
+    pod = r.pod(0, phase="Pending", statuses=[waiting("app", IMG, "ContainerCreating")])
+    r.event(pod, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed '
+            'to setup network for sandbox "abc": plugin type="calico" failed (add): connection refused', count=9)
+    result = classify(verdict=_verdict(reason="ProgressDeadlineExceeded"), signals=_signals(r), logs=[],
+                      target="shop/api")
+    assert result.category is Category.PROGRESS_DEADLINE
+    assert any('plugin type="calico" failed' in e for e in result.evidence[1:])

@@ -45,7 +45,9 @@ _IMAGE_WAITING = frozenset({
     "RegistryUnavailable", "SignatureValidationFailed",
 })
 _CONFIG_WAITING = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError",
-                             "PreCreateHookError", "PreStartHookError"})
+                             "PreCreateHookError", "PreStartHookError", "PostStartHookError"})
+# Signals with no category of their own; shown as evidence when the deadline is all we can name.
+_CONTEXT_KINDS = ("sandbox", "evicted", "hook", "start", "waiting", "terminated")
 _CONFIG_TERMINATED = frozenset({"StartError", "ContainerCannotRun"})
 _EXEC_PROBLEM = re.compile(r"exec format error|exec: \"[^\"]*\": .*no such file|executable file not found|"
                            r"permission denied.*exec|no such file or directory: unknown")
@@ -290,6 +292,8 @@ def classify(
         extra = _first(signals, lambda s: s.kind == "probe" and (s.container in (None, sig.container)))
         if extra is not None and extra is not sig:
             evidence.insert(1, signal_line(extra))
+    if cat in (Category.PROGRESS_DEADLINE, Category.UNKNOWN):
+        evidence.extend([signal_line(s) for s in signals if s.kind in _CONTEXT_KINDS][:3])
     if not evidence and verdict.status == RolloutStatus.FAILED:
         evidence.append(_clip(f"{verdict.reason}: {verdict.message}"))
     return AnalysisResult(
