@@ -227,3 +227,17 @@ def test_prefiltered_path_equals_running_every_rule(parts: list[str]) -> None:
     text = "x" * 2100 + "\n" + "".join(parts)  # long enough for the prefilter path
     direct = _apply_rules(_redact_pem(text, None), None, None)
     assert redact_text(text) == direct
+
+
+def test_multi_megabyte_text_is_redacted_chunk_by_chunk_with_identical_results() -> None:
+    pieces = [c[0] for c in CASES if "PRIVATE KEY" not in c[0]]
+    noise = "\n".join(f"2026-11-27T10:00:00Z INFO request {i} ok keys={i}" for i in range(20_000))
+    parts = [noise, *pieces, noise, *pieces, noise]  # ~3 MB: several 1 MiB chunks, secrets between them
+    big = "\n".join(parts)
+    assert len(big) > 2_500_000
+    assert redact_text(big) == "\n".join(redact_text(p) for p in parts)
+
+
+def test_a_large_text_without_secrets_is_returned_without_a_copy() -> None:
+    clean = "\n".join(f"2026-11-27T10:00:00Z INFO request {i} ok" for i in range(100_000))
+    assert redact_text(clean) is clean

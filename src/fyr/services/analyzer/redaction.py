@@ -216,10 +216,32 @@ _PER_RULE = tuple((_re2.compile(c), rules) for c, rules in _CONDITIONS) if _re2 
 _PREFILTER_MIN_CHARS = 2048
 
 
+_CHUNK_CHARS = 1 << 20
+
+
 def _apply(text: str, found: list[str] | None) -> str:
     text = _redact_pem(text, found)
     if _PREFILTER is None or len(text) < _PREFILTER_MIN_CHARS:
         return _apply_rules(text, found, None)
+    # Chunks of ~1 MiB cut at newlines: memory stays at one output copy (none when nothing is masked).
+    result: str | None = None
+    pos = 0
+    while pos < len(text):
+        end = text.find("\n", pos + _CHUNK_CHARS)
+        end = len(text) if end == -1 else end + 1
+        chunk = text[pos:end]
+        redacted = _apply_prefiltered(chunk, found)
+        if result is None and redacted is not chunk:
+            result = text[:pos]
+        if result is not None:
+            result += redacted  # in-place growth: CPython reallocs a uniquely referenced str
+        pos = end
+    return text if result is None else result
+
+
+def _apply_prefiltered(text: str, found: list[str] | None) -> str:
+    """`text` with the rules run on the lines the prefilter hits; `text` itself when there is none."""
+    assert _PREFILTER is not None
     data = text.encode("utf-8", errors="surrogatepass")
     out: list[bytes] = []
     pos = 0
@@ -234,6 +256,8 @@ def _apply(text: str, found: list[str] | None) -> str:
         line = _apply_rules(raw.decode("utf-8", errors="surrogatepass"), found, wanted)
         out += [data[pos:start], line.encode("utf-8", errors="surrogatepass")]
         pos = end
+    if not out:
+        return text
     out.append(data[pos:])
     return b"".join(out).decode("utf-8", errors="surrogatepass")
 
