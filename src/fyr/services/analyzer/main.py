@@ -134,6 +134,7 @@ class Analyzer:
                  claims=slots, llm=self.model is not None)
         try:
             while not stop.is_set():
+                in_flight = {t for t in in_flight if not t.done()}
                 free = slots - len(in_flight)
                 got = 0
                 if free > 0:
