@@ -28,8 +28,8 @@ async def make_api_client(*, kubeconfig: Path | None) -> client.ApiClient:
             configuration = client.Configuration()
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             return client.ApiClient(configuration=configuration)
-        env_file = os.environ.get("KUBECONFIG")
-        return await config.new_client_from_config(config_file=env_file, persist_config=False)
+        # None: the library's default, $KUBECONFIG (colon-separated lists merged) or ~/.kube/config.
+        return await config.new_client_from_config(config_file=None, persist_config=False)
     except (config.ConfigException, OSError) as exc:
         where = str(kubeconfig) if kubeconfig else "in-cluster/default kubeconfig"
         raise ConfigError(f"cannot load Kubernetes credentials ({where}): {exc}") from exc
