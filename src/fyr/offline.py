@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Literal
 
 from fyr.errors import ConfigError
-from fyr.services.analyzer.chains import make_offline_explainer
 from fyr.services.analyzer.offline import run_analyze, run_collect
 from fyr.settings import Settings
 
@@ -23,7 +22,12 @@ async def analyze_command(bundle: Path, *, fmt: Literal["json", "text"], llm: st
         settings = settings.model_copy(update={"llm": llm})
     if llm == "openai" and not (settings.openai_api_key or settings.openai_base_url):
         raise ConfigError("--llm openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
-    explain = make_offline_explainer(settings)
+    explain = None
+    if settings.llm_enabled:
+        # LangChain and the OpenAI client take seconds to import: only when the LLM is on.
+        from fyr.services.analyzer.chains import make_offline_explainer
+
+        explain = make_offline_explainer(settings)
     code, text = await run_analyze(bundle, fmt=fmt, settings=settings, explain=explain)
     return (code, text, "") if code == 0 else (code, "", text)
 
