@@ -223,20 +223,19 @@ def _apply(text: str, found: list[str] | None) -> str:
     text = _redact_pem(text, found)
     if _PREFILTER is None or len(text) < _PREFILTER_MIN_CHARS:
         return _apply_rules(text, found, None)
-    # Chunks of ~1 MiB cut at newlines: memory stays at one output copy (none when nothing is masked).
-    result: str | None = None
+    # Chunks of ~1 MiB cut at newlines; nothing is copied when nothing is masked.
+    parts: list[str] = []
+    changed = False
     pos = 0
     while pos < len(text):
         end = text.find("\n", pos + _CHUNK_CHARS)
         end = len(text) if end == -1 else end + 1
-        chunk = text[pos:end]
+        chunk = text[pos:end] if pos or end < len(text) else text
         redacted = _apply_prefiltered(chunk, found)
-        if result is None and redacted is not chunk:
-            result = text[:pos]
-        if result is not None:
-            result += redacted  # in-place growth: CPython reallocs a uniquely referenced str
+        changed = changed or redacted is not chunk
+        parts.append(redacted)
         pos = end
-    return text if result is None else result
+    return "".join(parts) if changed else text
 
 
 def _apply_prefiltered(text: str, found: list[str] | None) -> str:
