@@ -288,7 +288,7 @@ async def run_watcher(
                                                backoff=Backoff(initial=0.5, maximum=5.0)))
                        for w in watchers]
             tg.create_task(run_loop("watcher_record", recorder.step, stop=stop, wakeup=recorder.wakeup,
-                                    backoff=Backoff(initial=0.5, maximum=10.0)))
+                                    backoff=Backoff(initial=0.5, maximum=5.0)))
             tg.create_task(_end_streams_on_stop(stop, streams))
     finally:
         await api.close()
