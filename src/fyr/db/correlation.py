@@ -28,15 +28,18 @@ the message (see fyr.core.routing).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
-from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fyr.db.base import utcnow
@@ -48,6 +51,7 @@ log = structlog.get_logger()
 WINDOW = timedelta(minutes=30)  # commit-less joins: deploy activity this close to the rollout start
 K8S_PREFIX = "k8s:"
 _HEX = re.compile(r"[0-9a-f]{7,64}")
+_ENV_SLUG = re.compile(r"[a-z][a-z0-9-]{0,22}[a-z0-9]|[a-z]")
 _HEX_TAG = re.compile(r"^[0-9a-f]{7,40}$")
 _CANDIDATES = 50  # rollouts examined per webhook; bounds the work of one request
 
@@ -63,6 +67,13 @@ def project_slug(path: str) -> str:
     return slug.strip("-")
 
 
+def slug_is_name(environment: str) -> bool:
+    """GitLab keeps an environment name as its slug only when it is already slug-shaped
+    (lower-case alphanumerics and single dashes, starting with a letter, at most 24 characters);
+    otherwise the slug gets a random suffix and cannot be recomputed from the name."""
+    return bool(_ENV_SLUG.fullmatch(environment)) and "--" not in environment
+
+
 def image_commit_prefix(image: str | None) -> str | None:
     """An image tag that is a hex prefix (≥ 7) of a commit SHA names the commit."""
     if not image or "@" in image.rsplit("/", 1)[-1]:
@@ -76,11 +87,15 @@ def image_commit_prefix(image: str | None) -> str | None:
 
 def rollout_commit(rollout: Rollout) -> str | None:
     """The commit (or prefix) the rollout names: annotation first, then a hex image tag."""
-    if rollout.git_commit:
-        commit = rollout.git_commit.strip().lower()
+    return _commit_of(rollout.git_commit, rollout.image)
+
+
+def _commit_of(git_commit: str | None, image: str | None) -> str | None:
+    if git_commit:
+        commit = git_commit.strip().lower()
         if _HEX.fullmatch(commit):
             return commit
-    return image_commit_prefix(rollout.image)
+    return image_commit_prefix(image)
 
 
 def k8s_path(cluster: str, namespace: str, deployment: str) -> str:
@@ -155,98 +170,134 @@ class GitlabEvent:
 # --- deliveries -----------------------------------------------------------------------------
 
 
+def _dialect(session: AsyncSession) -> str:
+    bind = session.bind
+    return bind.dialect.name if bind is not None else "sqlite"
+
+
 async def record_delivery(session: AsyncSession, dedupe_key: str, event_kind: str) -> bool:
     """Insert the delivery's dedupe row; False when it was seen before (then do nothing else).
 
     Called first in the same transaction as the effect: a delivery that fails later rolls its row
     back with it, and a concurrent duplicate waits on the unique key, then sees the first one.
+    One statement (INSERT IGNORE / ON CONFLICT DO NOTHING): the row count says which it was.
     """
-    try:
-        async with session.begin_nested():
-            session.add(WebhookDelivery(dedupe_key=dedupe_key, event_kind=event_kind[:64],
-                                        received_at=utcnow()))
-    except IntegrityError:
-        return False
-    return True
+    values = {"dedupe_key": dedupe_key, "event_kind": event_kind[:64], "received_at": utcnow()}
+    stmt: Any
+    if _dialect(session) == "sqlite":
+        stmt = sqlite_insert(WebhookDelivery).values(values).on_conflict_do_nothing()
+    else:
+        stmt = mysql_insert(WebhookDelivery).values(values).prefix_with("IGNORE")
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
 
 
 # --- staging --------------------------------------------------------------------------------
 
 
 async def _get_row(session: AsyncSession, project_path: str, environment: str, sha: str,
-                   *, lock: bool) -> GitlabMetadata | None:
+                   ) -> GitlabMetadata | None:
     stmt = select(GitlabMetadata).where(
         GitlabMetadata.project_path == project_path,
         GitlabMetadata.environment == environment,
         GitlabMetadata.commit_sha == sha,
-    )
-    if lock:
-        stmt = stmt.with_for_update()
+    ).execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def _newer(new: int | None, old: int | None) -> bool:
-    return new is not None and (old is None or new >= old)
+def _newer(new: Any, old: Any) -> Any:
+    return and_(new.is_not(None), or_(old.is_(None), new >= old))
 
 
-def _merge_into(row: GitlabMetadata, s: Staging) -> None:
-    if s.pipeline_url is not None and (s.explicit or _newer(s.pipeline_id, row.pipeline_id)
-                                       or (s.pipeline_id is None and row.pipeline_url is None)):
-        row.pipeline_url = s.pipeline_url
-    if _newer(s.pipeline_id, row.pipeline_id):
-        row.pipeline_id = s.pipeline_id
-    if _newer(s.job_id, row.job_id):
-        row.job_id = s.job_id
-    for field in ("mr_url", "deployment_status", "team", "slack_channel"):
-        value = getattr(s, field)
-        if value is not None:
-            setattr(row, field, value)
-    row.updated_at = utcnow()
+def _merge_set(s: Staging, new: Any) -> list[tuple[str, Any]]:
+    """ON DUPLICATE KEY / ON CONFLICT assignments: newest pipeline and job win, given values win.
+
+    Ordered: MySQL evaluates assignments left to right against the already-updated row, so the
+    pipeline URL is decided before the pipeline id changes (SQLite always sees the old row).
+    """
+    t = GitlabMetadata.__table__.c
+    url: Any
+    if s.explicit:
+        url = func.coalesce(new.pipeline_url, t.pipeline_url)
+    else:
+        url = case(
+            (new.pipeline_url.is_(None), t.pipeline_url),
+            (_newer(new.pipeline_id, t.pipeline_id), new.pipeline_url),
+            (and_(new.pipeline_id.is_(None), t.pipeline_url.is_(None)), new.pipeline_url),
+            else_=t.pipeline_url,
+        )
+    return [
+        ("pipeline_url", url),
+        ("pipeline_id", case((_newer(new.pipeline_id, t.pipeline_id), new.pipeline_id),
+                             else_=t.pipeline_id)),
+        ("job_id", case((_newer(new.job_id, t.job_id), new.job_id), else_=t.job_id)),
+        ("mr_url", func.coalesce(new.mr_url, t.mr_url)),
+        ("deployment_status", func.coalesce(new.deployment_status, t.deployment_status)),
+        ("team", func.coalesce(new.team, t.team)),
+        ("slack_channel", func.coalesce(new.slack_channel, t.slack_channel)),
+        ("updated_at", new.updated_at),
+    ]
 
 
-async def stage(session: AsyncSession, s: Staging) -> GitlabMetadata:
-    """Upsert one staged row (select for update; insert under a savepoint; a lost race merges)."""
-    row = await _get_row(session, s.project_path, s.environment, s.commit_sha, lock=True)
-    if row is None:
-        now = utcnow()
-        slug = "" if s.project_path.startswith(K8S_PREFIX) else project_slug(s.project_path)
-        fresh = GitlabMetadata(project_path=s.project_path, project_slug=slug, environment=s.environment,
-                               commit_sha=s.commit_sha, created_at=now, updated_at=now)
-        _merge_into(fresh, s)
-        try:
-            async with session.begin_nested():
-                session.add(fresh)
-        except IntegrityError:
-            row = await _get_row(session, s.project_path, s.environment, s.commit_sha, lock=True)
-            if row is None:
-                raise
-        else:
-            return fresh
-    _merge_into(row, s)
-    return row
+@functools.cache
+def _upsert_statement(dialect: str, explicit: bool) -> Any:
+    """Built once per (dialect, explicit): the values travel as parameters, so SQLAlchemy's
+    compiled cache is hit instead of re-keying a fresh statement on every webhook."""
+    columns = GitlabMetadata.__table__.c
+    base = {name: bindparam(name, type_=columns[name].type) for name in _STAGE_COLUMNS}
+    probe = Staging(project_path="", environment="", commit_sha="", explicit=explicit)
+    if dialect == "sqlite":
+        ins = sqlite_insert(GitlabMetadata).values(base)
+        return ins.on_conflict_do_update(index_elements=["project_path", "environment", "commit_sha"],
+                                         set_=dict(_merge_set(probe, ins.excluded)))
+    mins = mysql_insert(GitlabMetadata).values(base)
+    return mins.on_duplicate_key_update(_merge_set(probe, mins.inserted))
+
+
+_STAGE_COLUMNS = ("project_path", "project_slug", "environment", "commit_sha", "pipeline_id", "pipeline_url",
+                  "mr_url", "job_id", "deployment_status", "team", "slack_channel", "created_at",
+                  "updated_at")
+
+
+async def stage(session: AsyncSession, stagings: Sequence[Staging]) -> None:
+    """Upsert staged rows: one statement, one round trip (a multi-row insert on MySQL), no
+    read-then-write race and no lock upgrade."""
+    now = utcnow()
+    for explicit in (False, True):
+        rows = [{
+            "project_path": s.project_path,
+            "project_slug": "" if s.project_path.startswith(K8S_PREFIX) else project_slug(s.project_path),
+            "environment": s.environment, "commit_sha": s.commit_sha, "pipeline_id": s.pipeline_id,
+            "pipeline_url": s.pipeline_url, "mr_url": s.mr_url, "job_id": s.job_id,
+            "deployment_status": s.deployment_status, "team": s.team, "slack_channel": s.slack_channel,
+            "created_at": now, "updated_at": now,
+        } for s in stagings if s.explicit is explicit]
+        if rows:
+            await session.execute(_upsert_statement(_dialect(session), explicit), rows)
 
 
 async def _link_jobs(session: AsyncSession, project_path: str, links: Sequence[JobLink]) -> None:
-    if not links:
-        return
-    by_job = {link.job_id: link for link in links}
-    stmt = select(GitlabMetadata).where(
-        GitlabMetadata.project_path == project_path, GitlabMetadata.job_id.in_(list(by_job))
-    )
-    for row in (await session.execute(stmt)).scalars():
-        assert row.job_id is not None
-        link = by_job[row.job_id]
-        if _newer(link.pipeline_id, row.pipeline_id):
-            row.pipeline_id = link.pipeline_id
-            row.pipeline_url = link.pipeline_url or row.pipeline_url
-            row.updated_at = utcnow()
+    """Deploy rows that know only the job (a Deployment hook came first) learn its pipeline."""
+    by_pipeline: dict[tuple[int, str | None], list[int]] = {}
+    for link in links:
+        by_pipeline.setdefault((link.pipeline_id, link.pipeline_url), []).append(link.job_id)
+    t = GitlabMetadata.__table__.c
+    for (pipeline_id, url), jobs in by_pipeline.items():
+        await session.execute(
+            update(GitlabMetadata)
+            .where(t.project_path == project_path, t.job_id.in_(jobs),
+                   or_(t.pipeline_id.is_(None), t.pipeline_id < pipeline_id))
+            .values(pipeline_id=pipeline_id, pipeline_url=func.coalesce(url, t.pipeline_url),
+                    updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def _pipeline_for_deployment(session: AsyncSession, event: GitlabEvent) -> None:
     """A Deployment hook has no pipeline: borrow it from a row that saw the same job or env name."""
     if event.deploy_env is None:
         return
-    row = await _get_row(session, event.project_path, event.deploy_env, event.commit_sha, lock=False)
+    row = await _get_row(session, event.project_path, event.deploy_env, event.commit_sha)
     if row is None or row.pipeline_id is not None:
         return
     conds = []
@@ -272,21 +323,53 @@ async def _pipeline_for_deployment(session: AsyncSession, event: GitlabEvent) ->
 
 async def apply_gitlab_event(session: AsyncSession, event: GitlabEvent) -> list[int]:
     """Stage one webhook's metadata and attach it to matching rollouts; returns their ids."""
-    await _link_jobs(session, event.project_path, event.job_links)
-    for staging in event.stagings:
-        await stage(session, staging)
-    await _pipeline_for_deployment(session, event)
-    return await _attach_matching(session, event)
+    return [rollout_id for rollout_id, _ in await apply_gitlab_events(session, [event])]
+
+
+async def apply_gitlab_events(session: AsyncSession, events: Sequence[GitlabEvent]
+                              ) -> list[tuple[int, str | None]]:
+    """Several events in one transaction with one upsert and one candidate query (group commit).
+
+    Returns (rollout id, its commit) for each rollout that received metadata."""
+    for event in events:
+        if event.job_links:
+            await _link_jobs(session, event.project_path, event.job_links)
+    await stage(session, [staging for event in events for staging in event.stagings])
+    for event in events:
+        await _pipeline_for_deployment(session, event)
+    return await _attach_matching(session, events)
+
+
+async def record_deliveries(session: AsyncSession, deliveries: Sequence[tuple[str, str]]) -> list[bool]:
+    """Dedupe rows for several deliveries at once: one read, one multi-row insert.
+
+    Returns, per delivery, whether it is new (a repeat inside the batch counts as seen). A
+    concurrent writer inserting the same key raises IntegrityError: the caller then falls back to
+    one transaction per delivery (`record_delivery`).
+    """
+    keys = [key for key, _ in deliveries]
+    stmt = select(WebhookDelivery.dedupe_key).where(WebhookDelivery.dedupe_key.in_(set(keys)))
+    seen = set((await session.execute(stmt)).scalars())
+    fresh: list[bool] = []
+    rows = []
+    now = utcnow()
+    for key, kind in deliveries:
+        fresh.append(key not in seen)
+        if key not in seen:
+            seen.add(key)
+            rows.append({"dedupe_key": key, "event_kind": kind[:64], "received_at": now})
+    if rows:
+        await session.execute(insert(WebhookDelivery), rows)
+    return fresh
 
 
 # --- rollout side ---------------------------------------------------------------------------
 
 
-async def _candidate_rollouts(session: AsyncSession, event: GitlabEvent) -> list[Rollout]:
+def _event_conditions(event: GitlabEvent) -> list[Any]:
     sha = event.commit_sha
-    prefixes = [sha[:n] for n in range(7, len(sha) + 1)]
     conds = [
-        Rollout.git_commit.in_(prefixes),
+        Rollout.git_commit.in_([sha[:n] for n in range(7, len(sha) + 1)]),
         and_(Rollout.git_commit.is_(None), Rollout.image.like(f"%:{sha[:7]}%")),
     ]
     if event.deploy_env is not None:
@@ -296,15 +379,36 @@ async def _candidate_rollouts(session: AsyncSession, event: GitlabEvent) -> list
             Rollout.gitlab_env == event.deploy_env,
             Rollout.started_at >= utcnow() - WINDOW,
         ))
-    stmt = select(Rollout).where(or_(*conds)).order_by(Rollout.id.desc()).limit(_CANDIDATES)
-    return list((await session.execute(stmt)).scalars())
+    return conds
 
 
-async def _attach_matching(session: AsyncSession, event: GitlabEvent) -> list[int]:
+async def _candidate_rollouts(session: AsyncSession, events: Sequence[GitlabEvent]) -> list[Rollout]:
+    """Rollouts that may match any of these events (attach_staged has the last word)."""
+    if not events:
+        return []
+    conds = [cond for event in events for cond in _event_conditions(event)]
+    # Three narrow columns first: most webhooks match no rollout, and a full rollout row is wide.
+    stmt = (select(Rollout.id, Rollout.image, Rollout.git_commit).where(or_(*conds))
+            .order_by(Rollout.id.desc()).limit(_CANDIDATES * len(events)))
+    shas = [event.commit_sha for event in events]
+    ids = []
+    for rollout_id, image, git_commit in (await session.execute(stmt)).all():
+        commit = _commit_of(git_commit, image)
+        # The SQL filter is coarse (an image tag merely containing the first 7 hex digits).
+        if commit is None or any(sha.startswith(commit) for sha in shas):
+            ids.append(rollout_id)
+    if not ids:
+        return []
+    full = select(Rollout).where(Rollout.id.in_(ids)).order_by(Rollout.id.desc())
+    return list((await session.execute(full)).scalars())
+
+
+async def _attach_matching(session: AsyncSession, events: Sequence[GitlabEvent]
+                           ) -> list[tuple[int, str | None]]:
     attached = []
-    for rollout in await _candidate_rollouts(session, event):
+    for rollout in await _candidate_rollouts(session, events):
         if await attach_staged(session, rollout):
-            attached.append(rollout.id)
+            attached.append((rollout.id, rollout.git_commit))
     return attached
 
 
@@ -312,7 +416,8 @@ async def _explicit_row(session: AsyncSession, rollout: Rollout) -> GitlabMetada
     """The newest annotate call for this Deployment that fits this rollout."""
     path = k8s_path(rollout.cluster, rollout.namespace, rollout.deployment)
     stmt = (select(GitlabMetadata).where(GitlabMetadata.project_path == path)
-            .order_by(GitlabMetadata.updated_at.desc()).limit(20))
+            .order_by(GitlabMetadata.updated_at.desc()).limit(20)
+            .execution_options(populate_existing=True))
     commit = rollout_commit(rollout)
     for row in (await session.execute(stmt)).scalars():
         if commit and row.commit_sha:
@@ -344,7 +449,7 @@ async def _rows_for_commit(session: AsyncSession, rollout: Rollout, commit: str)
     )
     if rollout.gitlab_app:
         stmt = stmt.where(GitlabMetadata.project_slug == rollout.gitlab_app)
-    rows = list((await session.execute(stmt.limit(200))).scalars())
+    rows = list((await session.execute(stmt.limit(200).execution_options(populate_existing=True))).scalars())
     projects = {(r.project_path, r.commit_sha) for r in rows}
     if len(projects) > 1:
         log.info("gitlab_match_ambiguous", rollout_id=rollout.id, commit=commit,
@@ -364,14 +469,14 @@ async def _rows_without_commit(session: AsyncSession, rollout: Rollout) -> list[
         GitlabMetadata.updated_at >= rollout.started_at - WINDOW,
         GitlabMetadata.updated_at <= rollout.started_at + WINDOW,
     ).limit(10)
-    deployed = list((await session.execute(stmt)).scalars())
+    deployed = list((await session.execute(stmt.execution_options(populate_existing=True))).scalars())
     keys = {(r.project_path, r.commit_sha) for r in deployed}
     if len(keys) != 1:
         return []
     (path, sha) = keys.pop()
     stmt = select(GitlabMetadata).where(GitlabMetadata.project_path == path,
                                         GitlabMetadata.commit_sha == sha)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(stmt.execution_options(populate_existing=True))).scalars())
 
 
 def _ordered(rows: Iterable[GitlabMetadata], env: str | None) -> list[GitlabMetadata]:
@@ -463,10 +568,12 @@ async def annotate(session: AsyncSession, a: Annotation) -> list[Rollout]:
     values = Staging(project_path=k8s_path(a.cluster, a.namespace, a.deployment), environment="",
                      commit_sha=a.commit or "", pipeline_url=a.pipeline_url, mr_url=a.mr_url,
                      team=a.team, slack_channel=a.slack_channel, explicit=True)
-    row = await stage(session, values)
+    await stage(session, [values])
+    row = await _get_row(session, values.project_path, "", values.commit_sha)
+    assert row is not None
     if a.project and a.commit and len(a.commit) >= 40:
         # The project's own rows too, so that the commit joins other rollouts of the same project.
-        await stage(session, replace(values, project_path=a.project, environment=a.environment or ""))
+        await stage(session, [replace(values, project_path=a.project, environment=a.environment or "")])
     stmt = (select(Rollout).where(Rollout.cluster == a.cluster, Rollout.namespace == a.namespace,
                                   Rollout.deployment == a.deployment)
             .order_by(Rollout.generation.desc()).limit(20))

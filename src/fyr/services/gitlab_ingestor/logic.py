@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
-from fyr.db.correlation import GitlabEvent, JobLink, Staging
+from fyr.db.correlation import GitlabEvent, JobLink, Staging, slug_is_name
 from fyr.services.gitlab_ingestor.models import (
     DeploymentHook,
     Hook,
@@ -55,8 +55,12 @@ def _pipeline(hook: PipelineHook) -> GitlabEvent:
         if build.environment is not None:
             name = build.environment.name
             deploy_jobs[name] = max(build.id, deploy_jobs.get(name, build.id))
+    # Rows keyed by a slug-shaped name meet the Deployment hook's row by key already; the others
+    # (slug with a random suffix) meet it through the job id.
     links = [JobLink(job_id=build.id, pipeline_id=attrs.id, pipeline_url=url)
-             for build in hook.builds if build.environment is not None][:MAX_DEPLOY_JOBS]
+             for build in hook.builds
+             if build.environment is not None and not slug_is_name(build.environment.name)
+             ][:MAX_DEPLOY_JOBS]
     for name, job_id in list(deploy_jobs.items())[:MAX_DEPLOY_JOBS]:
         stagings.append(Staging(project_path=path, environment=name, commit_sha=attrs.sha,
                                 pipeline_id=attrs.id, pipeline_url=url, mr_url=mr_url, job_id=job_id))
@@ -73,7 +77,8 @@ def _job(hook: JobHook) -> GitlabEvent:
         stagings.append(Staging(project_path=path, environment=hook.environment.name, commit_sha=hook.sha,
                                 pipeline_id=hook.pipeline_id, pipeline_url=url, job_id=hook.build_id))
     links: tuple[JobLink, ...] = ()
-    if hook.pipeline_id is not None and hook.environment is not None:
+    if (hook.pipeline_id is not None and hook.environment is not None
+            and not slug_is_name(hook.environment.name)):
         links = (JobLink(job_id=hook.build_id, pipeline_id=hook.pipeline_id, pipeline_url=url),)
     return GitlabEvent(project_path=path, commit_sha=hook.sha, stagings=tuple(stagings), job_links=links)
 

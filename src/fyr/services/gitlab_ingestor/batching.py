@@ -1,0 +1,95 @@
+"""Group commit for webhook deliveries: concurrent requests share one database transaction.
+
+Each delivery costs a handful of statements and a commit; with aiomysql each statement costs the
+process a few tenths of a millisecond of CPU and the commit an fsync. When deliveries arrive
+together (a pipeline finishing sends a burst of Job and Pipeline hooks), the ones waiting are
+written in one transaction — one dedupe read, one multi-row insert, one upsert, one candidate query,
+one commit — and every request is answered only after that commit, so nothing is acknowledged
+that is not durable. An idle ingestor runs no background task: the first request of a burst starts
+a drain task that ends when the queue is empty.
+
+If a batch fails (a concurrent duplicate from another replica, bad luck with a deadlock), its
+deliveries are retried one transaction each, so one delivery never fails another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import structlog
+
+log = structlog.get_logger()
+
+I = TypeVar("I")  # noqa: E741 - item (short type variable names, as usual)
+R = TypeVar("R")  # result
+
+
+@dataclass
+class _Entry(Generic[I, R]):
+    item: I
+    future: asyncio.Future[R] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class GroupCommit(Generic[I, R]):
+    """Queue items; a drain task runs them in batches of up to `max_batch`."""
+
+    def __init__(
+        self,
+        *,
+        run_batch: Callable[[Sequence[I]], Awaitable[Sequence[R]]],
+        run_one: Callable[[I], Awaitable[R]],
+        max_batch: int = 64,
+    ) -> None:
+        self._run_batch = run_batch
+        self._run_one = run_one
+        self._max_batch = max_batch
+        self._queue: list[_Entry[I, R]] = []
+        self._drain: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.fallbacks = 0
+
+    async def submit(self, item: I) -> R:
+        entry: _Entry[I, R] = _Entry(item)
+        self._queue.append(entry)
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.create_task(self._drain_queue(), name="ingestor-group-commit")
+        # Shielded: a request cancelled while waiting must not cancel the batch others wait on.
+        return await asyncio.shield(entry.future)
+
+    async def _drain_queue(self) -> None:
+        batch: list[_Entry[I, R]] = []
+        try:
+            await asyncio.sleep(0)  # let requests that are already parsed join the first batch
+            while self._queue:
+                batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch:]
+                await self._run(batch)
+        finally:  # cancelled (shutdown): nobody may wait forever
+            for entry in [*batch, *self._queue]:
+                if not entry.future.done():
+                    entry.future.cancel()
+
+    async def _run(self, batch: list[_Entry[I, R]]) -> None:
+        self.batches += 1
+        if len(batch) > 1:
+            try:
+                results = await self._run_batch([e.item for e in batch])
+            except Exception as exc:  # isolate the failure, then retry singly
+                self.fallbacks += 1
+                log.info("ingestor_batch_retried_singly", size=len(batch), error=type(exc).__name__)
+            else:
+                for entry, result in zip(batch, results, strict=True):
+                    if not entry.future.done():
+                        entry.future.set_result(result)
+                return
+        for entry in batch:
+            try:
+                result = await self._run_one(entry.item)
+            except Exception as exc:  # handed to the waiting request, raised there
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
+            else:
+                if not entry.future.done():
+                    entry.future.set_result(result)
