@@ -22,11 +22,18 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from fyr.services.analyzer.redaction import redact_text
+
+try:  # the classification gate over a whole batch of never-seen lines (see _hinted_lines)
+    import re2 as _re2  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - google-re2 is a declared dependency
+    _re2 = None
 
 __all__ = ["DecisiveBlock", "LogDigest", "digest_log", "iter_lines"]
 
@@ -109,6 +116,9 @@ _HINT = re.compile(
     rb"|denied|unauthori|forbidden|timed out|timeout|deadline|reset|not known|enotfound|econn|eacces|fail"
     rb"|goroutine|caused by|throwable|interrupt|unhandled|cause"
 )
+_HINT_RE2 = _re2.compile(_HINT.pattern) if _re2 is not None else None
+_BATCH_GATE_MIN = 512
+
 # Bytes that do not occur in text: a line where they are more than 10% is binary data, not a log line.
 _TEXT_BYTES = bytes(b for b in range(256) if not ((b < 32 and b not in (9, 13, 27)) or b == 127))
 
@@ -270,9 +280,21 @@ def _is_binary(raw: bytes) -> bool:
     return len(raw.translate(None, _TEXT_BYTES)) * 10 > len(raw)
 
 
+def _klog_severe(raw: bytes) -> bool:
+    return raw[:1] in (b"E", b"F") and raw[1:5].isdigit()  # klog E1127 / F1127 prefixes
+
+
+def _hinted_lines(block: bytes, raws: list[bytes]) -> set[int]:
+    """Indices of the lines of `block` that contain a gate word (one RE2 pass over the batch)."""
+    if _HINT_RE2 is None:
+        return set(range(len(raws)))
+    starts = list(accumulate((len(r) + 1 for r in raws), initial=0))
+    return {bisect_right(starts, m.start()) - 1 for m in _HINT_RE2.finditer(block.lower())}
+
+
 def _classify_raw(raw: bytes) -> _Class | None:
     head = raw[:_REP_CHARS * 4]
-    if not _HINT.search(head.lower()) and not (head[:1] in (b"E", b"F") and head[1:5].isdigit()):
+    if not _HINT.search(head.lower()) and not _klog_severe(head):
         return None
     if _is_binary(head):
         return None
@@ -317,13 +339,18 @@ def _ingest(state: _State, block: bytes) -> None:
         state.first.extend(_decode(r, state.max_line_chars)[0] for r in raws[: 5 - len(state.first)])
     state.counts.update(keys)
     classes, reps = state.classes, state.reps
-    for i, key in enumerate(keys):
-        if key in classes:
-            cls = classes[key]
-        else:
+    misses = [i for i, key in enumerate(keys) if key not in classes]
+    # Many never-seen lines (a log of distinct lines): find the gate's words in the whole batch at once.
+    hinted = _hinted_lines(block, raws) if len(misses) > _BATCH_GATE_MIN else None
+    for i in misses:
+        key = keys[i]
+        if key not in classes:
             raw = raws[i]
             reps.setdefault(key, raw[: _REP_CHARS * 4])
-            cls = classes[key] = _classify_raw(raw)
+            gated = hinted is not None and i not in hinted and not _klog_severe(raw)
+            classes[key] = None if gated else _classify_raw(raw)
+    for i, key in enumerate(keys):
+        cls = classes[key]
         if cls is not None:
             state.triggers.append((base + i, cls))
     if max(map(len, raws)) > state.max_line_chars:
