@@ -305,3 +305,15 @@ def test_redacted_templates_mask_tokens_before_numbers() -> None:
     lines = [f"push {i} with glpat-Ab12Cd34Ef56Gh78Ij90" for i in range(5)]
     digest = digest_log("\n".join(lines), source="x", redact=True)
     assert digest.templates[0] == ("push <*> with glpat-****", 5)
+
+
+def test_decisive_lines_among_thousands_of_distinct_lines_are_found() -> None:
+    letters = "ghijklmnopqrstuvwxyz"
+    words = [letters[i % 20] + letters[i // 20 % 20] + letters[i // 400 % 20] for i in range(3000)]
+    lines = [f"user {w} logged out" for w in words]  # 3,000 never-seen keys in one batch
+    lines.insert(1500, "E1127 10:00:00.000000 1 main.go:52] lost connection to the API server")
+    lines.insert(2500, "FATAL: shutting down, cannot reach vault")
+    digest = _digest(lines)
+    found = {b.line for b in digest.decisive}
+    assert "FATAL: shutting down, cannot reach vault" in found
+    assert "E1127 10:00:00.000000 1 main.go:52] lost connection to the API server" in found
