@@ -194,3 +194,21 @@ async def test_merge_commit_sha_of_a_merged_mr_links_the_mr(
     assert response.status_code == 200
     row = await load_rollout(any_database)
     assert (row.git_commit, row.mr_url) == (merged_sha, MR_87)
+
+
+def test_in_repo_fixture_copy_matches_the_shared_fixtures() -> None:
+    import os
+    from pathlib import Path
+
+    from tests.integration.ingestor.ingestor_helpers import REPO_ROOT, fixtures_dir
+
+    shared = Path(os.environ.get("FYR_SHARED_DIR", REPO_ROOT.parent / "shared")) / "fixtures" / "gitlab"
+    if not (shared / "headers.json").is_file():
+        pytest.skip("the shared fixtures folder is not beside the repository")
+    ours = fixtures_dir()
+    assert ours == REPO_ROOT / "tests" / "fixtures" / "gitlab"
+    names = sorted(p.name for p in shared.iterdir() if p.is_file())
+    assert names == sorted(p.name for p in ours.iterdir() if p.is_file())
+    for name in names:
+        assert (ours / name).read_bytes() == (shared / name).read_bytes(), name
+    assert set(DELIVERIES) == {n for n in names if n.endswith(".json") and n != "headers.json"}

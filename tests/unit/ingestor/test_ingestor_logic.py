@@ -1,0 +1,112 @@
+"""Pure parts of the ingestor: what each hook stages (WIRE-FORMATS A6), dedupe keys, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from fyr.db.correlation import image_commit_prefix, project_slug, slug_is_name
+from fyr.services.gitlab_ingestor.batching import GroupCommit
+from fyr.services.gitlab_ingestor.logic import dedupe_key, events_for
+from fyr.services.gitlab_ingestor.models import EVENT_MODELS, Hook
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gitlab"
+SHA = "8f2c4e1b9a7d3f6e0c5b2a8d4e6f1a3c9b7d5e2f"
+HEADERS = json.loads((FIXTURES / "headers.json").read_text())["files"]
+
+
+def parse(name: str) -> Hook:
+    _, model = EVENT_MODELS[HEADERS[name]["X-Gitlab-Event"]]
+    return model.model_validate_json((FIXTURES / name).read_bytes())
+
+
+def test_deployment_hook_takes_full_sha_from_commit_url_and_keys_by_env_slug() -> None:
+    (event,) = events_for(parse("deployment_failed.json"))
+    (staging,) = event.stagings
+    assert (staging.commit_sha, staging.environment, staging.job_id) == (SHA, "production", 3310449)
+    assert staging.deployment_status == "failed"
+    assert staging.pipeline_url is None  # the Deployment hook has no pipeline
+    assert event.deployable_id == 3310449
+
+
+def test_job_hook_uses_sha_not_commit_id_and_builds_pipeline_url() -> None:
+    (event,) = events_for(parse("job_failed.json"))
+    assert event.commit_sha == SHA  # commit.id is the pipeline id (98231): a trap
+    deploy = next(s for s in event.stagings if s.environment == "production")
+    assert deploy.pipeline_url == "https://gitlab.example.com/acme/shop-api/-/pipelines/98231"
+    assert deploy.job_id == 3310449
+
+
+def test_pipeline_hook_stages_commit_row_and_one_row_per_deploy_environment() -> None:
+    (event,) = events_for(parse("pipeline_success.json"))
+    assert {(s.environment, s.job_id) for s in event.stagings} == {("", None), ("production", 3310457)}
+    (mr_event,) = events_for(parse("pipeline_failed_mr.json"))
+    assert {s.mr_url for s in mr_event.stagings} == {
+        "https://gitlab.example.com/acme/shop-api/-/merge_requests/87"}
+
+
+def test_merge_request_hook_stages_head_commit() -> None:
+    (event,) = events_for(parse("merge_request_open.json"))
+    assert event.commit_sha == SHA
+    assert event.stagings[0].environment == ""
+
+
+def test_dedupe_key_prefers_idempotency_key_and_hashes_everything() -> None:
+    a = dedupe_key(idempotency_key="k", event_uuid="u1", kind="pipeline", body=b"1")
+    assert a == dedupe_key(idempotency_key="k", event_uuid="u2", kind="build", body=b"2")
+    b = dedupe_key(idempotency_key=None, event_uuid="u", kind="pipeline", body=b"1")
+    assert b != dedupe_key(idempotency_key=None, event_uuid="u", kind="pipeline", body=b"2")
+    assert b != dedupe_key(idempotency_key=None, event_uuid="u", kind="build", body=b"1")
+    assert len(dedupe_key(idempotency_key="x" * 10_000, event_uuid=None, kind="k", body=b"")) == 64
+
+
+@pytest.mark.parametrize(
+    ("path", "slug"),
+    [("acme/shop-api", "acme-shop-api"), ("Acme/Shop_API", "acme-shop-api"), ("-a/b-", "a-b"),
+     ("g/" + "x" * 80, ("g-" + "x" * 80)[:63])],
+)
+def test_project_slug_follows_ci_project_path_slug(path: str, slug: str) -> None:
+    assert project_slug(path) == slug
+
+
+@pytest.mark.parametrize(
+    ("image", "prefix"),
+    [("registry/acme/shop:8f2c4e1b", "8f2c4e1b"), ("shop:8F2C4E1", "8f2c4e1"), ("shop:v1.2", None),
+     ("shop:abc", None), ("registry:5000/shop", None), ("shop@sha256:" + "a" * 64, None), (None, None)],
+)
+def test_image_tag_names_a_commit_only_when_hex_of_seven_or_more(image: str | None, prefix: str | None) -> None:
+    assert image_commit_prefix(image) == prefix
+
+
+def test_environment_slug_equals_name_only_for_slug_shaped_names() -> None:
+    assert slug_is_name("production") and slug_is_name("staging-1234567890123456")
+    assert not any(slug_is_name(n) for n in ("Production", "review/feat-x", "1abc", "x-", "a--b"))
+
+
+async def test_group_commit_batches_concurrent_items_and_isolates_a_failing_one() -> None:
+    batches: list[list[int]] = []
+
+    async def run_batch(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        if 13 in items:
+            raise ValueError("bad item in batch")
+        return [i * 10 for i in items]
+
+    async def run_one(item: int) -> int:
+        if item == 13:
+            raise ValueError("bad item")
+        return item * 10
+
+    group: GroupCommit[int, int] = GroupCommit(run_batch=run_batch, run_one=run_one, max_batch=4)
+    results = await asyncio.gather(*(group.submit(i) for i in range(6)))
+    assert results == [0, 10, 20, 30, 40, 50]
+    assert batches == [[0, 1, 2, 3], [4, 5]]
+
+    outcomes = await asyncio.gather(*(group.submit(i) for i in (12, 13, 14)), return_exceptions=True)
+    assert outcomes[0] == 120 and outcomes[2] == 140
+    assert isinstance(outcomes[1], ValueError)
+    assert group.fallbacks == 1
