@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import sys
@@ -32,6 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -284,6 +286,44 @@ async def fetch(db: Database, cluster: str) -> tuple[dict[tuple[str, str], Rollo
     return newest, analyses
 
 
+# --- the machine while measuring -------------------------------------------------------------
+
+
+@dataclass
+class Machine:
+    """How busy this process and the machine were while the rollouts were injected and delivered."""
+
+    cpus: int = 0
+    load_before: float = 0.0
+    load_after: float = 0.0
+    cpu_s: float = 0.0  # CPU seconds of this process (all threads) during the window
+    wall_s: float = 0.0
+    lags: list[float] = field(default_factory=list)  # event loop: how late a 20 ms sleep woke up
+    hops: list[float] = field(default_factory=list)  # round trip loop -> a worker thread -> loop
+
+    def start(self) -> None:
+        self.cpus = os.cpu_count() or 1
+        self.load_before = os.getloadavg()[0]
+        self._cpu0, self._t0 = time.process_time(), time.monotonic()
+
+    def finish(self) -> None:
+        self.load_after = os.getloadavg()[0]
+        self.cpu_s, self.wall_s = time.process_time() - self._cpu0, time.monotonic() - self._t0
+
+    async def watch_loop(self, stop: asyncio.Event) -> None:
+        """Event-loop lag and the cost of one hop to a thread and back (what every aiosqlite
+        statement pays twice): both grow when the machine's CPUs are oversubscribed."""
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-hop") as pool:
+            while not stop.is_set():
+                t = time.monotonic()
+                await asyncio.sleep(0.02)
+                t1 = time.monotonic()
+                self.lags.append(t1 - t - 0.02)
+                await loop.run_in_executor(pool, time.monotonic)
+                self.hops.append(time.monotonic() - t1)
+
+
 # --- the run --------------------------------------------------------------------------------------
 
 
@@ -299,6 +339,7 @@ class Outcome:
     timed_out: bool
     inject_span: float
     rate_limited: int
+    machine: Machine
 
 
 async def run(args: argparse.Namespace) -> Outcome:
@@ -333,6 +374,7 @@ async def _run(args: argparse.Namespace, url: str, sim: SimCluster, slack: Slack
         upgrade_db=True, stop=stop))
     db = Database.from_url(url)
     timed_out = False
+    machine, lag_stop = Machine(), asyncio.Event()
     try:
         await _wait_ready(port, services)
         # 1. Every Deployment healthy first (generation 1 recorded SUCCESS), outside the measurement.
@@ -351,6 +393,8 @@ async def _run(args: argparse.Namespace, url: str, sim: SimCluster, slack: Slack
                     await asyncio.gather(*(post_hooks(client, hook_url, TOKEN, inj.sc)
                                            for inj in injected[i:i + 20]))
         # 3. The failing generations, spread over `--over` seconds.
+        machine.start()
+        lag_task = asyncio.create_task(machine.watch_loop(lag_stop))
         t0 = time.monotonic()
         await asyncio.gather(*(inject(inj, t0, args.fail_after) for inj in injected))
         inject_span = time.monotonic() - t0
@@ -364,8 +408,12 @@ async def _run(args: argparse.Namespace, url: str, sim: SimCluster, slack: Slack
         while delivered() < len(injected) and time.monotonic() < deadline and not services.done():  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         timed_out = delivered() < len(injected)
+        machine.finish()
+        lag_stop.set()
+        await lag_task
         await asyncio.sleep(args.grace)  # a duplicate, if any, would arrive now
     finally:
+        lag_stop.set()
         stop.set()
         try:
             await asyncio.wait_for(services, 20)
@@ -374,7 +422,8 @@ async def _run(args: argparse.Namespace, url: str, sim: SimCluster, slack: Slack
             dialect = db.dialect
             await db.dispose()
     return Outcome(injected, rollouts, analyses, list(slack.messages), dict(slack.channels),
-                   time.time() - time.monotonic(), dialect, timed_out, inject_span, slack.rate_limited)
+                   time.time() - time.monotonic(), dialect, timed_out, inject_span, slack.rate_limited,
+                   machine)
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -451,6 +500,14 @@ def report(args: argparse.Namespace, out: Outcome) -> int:
     print("\nwhere the time goes (database timestamps; MySQL DATETIME may round to whole seconds)")
     for label, values in stages.items():
         print(row(label, values))
+    machine = out.machine
+    if machine.wall_s:
+        lag, hop = machine.lags or [0.0], machine.hops or [0.0]
+        print(f"\nmachine during the window ({machine.wall_s:.1f} s): this process used {machine.cpu_s:.1f} CPU s "
+              f"({100 * machine.cpu_s / machine.wall_s:.0f}% of one core), load average {machine.load_before:.1f} -> "
+              f"{machine.load_after:.1f} on {machine.cpus} CPUs\n  event loop lag p50 {1000 * pct(lag, 50):.0f} ms, "
+              f"p99 {1000 * pct(lag, 99):.0f} ms, max {1000 * max(lag):.0f} ms; thread hop (loop -> thread -> "
+              f"loop) p50 {1000 * pct(hop, 50):.1f} ms, p99 {1000 * pct(hop, 99):.1f} ms")
     goal = bool(everything) and pct(everything, 99) <= GOAL_P99_S
     print(f"\ndelivered {len(everything)}/{len(out.injected)}   lost {len(lost)}   duplicated {len(duplicated)}   "
           f"unexpected messages {len(unexpected)}   wrong channel {len(wrong_channel)}   "
