@@ -339,16 +339,14 @@ def _ingest(state: _State, block: bytes) -> None:
         state.first.extend(_decode(r, state.max_line_chars)[0] for r in raws[: 5 - len(state.first)])
     state.counts.update(keys)
     classes, reps = state.classes, state.reps
-    misses = [i for i, key in enumerate(keys) if key not in classes]
-    # Many never-seen lines (a log of distinct lines): find the gate's words in the whole batch at once.
+    misses = {key: i for i, key in enumerate(keys) if key not in classes}  # never-seen keys, one line each
+    # Many never-seen keys (a log of distinct lines): find the gate's words in the whole batch at once.
     hinted = _hinted_lines(block, raws) if len(misses) > _BATCH_GATE_MIN else None
-    for i in misses:
-        key = keys[i]
-        if key not in classes:
-            raw = raws[i]
-            reps.setdefault(key, raw[: _REP_CHARS * 4])
-            gated = hinted is not None and i not in hinted and not _klog_severe(raw)
-            classes[key] = None if gated else _classify_raw(raw)
+    for key, i in misses.items():
+        raw = raws[i]
+        reps.setdefault(key, raw[: _REP_CHARS * 4])
+        gated = hinted is not None and i not in hinted and not _klog_severe(raw)
+        classes[key] = None if gated else _classify_raw(raw)
     for i, key in enumerate(keys):
         cls = classes[key]
         if cls is not None:
