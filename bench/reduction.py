@@ -13,7 +13,7 @@ Three tables:
    digesting (or redacting, or running the whole pipeline on) a 200 MB log, a 50 MB line, 200 MB of
    binary garbage, a million lines, a million distinct lines.
 
-    .venv/bin/python bench/reduction.py [--skip-hostile] [--mb 50]
+    .venv/bin/python bench/reduction.py [--parts corpus,throughput,hostile] [--mb 50] [--repeat 3]
 
 Numbers vary with the machine and its load (the reference run shares 2 cores with other jobs).
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -165,7 +165,7 @@ def big_log(seed: int, size: int, previous: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def throughput(total_mb: float) -> None:
+def throughput(total_mb: float, repeat: int) -> None:
     pods = 5
     size = int(total_mb * 1_000_000 / (pods * 2))
     r = Rollout("shop", "prod", template("shop", [container("app", "acme/shop:2.0")]),
@@ -179,18 +179,19 @@ def throughput(total_mb: float) -> None:
     mb = sum(len(t.encode()) for t in texts) / 1e6
     analyze_bundle(load_bundle(CORPUS / "python_keyerror_env.json"))  # warm the tokenizer
 
-    t = time.perf_counter()
+    def median_seconds(fn: Any) -> float:
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
     result = analyze_bundle(bundle, context_tokens=BUDGET)
-    pipeline_s = time.perf_counter() - t
+    pipeline_s = median_seconds(lambda: analyze_bundle(bundle, context_tokens=BUDGET))
     ctx = "\n".join(_strings(result.reduced_context))
-    t = time.perf_counter()
-    for text in texts:
-        redact_text(text)
-    redact_s = time.perf_counter() - t
-    t = time.perf_counter()
-    for i, text in enumerate(texts):
-        digest_log(text, source=str(i))
-    digest_s = time.perf_counter() - t
+    redact_s = median_seconds(lambda: [redact_text(text) for text in texts])
+    digest_s = median_seconds(lambda: [digest_log(text, source=str(i)) for i, text in enumerate(texts)])
 
     sample = texts[0][:5_000_000]
     drain_lines = sample.splitlines()
@@ -207,7 +208,7 @@ def throughput(total_mb: float) -> None:
     smb = len(sample.encode()) / 1e6
 
     naive_tokens = count_tokens(json.dumps(naive_context(bundle), ensure_ascii=False, indent=1))
-    print(f"\n== 2. throughput: {pods} pods x 2 logs = {mb:.1f} MB of logs")
+    print(f"\n== 2. throughput: {pods} pods x 2 logs = {mb:.1f} MB of logs (median of {repeat} runs)")
     print(f"{'stage':44} {'seconds':>8} {'MB/s':>8}")
     print(f"{'whole pipeline (analyze_bundle)':44} {pipeline_s:8.2f} {mb / pipeline_s:8.1f}")
     print(f"{'  redact_text over the raw logs alone':44} {redact_s:8.2f} {mb / redact_s:8.1f}")
@@ -220,8 +221,16 @@ def throughput(total_mb: float) -> None:
 
 
 # --- 3. hostile inputs (one fresh interpreter each) ------------------------------------------------
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit(f"{field} not in /proc/self/status")
+
+
+def _reset_peak() -> None:
+    """Reset VmHWM (peak RSS) to the current RSS, so the peak measured is the run's own (Linux >= 4.0)."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def _mixed_chunk() -> bytes:
@@ -286,11 +295,12 @@ def hostile_case(name: str) -> dict[str, Any]:
         size, run = len(data), lambda: digest_log(data, source="x")
     else:
         raise SystemExit(f"unknown case {name}")
-    base = _rss_mb()
+    _reset_peak()
+    base = _status_mb("VmRSS")
     t = time.perf_counter()
     run()
     seconds = time.perf_counter() - t
-    peak = _rss_mb()
+    peak = _status_mb("VmHWM")
     return {"case": name, "mb": size / mb, "seconds": seconds, "growth_mb": peak - base, "peak_mb": peak}
 
 
@@ -300,7 +310,8 @@ HOSTILE = ["200 MB log, streamed", "200 MB log, one bytes object", "200 MB log, 
 
 
 def hostile_table() -> None:
-    print("\n== 3. hostile inputs (fresh interpreter each; peak RSS growth = max RSS during the run minus before it)")
+    print("\n== 3. hostile inputs (fresh interpreter each; RSS growth = peak RSS during the run minus RSS before it;"
+          " the input, when not streamed, is allocated before)")
     print(f"{'input':34} {'MB':>6} {'seconds':>8} {'MB/s':>7} {'RSS growth MB':>14} {'peak RSS MB':>12}")
     for name in HOSTILE:
         proc = subprocess.run([sys.executable, __file__, "--hostile-case", name], capture_output=True, text=True)
@@ -315,15 +326,19 @@ def hostile_table() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=float, default=50.0, help="size of the throughput bundle's logs")
-    ap.add_argument("--skip-hostile", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per throughput figure (median)")
+    ap.add_argument("--parts", default="corpus,throughput,hostile", help="comma-separated subset to run")
     ap.add_argument("--hostile-case", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.hostile_case:
         print(json.dumps(hostile_case(args.hostile_case)))
         return
-    corpus_table()
-    throughput(args.mb)
-    if not args.skip_hostile:
+    parts = set(args.parts.split(","))
+    if "corpus" in parts:
+        corpus_table()
+    if "throughput" in parts:
+        throughput(args.mb, args.repeat)
+    if "hostile" in parts:
         hostile_table()
 
 
