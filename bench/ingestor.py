@@ -130,9 +130,10 @@ def mariadb_pid() -> int | None:
     return None
 
 
-def start_server(url: str, port: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(url: str, port: int, *, reuse_port: bool = False) -> tuple[subprocess.Popen[bytes], int]:
     env = {**os.environ, "DATABASE_URL": url, "GITLAB_INGESTOR_TOKEN": TOKEN, "LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", "--port", str(port)], env=env,
+    extra = ["--reuse-port"] if reuse_port else []
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", "--port", str(port), *extra], env=env,
                             stdout=subprocess.PIPE)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode()
@@ -142,7 +143,7 @@ def start_server(url: str, port: int) -> tuple[subprocess.Popen[bytes], int]:
     return proc, int(line.split()[1])
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, reuse_port: bool) -> None:
     from fyr.logging import configure_logging
     from fyr.services.gitlab_ingestor.main import run_ingestor
     from fyr.settings import load_settings
@@ -161,7 +162,7 @@ async def serve(port: int) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
         await run_ingestor(settings=settings, db=db, host="127.0.0.1", port=port, stop=stop,
-                           on_listening=listening)
+                           on_listening=listening, reuse_port=reuse_port)
     finally:
         await db.dispose()
 
@@ -191,10 +192,14 @@ class Connection:
         return status
 
 
-async def load(port: int, rate: float, seconds: float, concurrency: int) -> dict[str, Any]:
-    rng = random.Random(7)
+def build_requests(count: int, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
     tpl = templates()
-    requests = [encode(*make_request(rng, tpl)) for _ in range(int(max(rate, 800) * seconds) + 1000)]
+    return [encode(*make_request(rng, tpl)) for _ in range(count)]
+
+
+async def load(port: int, requests: list[bytes], rate: float, seconds: float, concurrency: int
+               ) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     pool: asyncio.Queue[Connection] = asyncio.Queue()
@@ -262,7 +267,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="requests/s; 0 = closed loop")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=32, help="max connections / closed-loop workers")
+    parser.add_argument("--servers", type=int, default=1,
+                        help="ingestor processes sharing the port (SO_REUSEPORT), like replicas")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -271,31 +279,41 @@ def main() -> None:
             import cProfile
 
             profiler = cProfile.Profile(time.process_time)
-            profiler.runctx("asyncio.run(serve(port))", globals(), {"port": args.port})
+            profiler.runctx("asyncio.run(serve(port, False))", globals(), {"port": args.port})
             profiler.dump_stats(profile_to)
         else:
-            asyncio.run(serve(args.port))
+            asyncio.run(serve(args.port, args.reuse_port))
         return
     prepare(args.database_url)
     seeded = asyncio.run(seed_rollouts(args.database_url))
-    proc, port = start_server(args.database_url, 0)
+    procs = []
     try:
-        asyncio.run(load(port, 50, 2, args.concurrency))  # warm-up: connections, pools, caches
-        server_cpu, mariadb_cpu, own_cpu = cpu_seconds(proc.pid), cpu_seconds(mariadb_pid()), time.process_time()
-        result = asyncio.run(load(port, args.rate, args.seconds, args.concurrency))
+        proc, port = start_server(args.database_url, 0, reuse_port=args.servers > 1)
+        procs.append(proc)
+        for _ in range(args.servers - 1):
+            procs.append(start_server(args.database_url, port, reuse_port=True)[0])
+        warm_up = build_requests(200, seed=1)
+        requests = build_requests(int(max(args.rate, 1000) * args.seconds) + 1000, seed=7)
+        asyncio.run(load(port, warm_up, 50, 2, args.concurrency))  # connections, pools, caches
+        server_cpu = sum(cpu_seconds(p.pid) for p in procs)
+        mariadb_cpu, own_cpu = cpu_seconds(mariadb_pid()), time.process_time()
+        result = asyncio.run(load(port, requests, args.rate, args.seconds, args.concurrency))
         per_request = 1000 / max(result["requests"], 1)
         result["cpu_ms_per_request"] = {
-            "server": round((cpu_seconds(proc.pid) - server_cpu) * per_request, 2),
+            "server": round((sum(cpu_seconds(p.pid) for p in procs) - server_cpu) * per_request, 2),
             "mariadb": round((cpu_seconds(mariadb_pid()) - mariadb_cpu) * per_request, 2),
             "load_generator": round((time.process_time() - own_cpu) * per_request, 2),
         }
         result["load_average_1m"] = round(os.getloadavg()[0], 1)
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=20)
     rows = asyncio.run(count_rows(args.database_url))
     mode = f"open loop at {args.rate:g}/s" if args.rate > 0 else f"closed loop, {args.concurrency} in flight"
-    print(f"ingestor on {make_url(args.database_url).get_backend_name()}, {mode}, {seeded} rollouts seeded")
+    print(f"ingestor ({args.servers} process(es)) on {make_url(args.database_url).get_backend_name()}, "
+          f"{mode}, {seeded} rollouts seeded, {os.cpu_count()} CPUs")
     print(json.dumps({**result, **rows}, indent=2))
 
 

@@ -369,7 +369,8 @@ async def record_deliveries(session: AsyncSession, deliveries: Sequence[tuple[st
 def _event_conditions(event: GitlabEvent) -> list[Any]:
     sha = event.commit_sha
     conds = [
-        Rollout.git_commit.in_([sha[:n] for n in range(7, len(sha) + 1)]),
+        # A prefix range on the git_commit index; Python then checks the whole prefix.
+        Rollout.git_commit.like(f"{sha[:7]}%"),
         and_(Rollout.git_commit.is_(None), Rollout.image.like(f"%:{sha[:7]}%")),
     ]
     if event.deploy_env is not None:

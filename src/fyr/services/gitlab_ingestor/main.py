@@ -39,11 +39,13 @@ async def run_ingestor(
     stop: asyncio.Event,
     routing: Routing | None = None,
     on_listening: Callable[[str, int], None] | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Serve until `stop` is set; then finish in-flight requests (up to 10 s) and return.
 
     Raises ConfigError before binding when GITLAB_INGESTOR_TOKEN is not set. `on_listening`
-    receives the bound address (useful with port 0).
+    receives the bound address (useful with port 0). `reuse_port` lets several ingestor
+    processes share one port (SO_REUSEPORT, Linux): the kernel spreads connections across them.
     """
     require_token(settings)
     routing = routing if routing is not None else load_routing(settings.routing_file)
@@ -57,7 +59,7 @@ async def run_ingestor(
     # `fyr all` down with it; an OSError names the problem to the caller instead.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        sock = socket.create_server((host, port), family=family, backlog=2048)
+        sock = socket.create_server((host, port), family=family, backlog=2048, reuse_port=reuse_port)
     except OSError as exc:
         raise ConfigError(f"ingestor cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server = _Server(config)
