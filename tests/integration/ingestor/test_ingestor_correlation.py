@@ -212,3 +212,21 @@ def test_in_repo_fixture_copy_matches_the_shared_fixtures() -> None:
     for name in names:
         assert (ours / name).read_bytes() == (shared / name).read_bytes(), name
     assert set(DELIVERIES) == {n for n in names if n.endswith(".json") and n != "headers.json"}
+
+
+async def test_concurrent_deliveries_share_a_transaction_with_the_same_result(any_database: Database) -> None:
+    import asyncio
+
+    from fyr.services.gitlab_ingestor.api import create_app
+    from tests.integration.ingestor.ingestor_helpers import ROUTING, make_settings
+
+    await record_rollout(any_database)
+    app = create_app(settings=make_settings(), db=any_database, routing=ROUTING)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as client:
+        responses = await asyncio.gather(*(post(client, DELIVERIES[name]) for name in TIMELINE),
+                                         *(post(client, DELIVERIES[name]) for name in TIMELINE))
+    statuses = sorted(r.json()["status"] for r in responses)
+    assert statuses == ["accepted"] * len(TIMELINE) + ["duplicate"] * len(TIMELINE)
+    assert app.state.group_commit.batches < len(responses)  # they were grouped
+    assert_story(await load_rollout(any_database), pipeline_url=PIPELINE_98231, mr_url=MR_87)
+    assert (await counts(any_database))[0] == len(TIMELINE)
