@@ -302,7 +302,7 @@ async def claim(
     if exhausted:
         values: dict[str, Any] = {
             c.status.key: c.failed, c.owner.key: None, c.expires.key: None,
-            c.error.key: f"gave up: the lease of attempt {max_attempts} expired without a result",
+            c.error.key: f"gave up after {max_attempts} attempts without a result",
             "updated_at": now,
         }
         if queue is Queue.ANALYSIS:

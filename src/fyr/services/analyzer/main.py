@@ -143,7 +143,8 @@ class Analyzer:
                             claims = await repo.claim(
                                 s, Queue.ANALYSIS, owner=self.owner, limit=free,
                                 lease_seconds=self.settings.analysis_lease_seconds,
-                                max_attempts=self.settings.analysis_max_attempts)
+                                max_attempts=self.settings.analysis_max_attempts,
+                                cluster=self.settings.cluster_name)  # we can only collect from our cluster
                     except TransientError as exc:
                         db_failures += 1
                         delay = min(30.0, 0.5 * 2 ** min(db_failures, 6))
