@@ -155,3 +155,17 @@ def test_label_selector_narrows_deployments_only():
     assert {s.label_selector for s in got if s.kind == "Deployment"} == {"team=payments"}
     assert {s.label_selector for s in got if s.kind != "Deployment"} == {None}
     assert {s.namespace for s in scopes([], None)} == {None}
+    assert {s.field_selector for s in got if s.kind == "Event"} == {"type=Warning"}
+
+
+async def test_event_stream_carries_warnings_only(sim, api):
+    involved = {"kind": "Pod", "name": "p", "namespace": "shop"}
+    for name, type_ in (("normal", "Normal"), ("warning", "Warning")):
+        sim.apply({"kind": "Event", "metadata": {"name": name, "namespace": "shop"}, "type": type_,
+                   "reason": "Failed" if type_ == "Warning" else "Pulled", "involvedObject": involved})
+    seen: list[str] = []
+    scope = next(s for s in scopes(["shop"], None) if s.kind == "Event")
+    w = KindWatcher(api, scope, lambda k, t, o: seen.append(o["metadata"]["name"]),
+                    timeouts=WatchTimeouts(server_seconds=1))
+    await w.round()
+    assert seen == ["warning"]

@@ -35,6 +35,7 @@ JsonObj = dict[str, Any]
 OnChange = Callable[[Kind, EventType, JsonObj], None]
 
 KINDS: tuple[Kind, ...] = ("Deployment", "ReplicaSet", "Pod", "Event")
+WARNING_EVENTS = "type=Warning"
 
 # kind -> (API class, all-namespaces list function, namespaced list function)
 _LISTERS: dict[Kind, tuple[type[Any], str, str]] = {
@@ -60,6 +61,7 @@ class WatchScope:
     kind: Kind
     namespace: str | None = None
     label_selector: str | None = None
+    field_selector: str | None = None
 
     def __str__(self) -> str:
         return f"{self.kind}@{self.namespace or '*'}"
@@ -138,6 +140,8 @@ class KindWatcher:
         kwargs: dict[str, Any] = {"_preload_content": False}
         if self.scope.label_selector:
             kwargs["label_selector"] = self.scope.label_selector
+        if self.scope.field_selector:
+            kwargs["field_selector"] = self.scope.field_selector
         return args, kwargs
 
     async def round(self) -> float:
@@ -250,8 +254,13 @@ def scopes(namespaces: list[str], label_selector: str | None) -> list[WatchScope
     """One stream per kind and namespace (or per kind for all namespaces).
 
     The label selector narrows Deployments only: ReplicaSets and Pods carry the pod template's
-    labels, which need not include the Deployment's, and Events carry none.
+    labels, which need not include the Deployment's, and Events carry none. Events are narrowed to
+    `type=Warning`: every event the rollout decision reads (Failed, FailedScheduling, FailedCreate,
+    FailedMount, BackOff of a crashing container) is a Warning, while the Normal ones (Scheduled,
+    Pulling, Pulled, Created, Started, SuccessfulCreate, ScalingReplicaSet) are most of a cluster's
+    event traffic.
     """
     targets: list[str | None] = list(namespaces) if namespaces else [None]
-    return [WatchScope(kind, ns, label_selector if kind == "Deployment" else None)
+    return [WatchScope(kind, ns, label_selector if kind == "Deployment" else None,
+                       WARNING_EVENTS if kind == "Event" else None)
             for kind in KINDS for ns in targets]
