@@ -84,3 +84,16 @@ async def test_a_new_recorder_primes_from_the_database_and_rewrites_nothing(data
     feed_crashloop(second, "bad", restarts=3)
     second.evaluate_dirty()
     assert await second.flush() == 0
+
+
+async def test_a_stream_that_never_lists_delays_decisions_only_for_the_grace_period(database):
+    health = WatcherHealth(expected_scopes=4)  # three streams never list (e.g. forbidden by RBAC)
+    rec = RolloutRecorder(index=ClusterIndex(), db=database, cluster="c", thresholds=StatusThresholds(),
+                          health=health, sync_grace_seconds=0.2)
+    rec.on_synced(WatchScope("Deployment"))
+    feed_crashloop(rec, "bad", restarts=3)
+    await rec.step()
+    assert await rows(database) == []
+    rec.started -= 1.0  # the grace period has passed
+    await rec.step()
+    assert [r.status for r in await rows(database)] == [S.FAILED]

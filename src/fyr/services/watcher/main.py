@@ -70,7 +70,8 @@ class RolloutRecorder:
     def __init__(self, *, index: ClusterIndex, db: Database, cluster: str, thresholds: StatusThresholds,
                  wake: Callable[[], None] | None = None, batch_size: int = 200,
                  health: WatcherHealth | None = None,
-                 on_failed: Callable[[DeploymentRef, RolloutVerdict, float], None] | None = None) -> None:
+                 on_failed: Callable[[DeploymentRef, RolloutVerdict, float], None] | None = None,
+                 sync_grace_seconds: float = 120.0) -> None:
         self.index = index
         self.db = db
         self.cluster = cluster
@@ -86,6 +87,9 @@ class RolloutRecorder:
         self.persisted: dict[DeploymentRef, Persisted] = {}
         self.urgent: set[DeploymentRef] = set()  # a FAILED is pending: written before anything else
         self.primed = False
+        self.started = time.monotonic()
+        self.sync_grace_seconds = sync_grace_seconds
+        self._grace_logged = False
 
     # --- fed by the watch streams (synchronous, cheap) ----------------------------------------
     def on_change(self, kind: Kind, event_type: EventType, obj: JsonObj) -> None:
@@ -240,8 +244,15 @@ class RolloutRecorder:
             await self.prime()
         if not self.health.is_synced():
             # Until every stream is listed a verdict would rest on half the objects (a Deployment
-            # without its pods yet): wait, the last list wakes us.
-            return 30.0
+            # without its pods yet): wait, the last list wakes us. A stream that cannot list at all
+            # (RBAC on events, say) must not silence the watcher: after a grace period, go on.
+            waited = time.monotonic() - self.started
+            if waited < self.sync_grace_seconds:
+                return min(30.0, self.sync_grace_seconds - waited)
+            if not self._grace_logged:
+                self._grace_logged = True
+                log.warning("watcher_deciding_before_full_sync", synced=sorted(self.health.synced),
+                            expected=self.health.expected_scopes)
         self.evaluate_dirty()
         await self.flush()
         if self.thresholds.pending_fail_seconds is not None:
