@@ -292,6 +292,8 @@ class DeploymentSim:
     def _create_pod(self, rs: JsonObj) -> JsonObj:
         tmpl = rs["spec"]["template"]
         name = f"{rs['metadata']['name']}-{_suffix()}"
+        while name in self.pods:  # generateName retries on a clash too
+            name = f"{rs['metadata']['name']}-{_suffix()}"
         containers = tmpl["spec"]["containers"]
         pod: JsonObj = {
             "apiVersion": "v1", "kind": "Pod",
