@@ -497,9 +497,13 @@ def report(args: argparse.Namespace, out: Outcome) -> int:
     for kind in sorted(k for k in latencies if k != "all"):
         print(row(kind, latencies[kind]))
     print(row("ALL", everything))
-    print("\nwhere the time goes (database timestamps; MySQL DATETIME may round to whole seconds)")
-    for label, values in stages.items():
-        print(row(label, values))
+    whole_seconds = all(r.failed_at is None or r.failed_at.microsecond == 0 for r in out.rollouts.values())
+    if whole_seconds:
+        print("\nwhere the time goes: not shown, this database stores timestamps in whole seconds")
+    else:
+        print("\nwhere the time goes (from the database's timestamps)")
+        for label, values in stages.items():
+            print(row(label, values))
     machine = out.machine
     if machine.wall_s:
         lag, hop = machine.lags or [0.0], machine.hops or [0.0]

@@ -10,14 +10,16 @@ the ingestor's webhook routes when the ingestor runs).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from fyr.db.engine import Database
 from fyr.db.migrate import upgrade_async
-from fyr.errors import ConfigError
+from fyr.errors import ConfigError, DatabaseUnavailable
 from fyr.health import create_health_app, serve
 from fyr.runtime import Wakeups, install_signal_handlers
 from fyr.settings import Settings
@@ -46,6 +48,8 @@ async def run_services(
     install_signal_handlers(stop)
     extra = extra or {}
     db = Database.from_url(settings.database_url, pool_size=settings.db_pool_size)
+    if db.dialect == "sqlite":
+        db = OneWriterDatabase(db.engine)
     try:
         embedded = db.dialect == "sqlite" and len(names) > 1
         if upgrade_db or (upgrade_db is None and embedded):
@@ -81,6 +85,37 @@ async def run_services(
         return 0
     finally:
         await db.dispose()
+
+
+class OneWriterDatabase(Database):
+    """SQLite shared by the services of one process: sessions take turns on an asyncio lock.
+
+    Every SQLite session begins IMMEDIATE (SQLite has one writer). Without this lock a session that
+    finds the write lock taken waits in SQLite's busy handler, which sleeps in growing steps (up to
+    100 ms a try) while the lock may already be free again: under load (bench/e2e.py, 100 failures in
+    10 s) sessions waited ~7x longer in total than the lock was actually held, and the queue of
+    waiters snowballed. An asyncio.Lock hands the database to the next waiting task at once, in
+    order. Same failure mode as before when the lock is never freed: DatabaseUnavailable after the
+    busy timeout (30 s). Other processes (or other Database objects) still meet the busy handler.
+    """
+
+    LOCK_TIMEOUT_S = 30.0
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._turn = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        try:
+            await asyncio.wait_for(self._turn.acquire(), self.LOCK_TIMEOUT_S)
+        except TimeoutError:
+            raise DatabaseUnavailable("database is locked (waited 30 s for this process's turn)") from None
+        try:
+            async with super().session() as s:
+                yield s
+        finally:
+            self._turn.release()
 
 
 async def _run_all(jobs: dict[str, Coroutine[Any, Any, None]], stop: asyncio.Event) -> None:
