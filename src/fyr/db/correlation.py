@@ -294,8 +294,12 @@ async def _link_jobs(session: AsyncSession, project_path: str, links: Sequence[J
 
 
 async def _pipeline_for_deployment(session: AsyncSession, event: GitlabEvent) -> None:
-    """A Deployment hook has no pipeline: borrow it from a row that saw the same job or env name."""
-    if event.deploy_env is None:
+    """A Deployment hook has no pipeline: borrow it from a row that saw the same job or env name.
+
+    Only needed when the environment's slug differs from its name: otherwise the Pipeline/Job
+    hooks stage the very same row (same project, environment, commit) and bring the pipeline.
+    """
+    if event.deploy_env is None or event.deploy_env_name in (None, event.deploy_env):
         return
     row = await _get_row(session, event.project_path, event.deploy_env, event.commit_sha)
     if row is None or row.pipeline_id is not None:
@@ -317,8 +321,13 @@ async def _pipeline_for_deployment(session: AsyncSession, event: GitlabEvent) ->
     )
     donor = (await session.execute(stmt)).scalar_one_or_none()
     if donor is not None:
-        row.pipeline_id, row.pipeline_url = donor.pipeline_id, donor.pipeline_url
-        row.mr_url = row.mr_url or donor.mr_url
+        # A statement, not an attribute change: later reads refresh rows (populate_existing),
+        # which would silently drop an unflushed change.
+        await session.execute(
+            update(GitlabMetadata).where(GitlabMetadata.id == row.id)
+            .values(pipeline_id=donor.pipeline_id, pipeline_url=donor.pipeline_url,
+                    mr_url=func.coalesce(GitlabMetadata.mr_url, donor.mr_url))
+            .execution_options(synchronize_session=False))
 
 
 async def apply_gitlab_event(session: AsyncSession, event: GitlabEvent) -> list[int]:

@@ -230,3 +230,33 @@ async def test_concurrent_deliveries_share_a_transaction_with_the_same_result(an
     assert app.state.group_commit.batches < len(responses)  # they were grouped
     assert_story(await load_rollout(any_database), pipeline_url=PIPELINE_98231, mr_url=MR_87)
     assert (await counts(any_database))[0] == len(TIMELINE)
+
+
+@pytest.mark.parametrize("first", ["deployment", "pipeline"])
+async def test_environment_whose_slug_differs_from_its_name_joins_through_the_job_id(
+    any_database: Database, client: httpx.AsyncClient, first: str
+) -> None:
+    # GitLab adds a random suffix to the slug of a name that is not slug-shaped: the Deployment
+    # hook (slug) and the Pipeline hook (name only) meet through the deploy job's id.
+    name, slug, job, pipeline = "Review/Feat X", "review-feat-x-q517sa", 3310999, 98777
+    pipe = DELIVERIES["pipeline_running.json"].json
+    pipe["object_attributes"].update(id=pipeline, url=f"https://gitlab.example.com/acme/shop-api/-/pipelines/{pipeline}")
+    pipe["builds"][0].update(id=job, environment={"name": name, "action": "start"})
+    deploy = DELIVERIES["deployment_running.json"].json
+    deploy.update(environment=name, environment_slug=slug, deployable_id=job)
+    bodies = {"pipeline": ("Pipeline Hook", pipe), "deployment": ("Deployment Hook", deploy)}
+    await record_rollout(any_database, annotations={"app.gitlab.com/app": "acme-shop-api",
+                                                    "app.gitlab.com/env": slug})
+    order = [first, "pipeline" if first == "deployment" else "deployment"]
+    for index, kind in enumerate(order):
+        event, body = bodies[kind]
+        response = await client.post("/webhooks/gitlab", json=body, headers={
+            "X-Gitlab-Event": event, "X-Gitlab-Token": DELIVERIES[TIMELINE[0]].headers["X-Gitlab-Token"],
+            "Idempotency-Key": f"slug-{index}"})
+        assert response.json() == {"status": "accepted"}
+    row = await load_rollout(any_database)
+    assert row.pipeline_url == f"https://gitlab.example.com/acme/shop-api/-/pipelines/{pipeline}"
+    async with any_database.session() as s:
+        deploy_row = (await s.execute(select(GitlabMetadata).where(
+            GitlabMetadata.environment == slug))).scalar_one()
+    assert (deploy_row.pipeline_id, deploy_row.job_id) == (pipeline, job)
