@@ -116,4 +116,6 @@ async def test_killing_one_analyzer_mid_run_loses_nothing(
                                   .where(Rollout.analysis_attempts > 1))).scalar_one()
     # the killed replica held claims in flight: their leases expired and they were done once more
     assert redone >= 1
-    assert len(fake_llm.requests) >= 120 + redone
+    # every rollout reached the model at least once; a redone row may or may not have reached it before
+    # the kill (each replica claims a couple of rows ahead of its free model slots)
+    assert len(fake_llm.requests) >= 120
