@@ -192,6 +192,23 @@ class Connection:
         return status
 
 
+async def batch_stats(port: int) -> dict[str, float]:
+    """Mean deliveries per shared transaction and mean transaction time, from one server's /metrics."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    text_body = (await reader.read()).decode()
+    writer.close()
+    values = {}
+    for line in text_body.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("fyr_ingestor_batch_size_sum", "fyr_ingestor_batch_size_count",
+                    "fyr_ingestor_batch_seconds_sum"):
+            values[name] = float(value)
+    count = values.get("fyr_ingestor_batch_size_count", 0) or 1
+    return {"mean_size": round(values.get("fyr_ingestor_batch_size_sum", 0) / count, 1),
+            "mean_ms": round(values.get("fyr_ingestor_batch_seconds_sum", 0) / count * 1000, 1)}
+
+
 def build_requests(count: int, seed: int) -> list[bytes]:
     rng = random.Random(seed)
     tpl = templates()
@@ -305,6 +322,7 @@ def main() -> None:
             "load_generator": round((time.process_time() - own_cpu) * per_request, 2),
         }
         result["load_average_1m"] = round(os.getloadavg()[0], 1)
+        result["server_batches"] = asyncio.run(batch_stats(port))
     finally:
         for proc in procs:
             proc.terminate()

@@ -101,7 +101,8 @@ async def test_group_commit_batches_concurrent_items_and_isolates_a_failing_one(
             raise ValueError("bad item")
         return item * 10
 
-    group: GroupCommit[int, int] = GroupCommit(run_batch=run_batch, run_one=run_one, max_batch=4)
+    group: GroupCommit[int, int] = GroupCommit(run_batch=run_batch, run_one=run_one, max_batch=4,
+                                              max_inflight=1)
     results = await asyncio.gather(*(group.submit(i) for i in range(6)))
     assert results == [0, 10, 20, 30, 40, 50]
     assert batches == [[0, 1, 2, 3], [4, 5]]

@@ -120,6 +120,11 @@ class IngestorMetrics:
         self.latency = Histogram("fyr_ingestor_request_seconds", "Time to answer an accepted request",
                                  ["endpoint"], registry=self.registry,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+        self.batch_size = Histogram("fyr_ingestor_batch_size", "Deliveries per shared transaction",
+                                    registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64))
+        self.batch_seconds = Histogram("fyr_ingestor_batch_seconds", "Time of one shared transaction",
+                                       registry=self.registry,
+                                       buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
         self.retries = Counter("fyr_ingestor_transaction_retries", "Transactions retried after a "
                                "deadlock or lock wait timeout", registry=self.registry)
         self.attached = Counter("fyr_ingestor_rollouts_attached", "Rollouts that received GitLab metadata",
@@ -253,8 +258,12 @@ def create_app(*, settings: Settings, db: Database, routing: Routing) -> FastAPI
 
         return await _with_retry(work, metrics.retries)
 
+    def observe_batch(size: int, seconds: float) -> None:
+        metrics.batch_size.observe(size)
+        metrics.batch_seconds.observe(seconds)
+
     group: GroupCommit[Delivery, tuple[bool, list[int]]] = GroupCommit(
-        run_batch=many_deliveries, run_one=one_delivery, max_batch=64)
+        run_batch=many_deliveries, run_one=one_delivery, max_batch=64, observe=observe_batch)
     app.state.group_commit = group
 
     def reject(endpoint: str, event: str, exc: Rejected) -> JSONResponse:

@@ -15,6 +15,7 @@ deliveries are retried one transaction each, so one delivery never fails another
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -34,7 +35,7 @@ class _Entry(Generic[I, R]):
 
 
 class GroupCommit(Generic[I, R]):
-    """Queue items; a drain task runs them in batches of up to `max_batch`."""
+    """Queue items; drain tasks (at most `max_inflight`) run them in batches of up to `max_batch`."""
 
     def __init__(
         self,
@@ -42,20 +43,28 @@ class GroupCommit(Generic[I, R]):
         run_batch: Callable[[Sequence[I]], Awaitable[Sequence[R]]],
         run_one: Callable[[I], Awaitable[R]],
         max_batch: int = 64,
+        max_inflight: int = 2,
+        observe: Callable[[int, float], None] | None = None,
     ) -> None:
+        self._observe = observe  # (batch size, seconds) for metrics
         self._run_batch = run_batch
         self._run_one = run_one
         self._max_batch = max_batch
         self._queue: list[_Entry[I, R]] = []
-        self._drain: asyncio.Task[None] | None = None
+        self._max_inflight = max_inflight
+        self._drains: set[asyncio.Task[None]] = set()
         self.batches = 0
         self.fallbacks = 0
 
     async def submit(self, item: I) -> R:
         entry: _Entry[I, R] = _Entry(item)
         self._queue.append(entry)
-        if self._drain is None or self._drain.done():
-            self._drain = asyncio.create_task(self._drain_queue(), name="ingestor-group-commit")
+        # Up to `max_inflight` transactions at once: while one waits for its commit (an fsync),
+        # the next batch is already being written.
+        if len(self._drains) < self._max_inflight:
+            task = asyncio.create_task(self._drain_queue(), name="ingestor-group-commit")
+            self._drains.add(task)
+            task.add_done_callback(self._drains.discard)
         # Shielded: a request cancelled while waiting must not cancel the batch others wait on.
         return await asyncio.shield(entry.future)
 
@@ -65,7 +74,10 @@ class GroupCommit(Generic[I, R]):
             await asyncio.sleep(0)  # let requests that are already parsed join the first batch
             while self._queue:
                 batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch:]
+                started = time.perf_counter()
                 await self._run(batch)
+                if self._observe is not None:
+                    self._observe(len(batch), time.perf_counter() - started)
         finally:  # cancelled (shutdown): nobody may wait forever
             for entry in [*batch, *self._queue]:
                 if not entry.future.done():
