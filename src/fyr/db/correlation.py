@@ -349,6 +349,10 @@ async def apply_gitlab_events(session: AsyncSession, events: Sequence[GitlabEven
     return await _attach_matching(session, events)
 
 
+_SEEN_KEYS = select(WebhookDelivery.dedupe_key).where(
+    WebhookDelivery.dedupe_key.in_(bindparam("keys", expanding=True)))
+
+
 async def record_deliveries(session: AsyncSession, deliveries: Sequence[tuple[str, str]]) -> list[bool]:
     """Dedupe rows for several deliveries at once: one read, one multi-row insert.
 
@@ -356,9 +360,8 @@ async def record_deliveries(session: AsyncSession, deliveries: Sequence[tuple[st
     concurrent writer inserting the same key raises IntegrityError: the caller then falls back to
     one transaction per delivery (`record_delivery`).
     """
-    keys = [key for key, _ in deliveries]
-    stmt = select(WebhookDelivery.dedupe_key).where(WebhookDelivery.dedupe_key.in_(set(keys)))
-    seen = set((await session.execute(stmt)).scalars())
+    keys = sorted({key for key, _ in deliveries})
+    seen = set((await session.execute(_SEEN_KEYS, {"keys": keys})).scalars())
     fresh: list[bool] = []
     rows = []
     now = utcnow()
