@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -233,12 +234,17 @@ async def deploy_healthy(sim: SimCluster, inj: Injected) -> None:
     inj.sim = d
 
 
-async def inject(inj: Injected, t0: float, fail_after: float) -> None:
-    """At its slot: the new generation (pods ContainerCreating), then its failure a moment later."""
+async def inject(inj: Injected, t0: float, fail_after: float,
+                 hooks: Callable[[Scenario], Awaitable[None]] | None = None) -> None:
+    """At its slot: the new generation (pods ContainerCreating), then its failure a moment later;
+    with `hooks`, the deploy job's webhooks go out as the new generation starts, as in real life."""
     assert inj.sim is not None
     await asyncio.sleep(max(0.0, t0 + inj.at - time.monotonic()))
     inj.sim.rollout(image=inj.sc.image, annotations={"fyr.dev/git-commit": inj.sc.commit})
-    await asyncio.sleep(fail_after)
+    if hooks is not None:
+        await asyncio.gather(hooks(inj.sc), asyncio.sleep(fail_after))
+    else:
+        await asyncio.sleep(fail_after)
     inj.fail(inj.sim)  # synchronous: nothing is on the wire before it returns
     inj.decisive = time.monotonic()
 
@@ -385,18 +391,25 @@ async def _run(args: argparse.Namespace, url: str, sim: SimCluster, slack: Slack
             newest, _ = await fetch(db, cluster)
             return sum(1 for r in newest.values() if r.status == RolloutStatus.SUCCESS) >= len(injected)
         await wait_for(all_healthy, 30, "healthy generations recorded", every=0.3)
-        # 2. The deploy jobs' GitLab webhooks (pipeline + deployment), also before the clock starts.
-        if not args.no_hooks:
-            async with httpx.AsyncClient(timeout=10) as client:
-                hook_url = f"http://127.0.0.1:{port}/webhooks/gitlab"
-                for i in range(0, len(injected), 20):
-                    await asyncio.gather(*(post_hooks(client, hook_url, TOKEN, inj.sc)
-                                           for inj in injected[i:i + 20]))
+        # 2. The deploy jobs' GitLab webhooks (pipeline + deployment): before the clock starts, or
+        #    (--hooks during) each as its new generation starts, inside the measured window.
+        client = httpx.AsyncClient(timeout=10)
+        hook_url = f"http://127.0.0.1:{port}/webhooks/gitlab"
+
+        async def hooks(sc: Scenario) -> None:
+            await post_hooks(client, hook_url, TOKEN, sc)
+        if args.hooks == "before":
+            for i in range(0, len(injected), 20):
+                await asyncio.gather(*(hooks(inj.sc) for inj in injected[i:i + 20]))
         # 3. The failing generations, spread over `--over` seconds.
         machine.start()
         lag_task = asyncio.create_task(machine.watch_loop(lag_stop))
         t0 = time.monotonic()
-        await asyncio.gather(*(inject(inj, t0, args.fail_after) for inj in injected))
+        try:
+            await asyncio.gather(*(inject(inj, t0, args.fail_after, hooks if args.hooks == "during" else None)
+                                   for inj in injected))
+        finally:
+            await client.aclose()
         inject_span = time.monotonic() - t0
         # 4. Until every rollout has a message (in memory at the fake: no extra load on the database).
         deadline = time.monotonic() + args.wait
@@ -454,6 +467,7 @@ def report(args: argparse.Namespace, out: Outcome) -> int:
                                       "notify (analysis → Slack)": []}
     lost, duplicated, wrong_channel, wrong_category, not_failed = [], [], [], [], []
     expected_ids: set[int] = set()
+    with_links = 0
     for inj in out.injected:
         r = out.rollouts.get((inj.sc.namespace, inj.sc.name))
         if r is None or r.generation < 2 or r.status != RolloutStatus.FAILED:
@@ -469,6 +483,8 @@ def report(args: argparse.Namespace, out: Outcome) -> int:
         if len(msgs) > 1:
             duplicated.append(f"{inj.sc.name} x{len(msgs)}")
         first = min(msgs, key=lambda m: m.received_at)
+        if "/-/pipelines/" in json.dumps(first.blocks) + first.text:
+            with_links += 1
         if first.channel != out.channel_ids.get(inj.sc.channel):
             wrong_channel.append(inj.sc.name)
         a = out.analyses.get(r.id)
@@ -491,7 +507,7 @@ def report(args: argparse.Namespace, out: Outcome) -> int:
     print(f"\nfyr bench/e2e: {len(out.injected)} failing rollouts injected over {out.inject_span:.1f} s "
           f"(failure {args.fail_after:.1f} s after each new generation), {args.channels} channels, "
           f"database {out.dialect}, rules analyzer, Slack channel interval {args.channel_interval:g} s, "
-          f"GitLab hooks {'off' if args.no_hooks else 'on'}")
+          f"GitLab hooks {args.hooks}")
     print("\nseconds from the decisive update to the message at the Slack fake")
     print(f"  {'kind':<30} {'n':>4} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'mean':>8}")
     for kind in sorted(k for k in latencies if k != "all"):
@@ -515,7 +531,7 @@ def report(args: argparse.Namespace, out: Outcome) -> int:
     goal = bool(everything) and pct(everything, 99) <= GOAL_P99_S
     print(f"\ndelivered {len(everything)}/{len(out.injected)}   lost {len(lost)}   duplicated {len(duplicated)}   "
           f"unexpected messages {len(unexpected)}   wrong channel {len(wrong_channel)}   "
-          f"wrong category {len(wrong_category)}   429s {out.rate_limited}")
+          f"wrong category {len(wrong_category)}   429s {out.rate_limited}   with pipeline link {with_links}")
     print(f"goal p99 ≤ {GOAL_P99_S:.0f} s: {'MET' if goal else 'MISSED'}"
           + (f" (p99 {pct(everything, 99):.2f} s)" if everything else ""))
     for label, items in (("lost", lost), ("duplicated", duplicated), ("not FAILED", not_failed),
@@ -539,7 +555,8 @@ def main() -> int:
     ap.add_argument("--database-url", default=None, help="MySQL/MariaDB server URL (db fyr_bench_e2e); "
                     "default: SQLite in a temporary folder")
     ap.add_argument("--poll-interval", type=float, default=None, help="FYR_POLL_INTERVAL_SECONDS (default: settings)")
-    ap.add_argument("--no-hooks", action="store_true", help="do not post the GitLab webhooks")
+    ap.add_argument("--hooks", choices=("before", "during", "off"), default="before",
+                    help="GitLab webhooks: all before the window (default), each as its rollout starts, or none")
     ap.add_argument("--wait", type=float, default=45.0, help="seconds to wait for messages after the injection")
     ap.add_argument("--grace", type=float, default=1.5, help="seconds to wait for duplicates at the end")
     ap.add_argument("--timeout", type=float, default=110.0, help="hard limit of the whole run")
