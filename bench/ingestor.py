@@ -202,11 +202,12 @@ async def batch_stats(port: int) -> dict[str, float]:
     for line in text_body.splitlines():
         name, _, value = line.partition(" ")
         if name in ("fyr_ingestor_batch_size_sum", "fyr_ingestor_batch_size_count",
-                    "fyr_ingestor_batch_seconds_sum"):
+                    "fyr_ingestor_batch_seconds_sum", "fyr_ingestor_transaction_retries_total"):
             values[name] = float(value)
     count = values.get("fyr_ingestor_batch_size_count", 0) or 1
     return {"mean_size": round(values.get("fyr_ingestor_batch_size_sum", 0) / count, 1),
-            "mean_ms": round(values.get("fyr_ingestor_batch_seconds_sum", 0) / count * 1000, 1)}
+            "mean_ms": round(values.get("fyr_ingestor_batch_seconds_sum", 0) / count * 1000, 1),
+            "deadlock_retries": values.get("fyr_ingestor_transaction_retries_total", 0)}
 
 
 def build_requests(count: int, seed: int) -> list[bytes]:
