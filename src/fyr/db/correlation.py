@@ -20,20 +20,16 @@ staged row matches when its SHA starts with it, restricted to `gitlab_app` (= pr
 `gitlab_env` (= environment slug) when the rollout has them. A rollout without any commit joins
 its (app, env) deployment only when exactly one commit was deployed there within `WINDOW`.
 
-Precedence: values from Deployment annotations are never overwritten by webhook data; webhook data
-replaces only values that webhook data put there (a better pipeline arriving later). Team and
-channel are not taken from the routing file here: the notifier applies routing when it addresses
+The matching and precedence rules themselves are pure functions in fyr.core.gitlab_match. Team
+and channel are not taken from the routing file here: the notifier applies routing when it addresses
 the message (see fyr.core.routing).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -42,87 +38,28 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fyr.core.gitlab_match import (
+    K8S_PREFIX,
+    WINDOW,
+    apply_explicit,
+    apply_gitlab_rows,
+    commit_of,
+    k8s_path,
+    near,
+    ordered_rows,
+    prefix_compatible,
+    project_slug,
+    rollout_commit,
+)
+from fyr.core.gitlab_match import image_commit_prefix as image_commit_prefix  # re-exported
+from fyr.core.gitlab_match import slug_is_name as slug_is_name  # re-exported
 from fyr.db.base import utcnow
 from fyr.models.gitlab import GitlabMetadata, WebhookDelivery
 from fyr.models.rollout import Origin, Rollout
 
 log = structlog.get_logger()
 
-WINDOW = timedelta(minutes=30)  # commit-less joins: deploy activity this close to the rollout start
-K8S_PREFIX = "k8s:"
-_HEX = re.compile(r"[0-9a-f]{7,64}")
-_ENV_SLUG = re.compile(r"[a-z][a-z0-9-]{0,22}[a-z0-9]|[a-z]")
-_HEX_TAG = re.compile(r"^[0-9a-f]{7,40}$")
 _CANDIDATES = 50  # rollouts examined per webhook; bounds the work of one request
-
-_GIT_FIELDS = ("pipeline_url", "mr_url", "team", "slack_channel")
-
-
-# --- pure helpers ---------------------------------------------------------------------------
-
-
-def project_slug(path: str) -> str:
-    """CI_PROJECT_PATH_SLUG: lower-cased, non [a-z0-9] → '-', at most 63 bytes, no edge hyphens."""
-    slug = re.sub(r"[^a-z0-9]", "-", path.lower())[:63]
-    return slug.strip("-")
-
-
-def slug_is_name(environment: str) -> bool:
-    """GitLab keeps an environment name as its slug only when it is already slug-shaped
-    (lower-case alphanumerics and single dashes, starting with a letter, at most 24 characters);
-    otherwise the slug gets a random suffix and cannot be recomputed from the name."""
-    return bool(_ENV_SLUG.fullmatch(environment)) and "--" not in environment
-
-
-def image_commit_prefix(image: str | None) -> str | None:
-    """An image tag that is a hex prefix (≥ 7) of a commit SHA names the commit."""
-    if not image or "@" in image.rsplit("/", 1)[-1]:
-        return None
-    last = image.rsplit("/", 1)[-1]
-    if ":" not in last:
-        return None
-    tag = last.rsplit(":", 1)[1].lower()
-    return tag if _HEX_TAG.match(tag) else None
-
-
-def rollout_commit(rollout: Rollout) -> str | None:
-    """The commit (or prefix) the rollout names: annotation first, then a hex image tag."""
-    return _commit_of(rollout.git_commit, rollout.image)
-
-
-def _commit_of(git_commit: str | None, image: str | None) -> str | None:
-    if git_commit:
-        commit = git_commit.strip().lower()
-        if _HEX.fullmatch(commit):
-            return commit
-    return image_commit_prefix(image)
-
-
-def k8s_path(cluster: str, namespace: str, deployment: str) -> str:
-    """The pseudo project path under which annotate calls for one Deployment are staged."""
-    path = f"{K8S_PREFIX}{cluster}/{namespace}/{deployment}"
-    if len(path) > 255:
-        path = K8S_PREFIX + hashlib.sha256(path.encode()).hexdigest()
-    return path
-
-
-def _prefix_compatible(a: str, b: str) -> bool:
-    return bool(a) and bool(b) and (a.startswith(b) or b.startswith(a))
-
-
-_PIPELINE_URL = re.compile(r"^(?P<project>.+)/-/pipelines/(?P<id>\d+)/?$")
-
-
-def _older_pipeline(current: str, new: str) -> bool:
-    """Both GitLab pipeline URLs of one project, `current` with the lower id."""
-    a, b = _PIPELINE_URL.match(current), _PIPELINE_URL.match(new)
-    return bool(a and b and a["project"] == b["project"] and int(a["id"]) < int(b["id"]))
-
-
-def _near(moment: datetime | None, other: datetime | None) -> bool:
-    if moment is None or other is None:
-        return False
-    return abs(moment - other) <= WINDOW
 
 
 # --- what a webhook says --------------------------------------------------------------------
@@ -406,7 +343,7 @@ async def _candidate_rollouts(session: AsyncSession, events: Sequence[GitlabEven
     shas = [event.commit_sha for event in events]
     ids = []
     for rollout_id, image, git_commit in (await session.execute(stmt)).all():
-        commit = _commit_of(git_commit, image)
+        commit = commit_of(git_commit, image)
         # The SQL filter is coarse (an image tag merely containing the first 7 hex digits).
         if commit is None or any(sha.startswith(commit) for sha in shas):
             ids.append(rollout_id)
@@ -434,25 +371,11 @@ async def _explicit_row(session: AsyncSession, rollout: Rollout) -> GitlabMetada
     commit = rollout_commit(rollout)
     for row in (await session.execute(stmt)).scalars():
         if commit and row.commit_sha:
-            if _prefix_compatible(commit, row.commit_sha):
+            if prefix_compatible(commit, row.commit_sha):
                 return row
-        elif _near(row.updated_at, rollout.started_at):
+        elif near(row.updated_at, rollout.started_at):
             return row
     return None
-
-
-def _apply_explicit(rollout: Rollout, row: GitlabMetadata) -> bool:
-    changed = False
-    if row.commit_sha:
-        current = (rollout.git_commit or "").lower()
-        if not current or (row.commit_sha.startswith(current) and current != row.commit_sha):
-            rollout.git_commit, changed = row.commit_sha, True
-    for field in _GIT_FIELDS:
-        value = getattr(row, field)
-        if value is not None and getattr(rollout, field) != value:
-            setattr(rollout, field, value)
-            changed = True
-    return changed
 
 
 async def _rows_for_commit(session: AsyncSession, rollout: Rollout, commit: str) -> list[GitlabMetadata]:
@@ -492,62 +415,20 @@ async def _rows_without_commit(session: AsyncSession, rollout: Rollout) -> list[
     return list((await session.execute(stmt.execution_options(populate_existing=True))).scalars())
 
 
-def _ordered(rows: Iterable[GitlabMetadata], env: str | None) -> list[GitlabMetadata]:
-    """Deploy rows for the rollout's environment first (newest first), then commit rows."""
-    rows = list(rows)
-    deploy = [r for r in rows if r.environment and (env is None or r.environment == env)]
-    if env is None and len({r.environment for r in deploy}) > 1:
-        deploy = []  # the rollout does not say which environment: do not guess between several
-    commit = [r for r in rows if not r.environment]
-
-    def newest(r: GitlabMetadata) -> datetime:
-        return r.updated_at
-
-    return sorted(deploy, key=newest, reverse=True) + sorted(commit, key=newest, reverse=True)
-
-
-def _apply_gitlab(rollout: Rollout, rows: list[GitlabMetadata]) -> bool:
-    ordered = _ordered(rows, rollout.gitlab_env)
-    if not ordered:
-        return False
-    changed = False
-    first = ordered[0]
-    if rollout.git_project is None:
-        rollout.git_project, changed = first.project_path, True
-    sha = max((r.commit_sha for r in ordered), key=len)
-    current = (rollout.git_commit or "").lower()
-    if not current or (sha.startswith(current) and current != sha):
-        rollout.git_commit, changed = sha, True
-    for field in _GIT_FIELDS:
-        value = next((getattr(r, field) for r in ordered if getattr(r, field)), None)
-        if value is None:
-            continue
-        staged_values = {getattr(r, field) for r in rows}
-        current_value = getattr(rollout, field)
-        # Replace only what staging put there: a value still staged, or an older pipeline of the
-        # same project (staging moved on to a newer one). An annotation's value is neither.
-        if current_value is None or (current_value != value and (
-                current_value in staged_values
-                or (field == "pipeline_url" and _older_pipeline(current_value, value)))):
-            setattr(rollout, field, value)
-            changed = True
-    return changed
-
-
 async def attach_staged(session: AsyncSession, rollout: Rollout) -> bool:
     """Join staged metadata to this rollout; True when something matched (origin becomes mixed)."""
     matched = changed = False
     explicit = await _explicit_row(session, rollout)
     if explicit is not None:
-        changed = _apply_explicit(rollout, explicit)
+        changed = apply_explicit(rollout, explicit)
         matched = True
     commit = rollout_commit(rollout)
     if commit:
         rows = await _rows_for_commit(session, rollout, commit)
     else:
         rows = await _rows_without_commit(session, rollout)
-    if rows and _ordered(rows, rollout.gitlab_env):
-        changed = _apply_gitlab(rollout, rows) or changed
+    if rows and ordered_rows(rows, rollout.gitlab_env):
+        changed = apply_gitlab_rows(rollout, rows) or changed
         matched = True
     if matched and rollout.origin == Origin.K8S:
         rollout.origin, changed = Origin.MIXED, True
@@ -595,10 +476,10 @@ async def annotate(session: AsyncSession, a: Annotation) -> list[Rollout]:
     for index, rollout in enumerate(rollouts):
         commit = rollout_commit(rollout)
         # Without a commit to compare, the newest generation is the one the job just deployed.
-        fits = _prefix_compatible(commit, a.commit) if commit and a.commit else index == 0
+        fits = prefix_compatible(commit, a.commit) if commit and a.commit else index == 0
         if not fits:
             continue
-        _apply_explicit(rollout, row)
+        apply_explicit(rollout, row)
         if a.project and rollout.git_project is None:
             rollout.git_project = a.project
         await attach_staged(session, rollout)
