@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fyr.db.correlation import image_commit_prefix, project_slug, slug_is_name
+from fyr.core.gitlab_match import apply_gitlab_rows, image_commit_prefix, ordered_rows, project_slug, slug_is_name
+from fyr.models.gitlab import GitlabMetadata
+from fyr.models.rollout import Rollout
 from fyr.services.gitlab_ingestor.batching import GroupCommit
 from fyr.services.gitlab_ingestor.logic import dedupe_key, events_for
 from fyr.services.gitlab_ingestor.models import EVENT_MODELS, Hook
@@ -111,3 +113,35 @@ async def test_group_commit_batches_concurrent_items_and_isolates_a_failing_one(
     assert outcomes[0] == 120 and outcomes[2] == 140
     assert isinstance(outcomes[1], ValueError)
     assert group.fallbacks == 1
+
+
+def _row(env: str, **values: object) -> GitlabMetadata:
+    from datetime import UTC, datetime
+
+    row = GitlabMetadata(project_path="acme/shop-api", project_slug="acme-shop-api", environment=env,
+                         commit_sha=SHA, updated_at=datetime(2025, 3, 10, tzinfo=UTC))
+    for key, value in values.items():
+        setattr(row, key, value)
+    return row
+
+
+PIPE = "https://gitlab.example.com/acme/shop-api/-/pipelines/"
+
+
+def test_webhook_rows_fill_gaps_and_upgrade_their_own_values_but_never_annotations() -> None:
+    rollout = Rollout(git_commit=SHA[:8], pipeline_url=PIPE + "98230", mr_url="https://mr.example/explicit",
+                      gitlab_env="production")
+    rows = [_row("production", pipeline_url=PIPE + "98231"), _row("", pipeline_url=PIPE + "98231",
+                                                                   mr_url="https://gl/mr/87")]
+    assert apply_gitlab_rows(rollout, rows)
+    assert rollout.git_commit == SHA  # the short commit is completed
+    assert rollout.git_project == "acme/shop-api"
+    assert rollout.pipeline_url == PIPE + "98231"  # an older pipeline of the project is replaced
+    assert rollout.mr_url == "https://mr.example/explicit"  # an annotation's value stays
+
+
+def test_rollout_without_environment_does_not_guess_between_environments() -> None:
+    rows = [_row("production", pipeline_url=PIPE + "1"), _row("staging", pipeline_url=PIPE + "2"),
+            _row("", pipeline_url=PIPE + "3")]
+    assert [r.environment for r in ordered_rows(rows, None)] == [""]
+    assert [r.environment for r in ordered_rows(rows, "staging")] == ["staging", ""]
