@@ -52,7 +52,7 @@ async def test_list_reports_resource_version_and_filters_by_namespace_and_label(
     core = client.CoreV1Api(api)
     everything = await core.list_pod_for_all_namespaces()
     assert [p.metadata.name for p in everything.items] == ["b", "a", "c"] or len(everything.items) == 3
-    assert everything.metadata.resource_version == "3"
+    assert everything.metadata.resource_version == "4"  # a fresh cluster is at 1, never 0
     shop = await core.list_namespaced_pod("shop", label_selector="app=api")
     assert [p.metadata.name for p in shop.items] == ["a"]
     not_api = await core.list_namespaced_pod("shop", label_selector="app!=api")
@@ -90,7 +90,7 @@ async def test_watch_from_listed_version_streams_changes_in_order_with_bookmarks
     changes = [(e["type"], e["object"]["metadata"]["name"]) for e in events if e["type"] != "BOOKMARK"]
     assert changes == [("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "b")]
     bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
-    assert bookmarks and int(bookmarks[-1]["object"]["metadata"]["resourceVersion"]) >= 5
+    assert bookmarks and int(bookmarks[-1]["object"]["metadata"]["resourceVersion"]) >= 6
 
 
 async def test_watch_without_version_starts_with_synthetic_added_events(sim, api):
@@ -118,15 +118,15 @@ async def test_history_window_is_configurable():
     async with SimCluster.running(history_limit=2) as sim:
         for i in range(5):
             sim.apply(pod(f"p{i}"))
-        assert sim.state.floor == 3
+        assert sim.state.floor == 4
         api = await make_api_client(kubeconfig=sim.kubeconfig_path)
         async with api:
             core = client.CoreV1Api(api)
             resp = await core.list_namespaced_pod("shop", watch=True, _preload_content=False,
-                                                  resource_version="2", timeout_seconds=1)
+                                                  resource_version="3", timeout_seconds=1)
             assert (await read_events(resp))[0]["object"]["code"] == 410
             resp = await core.list_namespaced_pod("shop", watch=True, _preload_content=False,
-                                                  resource_version="3", timeout_seconds=0.2)
+                                                  resource_version="4", timeout_seconds=0.2)
             assert [e["object"]["metadata"]["name"] for e in await read_events(resp)] == ["p3", "p4"]
 
 

@@ -191,7 +191,9 @@ class _Api:
                 try:
                     line = await asyncio.wait_for(sub.queue.get(), timeout=max(wait, 0.0))
                 except TimeoutError:
-                    if bookmarks and loop.time() >= next_bookmark:
+                    # A bookmark promises that everything up to its version was sent: never while
+                    # events still wait in the queue (they may have arrived since the timeout fired).
+                    if bookmarks and loop.time() >= next_bookmark and sub.queue.empty():
                         meta = {"resourceVersion": str(self.state.rv)}
                         bm = {"type": "BOOKMARK",
                               "object": {"kind": res.kind, "apiVersion": res.api_version, "metadata": meta}}

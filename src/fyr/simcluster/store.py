@@ -175,7 +175,9 @@ class ClusterState:
     def __init__(self, *, history_limit: int = 10_000, clock: Callable[[], datetime] | None = None) -> None:
         self.history_limit = history_limit
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.rv = 0
+        # etcd's revision is never 0, and a list must never report "0": watching from "0" means
+        # "from any point" (synthetic ADDED of the current state), which would skip history.
+        self.rv = 1
         self.objects: dict[str, dict[tuple[str, str], JsonObj]] = {p: {} for p in RESOURCES}
         self.history: deque[HistoryEntry] = deque()
         # Watches from a resourceVersion below this are answered with 410 Gone.
