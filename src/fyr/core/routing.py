@@ -20,6 +20,7 @@ an explicit annotation later, and an edited routing file takes effect on the nex
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,14 @@ class RouteRule:
     def matches_project(self, project: str) -> bool:
         # fnmatchcase: `*` crosses `/`, so "acme/*" covers subgroups too; GitLab paths are
         # case-insensitive, so compare lower-cased.
-        return self.project is not None and fnmatch.fnmatchcase(project.lower(), self.project.lower())
+        if self.project is None:
+            return False
+        pattern = self.project.lower()
+        if "/" not in project:
+            # A path always has a "/": this is a CI_PROJECT_PATH_SLUG (`app.gitlab.com/app`, all a
+            # rollout may know without webhooks); match it against the glob slugified the same way.
+            pattern = re.sub(r"[^a-z0-9*?\[\]!]", "-", pattern)
+        return fnmatch.fnmatchcase(project.lower(), pattern)
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,10 @@ class Routing:
     rules: tuple[RouteRule, ...] = ()
 
     def route_for(self, project: str | None, team: str | None = None) -> Route | None:
-        """First rule whose glob matches the project; else the first rule naming the team."""
+        """First rule whose glob matches the project; else the first rule naming the team.
+
+        `project` is the GitLab path (`acme/shop-api`) or, failing that, its slug (`acme-shop-api`).
+        """
         if project:
             for rule in self.rules:
                 if rule.matches_project(project):

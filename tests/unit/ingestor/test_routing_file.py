@@ -85,3 +85,10 @@ def test_bad_file_is_one_line_config_error(tmp_path: Path, text: str, needle: st
 def test_missing_file_is_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_routing(tmp_path / "absent.yaml")
+
+
+def test_project_slug_matches_the_slugified_glob(routing: Routing) -> None:
+    # A rollout known only from its `app.gitlab.com/app` annotation has the slug, not the path.
+    assert routing.route_for("acme-shop-api") == Route(team="payments", slack_channel="#payments-alerts")
+    assert routing.route_for("acme-billing") == Route(team="platform", slack_channel="#platform")
+    assert routing.route_for("other-thing") is None
