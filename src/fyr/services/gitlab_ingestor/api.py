@@ -368,7 +368,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing) -> FastAPI
             if not rollouts:
                 return [], req.project, req.team, req.slack_channel
             first = rollouts[0]
-            return ([r.id for r in rollouts], first.git_project or req.project, first.team,
+            return ([r.id for r in rollouts], first.git_project or req.project or first.gitlab_app, first.team,
                     first.slack_channel)
 
         try:
