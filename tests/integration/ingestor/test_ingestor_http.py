@@ -281,3 +281,15 @@ async def test_real_uvicorn_server_takes_every_fixture_and_stops_gracefully(any_
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as client:
             await client.get(f"http://127.0.0.1:{port}/healthz")
+
+
+async def test_concurrent_deliveries_during_outage_are_all_503_then_accepted(database: Database) -> None:
+    names = list(TIMELINE)
+    async with client_for(database) as client:
+        database.simulate_outage(30)
+        failed = await asyncio.gather(*(post(client, DELIVERIES[n]) for n in names))
+        database.simulate_outage(0)
+        retried = await asyncio.gather(*(post(client, DELIVERIES[n]) for n in names))
+    assert {r.status_code for r in failed} == {503}
+    assert [r.json()["status"] for r in retried] == ["accepted"] * len(names)
+    assert (await counts(database))[0] == len(names)

@@ -145,3 +145,21 @@ def test_rollout_without_environment_does_not_guess_between_environments() -> No
             _row("", pipeline_url=PIPE + "3")]
     assert [r.environment for r in ordered_rows(rows, None)] == [""]
     assert [r.environment for r in ordered_rows(rows, "staging")] == ["staging", ""]
+
+
+async def test_group_commit_fails_all_at_once_when_the_error_is_not_the_items_fault() -> None:
+    singles: list[int] = []
+
+    async def run_batch(items: Sequence[int]) -> list[int]:
+        raise ConnectionError("database gone")
+
+    async def run_one(item: int) -> int:
+        singles.append(item)
+        return item
+
+    group: GroupCommit[int, int] = GroupCommit(
+        run_batch=run_batch, run_one=run_one, max_inflight=1,
+        isolate=lambda exc: not isinstance(exc, ConnectionError))
+    outcomes = await asyncio.gather(*(group.submit(i) for i in range(5)), return_exceptions=True)
+    assert all(isinstance(o, ConnectionError) for o in outcomes)
+    assert singles == []  # no doomed one-by-one retries

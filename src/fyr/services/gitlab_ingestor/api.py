@@ -31,7 +31,7 @@ from fyr.core.routing import Routing
 from fyr.db import correlation
 from fyr.db.correlation import GitlabEvent
 from fyr.db.engine import Database
-from fyr.errors import ConfigError, DatabaseUnavailable, SchemaOutdated
+from fyr.errors import ConfigError, DatabaseUnavailable, SchemaOutdated, TransientError
 from fyr.services.gitlab_ingestor.batching import GroupCommit
 from fyr.services.gitlab_ingestor.logic import dedupe_key, events_for
 from fyr.services.gitlab_ingestor.models import (
@@ -263,7 +263,8 @@ def create_app(*, settings: Settings, db: Database, routing: Routing) -> FastAPI
         metrics.batch_seconds.observe(seconds)
 
     group: GroupCommit[Delivery, tuple[bool, list[int]]] = GroupCommit(
-        run_batch=many_deliveries, run_one=one_delivery, max_batch=64, observe=observe_batch)
+        run_batch=many_deliveries, run_one=one_delivery, max_batch=64, observe=observe_batch,
+        isolate=lambda exc: not isinstance(exc, TransientError))
     app.state.group_commit = group
 
     def reject(endpoint: str, event: str, exc: Rejected) -> JSONResponse:

@@ -8,8 +8,10 @@ one commit — and every request is answered only after that commit, so nothing 
 that is not durable. An idle ingestor runs no background task: the first request of a burst starts
 a drain task that ends when the queue is empty.
 
-If a batch fails (a concurrent duplicate from another replica, bad luck with a deadlock), its
-deliveries are retried one transaction each, so one delivery never fails another.
+If a batch fails (a concurrent duplicate from another replica, a value one row cannot take), its
+deliveries are retried one transaction each, so one delivery never fails another; when the
+database itself is unavailable, every waiting request gets the error at once (503) instead of
+waiting for one doomed transaction after another.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ class GroupCommit(Generic[I, R]):
         max_batch: int = 64,
         max_inflight: int = 2,
         observe: Callable[[int, float], None] | None = None,
+        isolate: Callable[[Exception], bool] = lambda exc: True,
     ) -> None:
+        self._isolate = isolate  # False: the error is not the items' fault (database down): fail all
         self._observe = observe  # (batch size, seconds) for metrics
         self._run_batch = run_batch
         self._run_one = run_one
@@ -89,6 +93,11 @@ class GroupCommit(Generic[I, R]):
             try:
                 results = await self._run_batch([e.item for e in batch])
             except Exception as exc:  # isolate the failure, then retry singly
+                if not self._isolate(exc):
+                    for entry in batch:
+                        if not entry.future.done():
+                            entry.future.set_exception(exc)
+                    return
                 self.fallbacks += 1
                 log.info("ingestor_batch_retried_singly", size=len(batch), error=type(exc).__name__)
             else:
