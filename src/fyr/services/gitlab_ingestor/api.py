@@ -4,7 +4,8 @@ GitLab's rules shape every answer (WIRE-FORMATS A2-A4): a 4xx or a timeout count
 and eventually disables it, so only a bad token (401), a body GitLab itself would never send
 (400/413/422) or a database outage (503) is refused; unknown event kinds are a 200 and ignored.
 The token is checked before the body is read, the body is read with a hard cap, and a repeated
-delivery is recognised by its dedupe row, written in the same transaction as the effect.
+delivery is recognised by its dedupe row, written in the same transaction as the effect. Concurrent
+deliveries share that transaction (batching.GroupCommit); each is answered after the commit.
 """
 
 from __future__ import annotations
