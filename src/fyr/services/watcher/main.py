@@ -263,8 +263,7 @@ class RolloutRecorder:
 
 
 def thresholds_from(settings: Settings) -> StatusThresholds:
-    return StatusThresholds(crashloop_restarts=settings.crashloop_restarts, oom_restarts=settings.oom_restarts,
-                            pending_fail_seconds=settings.pending_fail_seconds)
+    return StatusThresholds.from_settings(settings)
 
 
 async def run_watcher(
