@@ -33,8 +33,8 @@ from tests.integration.ingestor.ingestor_helpers import (
 
 pytestmark = pytest.mark.timeout(120)
 
-WEBHOOK_EXAMPLES = 1500
-ANNOTATE_EXAMPLES = 700
+WEBHOOK_EXAMPLES = 2500
+ANNOTATE_EXAMPLES = 1000
 
 EVENTS = ["Pipeline Hook", "Job Hook", "Deployment Hook", "Merge Request Hook", "System Hook",
           "Push Hook"]
