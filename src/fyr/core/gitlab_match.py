@@ -1,9 +1,11 @@
 """Pure matching rules of GitLab correlation (ARCHITECTURE §4): which staged row fits which rollout,
 and which rollout fields it may fill. No I/O: fyr.db.correlation runs the queries and calls these.
 
-Precedence: values from Deployment annotations are never overwritten by webhook data; webhook data
-replaces only values that webhook data put there (a value still staged, or an older pipeline of the
-same project); an explicit annotate call (`k8s:` rows) replaces what it names.
+Precedence: values from Deployment annotations are not overwritten by webhook data; webhook data
+replaces only values that webhook data put there (a value still staged) — with one exception: a
+pipeline URL of the same project with a lower id gives way to the newer pipeline (a re-run
+deploying the same commit), whoever wrote it. An explicit annotate call (`k8s:` rows) replaces what
+it names.
 """
 
 from __future__ import annotations
