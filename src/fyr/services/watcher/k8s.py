@@ -220,7 +220,10 @@ class KindWatcher:
             resp.release()
 
     def _handle_line(self, line: bytes) -> None:
-        event = orjson.loads(line)
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:  # a truncated or garbled stream: reconnect from our version
+            raise KubeUnavailable(f"{self.scope}: malformed watch line: {line[:120]!r}") from exc
         etype = event.get("type")
         obj = event.get("object") or {}
         if etype == "ERROR":
