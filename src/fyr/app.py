@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from fyr.db.engine import Database
 from fyr.db.migrate import upgrade_async
 from fyr.errors import ConfigError, DatabaseUnavailable
-from fyr.health import create_health_app, serve
+from fyr.health import ReadyCheck, create_health_app, serve
 from fyr.runtime import Wakeups, install_signal_handlers
 from fyr.settings import Settings
 
@@ -57,10 +57,14 @@ async def run_services(
         await db.check_schema()
         wake = wakeups or Wakeups()
         jobs: dict[str, Coroutine[Any, Any, None]] = {}
+        checks: dict[str, ReadyCheck] = {}
         if "watcher" in names:
-            from fyr.services.watcher.main import run_watcher
+            from fyr.services.watcher.main import WatcherHealth, run_watcher
 
-            jobs["watcher"] = run_watcher(settings=settings, db=db, stop=stop, wake=wake.wake_analysis)
+            health = WatcherHealth()
+            checks["watcher_synced"] = health.is_synced  # ready once every stream has been listed
+            jobs["watcher"] = run_watcher(settings=settings, db=db, stop=stop, wake=wake.wake_analysis,
+                                          health=health)
         if "analyzer" in names:
             from fyr.services.analyzer.main import run_analyzer
 
@@ -78,7 +82,7 @@ async def run_services(
         else:
             if "ingestor" in names:
                 log.warning("ingestor_disabled", why="GITLAB_INGESTOR_TOKEN is not set")
-            jobs["http"] = serve(create_health_app(db=db), host=host, port=port, stop=stop)
+            jobs["http"] = serve(create_health_app(db=db, checks=checks), host=host, port=port, stop=stop)
         log.info("services_starting", services=sorted(names), port=port, database=db.dialect)
         await _run_all(jobs, stop)
         log.info("services_stopped", services=sorted(names))
