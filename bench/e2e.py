@@ -9,8 +9,9 @@ update becomes visible to the cluster's watchers is stamped with time.monotonic(
 stamps each message it receives with the same clock. Printed: p50/p95/p99/max of decisive update →
 message per failure kind and overall, where the time goes (detect / analyse / notify), and the
 delivery check — every failed rollout got exactly one top-level message (none lost, none
-duplicated), in its channel, with the expected category. Exit 1 when anything was lost, duplicated
-or unexpected, or when the run missed the deadline; the p99 goal (3 s) is reported, not enforced.
+duplicated), in its channel, with the expected category, and its row got the GitLab data of the
+webhooks. Exit 1 when anything was lost, duplicated or unexpected, a row missed its GitLab data, or
+the run missed the deadline; the p99 goal (3 s) is reported, not enforced.
 
     .venv/bin/python bench/e2e.py                                  # 100 rollouts over 10 s, SQLite
     .venv/bin/python bench/e2e.py --channel-interval 1             # Slack's pace: 1 msg/s/channel
@@ -346,6 +347,7 @@ class Outcome:
     inject_span: float
     rate_limited: int
     machine: Machine
+    hook_errors: list[str]
 
 
 async def run(args: argparse.Namespace) -> Outcome:
@@ -381,6 +383,7 @@ async def _run(args: argparse.Namespace, url: str, sim: SimCluster, slack: Slack
     db = Database.from_url(url)
     timed_out = False
     machine, lag_stop = Machine(), asyncio.Event()
+    hook_errors: list[str] = []
     try:
         await _wait_ready(port, services)
         # 1. Every Deployment healthy first (generation 1 recorded SUCCESS), outside the measurement.
@@ -397,7 +400,10 @@ async def _run(args: argparse.Namespace, url: str, sim: SimCluster, slack: Slack
         hook_url = f"http://127.0.0.1:{port}/webhooks/gitlab"
 
         async def hooks(sc: Scenario) -> None:
-            await post_hooks(client, hook_url, TOKEN, sc)
+            try:
+                await post_hooks(client, hook_url, TOKEN, sc)
+            except (httpx.HTTPStatusError, httpx.TransportError) as exc:
+                hook_errors.append(f"{sc.name}: {str(exc).splitlines()[0][:120]}")
         if args.hooks == "before":
             for i in range(0, len(injected), 20):
                 await asyncio.gather(*(hooks(inj.sc) for inj in injected[i:i + 20]))
@@ -436,7 +442,7 @@ async def _run(args: argparse.Namespace, url: str, sim: SimCluster, slack: Slack
             await db.dispose()
     return Outcome(injected, rollouts, analyses, list(slack.messages), dict(slack.channels),
                    time.time() - time.monotonic(), dialect, timed_out, inject_span, slack.rate_limited,
-                   machine)
+                   machine, hook_errors)
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -531,17 +537,25 @@ def report(args: argparse.Namespace, out: Outcome) -> int:
     goal = bool(everything) and pct(everything, 99) <= GOAL_P99_S
     print(f"\ndelivered {len(everything)}/{len(out.injected)}   lost {len(lost)}   duplicated {len(duplicated)}   "
           f"unexpected messages {len(unexpected)}   wrong channel {len(wrong_channel)}   "
-          f"wrong category {len(wrong_category)}   429s {out.rate_limited}   with pipeline link {with_links}")
+          f"wrong category {len(wrong_category)}   429s {out.rate_limited}")
+    unjoined: list[str] = []
+    if args.hooks != "off":
+        # ARCHITECTURE §4: GitLab metadata reaches the rollout whichever arrives first.
+        unjoined = [inj.sc.name for inj in out.injected
+                    if (r := out.rollouts.get((inj.sc.namespace, inj.sc.name))) is None or not r.pipeline_url]
+        print(f"GitLab data: {with_links} messages carry the pipeline link; "
+              f"{len(out.injected) - len(unjoined)} rollout rows have it by the end")
     print(f"goal p99 ≤ {GOAL_P99_S:.0f} s: {'MET' if goal else 'MISSED'}"
           + (f" (p99 {pct(everything, 99):.2f} s)" if everything else ""))
     for label, items in (("lost", lost), ("duplicated", duplicated), ("not FAILED", not_failed),
                          ("wrong channel", wrong_channel), ("wrong category", wrong_category),
-                         ("unexpected rollout ids", unexpected)):
+                         ("unexpected rollout ids", unexpected), ("rows without GitLab data", unjoined),
+                         ("webhook posts that failed", out.hook_errors)):
         if items:
             print(f"  {label}: {', '.join(map(str, items[:10]))}{' ...' if len(items) > 10 else ''}")
     if out.timed_out:
         print(f"  not all rollouts were delivered within {args.wait:.0f} s after the injection")
-    return 1 if (lost or duplicated or unexpected or out.timed_out) else 0
+    return 1 if (lost or duplicated or unexpected or unjoined or out.hook_errors or out.timed_out) else 0
 
 
 def main() -> int:
