@@ -22,14 +22,14 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fyr.db.engine import Database  # noqa: E402 - after the sys.path line that makes tests importable
-from fyr.db.migrate import sync_url, upgrade  # noqa: E402
+from fyr.db.migrate import ensure_database, upgrade  # noqa: E402
 from fyr.models.analysis import Analysis, AnalysisMetric  # noqa: E402
 from fyr.models.rollout import AnalysisStatus, Rollout, RolloutStatus  # noqa: E402
 from tests.fakes.openai_api import FakeOpenAI  # noqa: E402
@@ -38,12 +38,7 @@ BUNDLE = REPO / "tests" / "corpus" / "go_panic_nil_pointer.json"
 
 
 def prepare(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        server = create_engine(sync_url(parsed.set(database="").render_as_string(hide_password=False)))
-        with server.begin() as conn:
-            conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}`"))
-        server.dispose()
+    ensure_database(url)
     upgrade(url)
 
 

@@ -14,23 +14,18 @@ import asyncio
 import time
 from collections import Counter
 
-from sqlalchemy import create_engine, delete, text
+from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 
 from fyr.db import repositories as repo
 from fyr.db.engine import Database
-from fyr.db.migrate import sync_url, upgrade
+from fyr.db.migrate import ensure_database, upgrade
 from fyr.db.repositories import Queue
 from fyr.models.rollout import AnalysisStatus, Rollout, RolloutStatus
 
 
 def prepare(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        server = create_engine(sync_url(parsed.set(database="").render_as_string(hide_password=False)))
-        with server.begin() as conn:
-            conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}`"))
-        server.dispose()
+    ensure_database(url)
     upgrade(url)
 
 

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fyr.app import run_services
 from fyr.db import repositories as repo
 from fyr.db.engine import Database
-from fyr.demo import _wait_ready, free_port
+from fyr.demo import free_port, wait_ready
 from fyr.demo.gitlab import post_hooks
 from fyr.demo.scenarios import GO_CRASH, JAVA_OOM, PY_MISSING_ENV, Scenario
 from fyr.logging import configure_logging
@@ -385,7 +385,7 @@ async def _run(args: argparse.Namespace, url: str, sim: SimCluster, slack: Slack
     machine, lag_stop = Machine(), asyncio.Event()
     hook_errors: list[str] = []
     try:
-        await _wait_ready(port, services)
+        await wait_ready(port, services)
         # 1. Every Deployment healthy first (generation 1 recorded SUCCESS), outside the measurement.
         for inj in injected:
             await deploy_healthy(sim, inj)

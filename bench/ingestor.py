@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 
 from fyr.db import repositories as repo
 from fyr.db.engine import Database
-from fyr.db.migrate import sync_url, upgrade
+from fyr.db.migrate import ensure_database, sync_url, upgrade
 from fyr.db.repositories import RolloutKey
 from fyr.models.gitlab import GitlabMetadata, WebhookDelivery
 from fyr.models.rollout import RolloutStatus
@@ -51,12 +51,7 @@ COMMITS_PER_PROJECT = 20
 
 
 def prepare(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        server = create_engine(sync_url(parsed.set(database="").render_as_string(hide_password=False)))
-        with server.begin() as conn:
-            conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}`"))
-        server.dispose()
+    ensure_database(url)
     upgrade(url)
     engine = create_engine(sync_url(url))
     with engine.begin() as conn:

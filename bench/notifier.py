@@ -30,26 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fyr.db import repositories as repo
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
-from fyr.db.migrate import upgrade
+from fyr.db.migrate import ensure_database, upgrade
 from fyr.db.repositories import Queue, RolloutKey
 from fyr.models.analysis import AnalysisResult, Category
 from fyr.models.rollout import NotifyStatus, Rollout, RolloutStatus
 from fyr.services.notifier.main import run_notifier
 from fyr.settings import load_settings
 from tests.fakes.slack_api import SlackFake
-
-
-def _create_database(url: str) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from fyr.db.migrate import sync_url
-
-    parsed = make_url(url)
-    server = create_engine(sync_url(parsed.set(database="").render_as_string(hide_password=False)))
-    with server.begin() as conn:
-        conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}` CHARACTER SET utf8mb4"))
-    server.dispose()
 
 
 async def seed(db: Database, n: int, channels: int) -> list[int]:
@@ -87,7 +74,7 @@ async def main() -> None:
     if url is None:
         url = f"sqlite+aiosqlite:///{tmp.name}/bench.db"
     else:
-        await asyncio.to_thread(_create_database, url)
+        await asyncio.to_thread(ensure_database, url)
     await asyncio.to_thread(upgrade, url)
     db = Database.from_url(url, pool_size=20)
     if db.dialect != "sqlite":

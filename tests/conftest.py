@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from fyr.db.engine import Database
-from fyr.db.migrate import sync_url, upgrade
+from fyr.db.migrate import ensure_database, sync_url, upgrade
 
 MYSQL_ENV = "FYR_TEST_MYSQL_URL"
 TABLES = ("analysis_metrics", "analyses", "webhook_deliveries", "gitlab_metadata", "rollouts")
@@ -35,14 +35,6 @@ def mysql_url() -> str | None:
     return url.set(database=f"{url.database or 'test'}_{worker}").render_as_string(hide_password=False)
 
 
-def _ensure_database(url: str) -> None:
-    parsed = make_url(url)
-    server = create_engine(sync_url(parsed.set(database="").render_as_string(hide_password=False)))
-    with server.begin() as conn:
-        conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}` CHARACTER SET utf8mb4"))
-    server.dispose()
-
-
 def require_mysql_url() -> str:
     url = mysql_url()
     if url is None:
@@ -56,7 +48,7 @@ _migrated: set[str] = set()
 def prepare_mysql(url: str) -> None:
     """Migrate once per session, then empty the tables; fail loudly when the server is unreachable."""
     if url not in _migrated:
-        _ensure_database(url)
+        ensure_database(url)
         upgrade(url)
         _migrated.add(url)
     engine = create_engine(sync_url(url))

@@ -18,7 +18,7 @@ import pytest
 from fyr.app import run_services
 from fyr.db import repositories as repo
 from fyr.db.engine import Database
-from fyr.demo import free_port
+from fyr.demo import free_port, wait_ready
 from fyr.demo.gitlab import post_hooks
 from fyr.demo.scenarios import PY_MISSING_ENV, Scenario
 from fyr.models.rollout import NotifyStatus
@@ -71,14 +71,8 @@ async def test_failing_rollout_reaches_slack_once_with_links_category_and_channe
             settings, {"watcher", "ingestor", "analyzer", "notifier"}, host="127.0.0.1", port=port, stop=stop))
         db = Database.from_url(settings.database_url)
         try:
+            await wait_ready(port, services)
             async with httpx.AsyncClient(timeout=5) as client:
-                for _ in range(100):
-                    try:
-                        if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.1)
                 await post_hooks(client, f"http://127.0.0.1:{port}/webhooks/gitlab", TOKEN, sc)
             d = DeploymentSim(sim, namespace=sc.namespace, name=sc.name, image="registry.acme.example/acme/checkout:v1",
                               replicas=2, annotations=sc.annotations())

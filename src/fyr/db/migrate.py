@@ -10,6 +10,7 @@ import asyncio
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
 from fyr.db.engine import MIGRATIONS_DIR, head_revision, normalize_url
@@ -30,7 +31,20 @@ def alembic_config(raw_url: str) -> Config:
     return cfg
 
 
-__all__ = ["alembic_config", "downgrade", "head_revision", "sync_url", "upgrade", "upgrade_async"]
+def ensure_database(raw_url: str) -> None:
+    """Create the MySQL/MariaDB database named in the URL when it is missing (tests, benches); SQLite: no-op."""
+    url = sync_url(raw_url)
+    if url.get_backend_name() == "sqlite":
+        return
+    server = create_engine(url.set(database=""))
+    try:
+        with server.begin() as conn:
+            conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{url.database}` CHARACTER SET utf8mb4"))
+    finally:
+        server.dispose()
+
+
+__all__ = ["alembic_config", "downgrade", "ensure_database", "head_revision", "sync_url", "upgrade", "upgrade_async"]
 
 
 def upgrade(raw_url: str, revision: str = "head") -> None:

@@ -132,7 +132,7 @@ async def run_demo(settings: Settings, *, keep: Path | None = None) -> int:
                 upgrade_db=True, stop=stop, extra={"notifier": notifier}))
             db = Database.from_url(s.database_url)
             try:
-                await _wait_ready(port, services)
+                await wait_ready(port, services)
                 hook_url = f"http://127.0.0.1:{port}/webhooks/gitlab"
                 async with httpx.AsyncClient(timeout=10) as client:
                     # Half the hooks arrive before the cluster changes, half after: both joins are shown.
@@ -155,7 +155,8 @@ async def run_demo(settings: Settings, *, keep: Path | None = None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _wait_ready(port: int, services: asyncio.Task[int]) -> None:
+async def wait_ready(port: int, services: asyncio.Task[int]) -> None:
+    """Until /readyz answers 200; raises the services' own error if they stop while starting."""
     async with httpx.AsyncClient(timeout=2) as client:
         for _ in range(200):
             if services.done():
