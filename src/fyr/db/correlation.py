@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -349,7 +349,9 @@ async def _candidate_rollouts(session: AsyncSession, events: Sequence[GitlabEven
             ids.append(rollout_id)
     if not ids:
         return []
-    full = select(Rollout).where(Rollout.id.in_(ids)).order_by(Rollout.id.desc())
+    # Locked in id order: two webhooks attaching to one rollout take turns (each then reads the
+    # other's committed values) instead of overwriting each other's fields from stale copies.
+    full = select(Rollout).where(Rollout.id.in_(ids)).order_by(Rollout.id).with_for_update()
     return list((await session.execute(full)).scalars())
 
 
@@ -357,17 +359,22 @@ async def _attach_matching(session: AsyncSession, events: Sequence[GitlabEvent]
                            ) -> list[tuple[int, str | None]]:
     attached = []
     for rollout in await _candidate_rollouts(session, events):
-        if await attach_staged(session, rollout):
+        if await attach_staged(session, rollout, lock=False):
             attached.append((rollout.id, rollout.git_commit))
     return attached
 
 
-async def _explicit_row(session: AsyncSession, rollout: Rollout) -> GitlabMetadata | None:
+def _read(stmt: Select[GitlabMetadata], lock: bool) -> Select[GitlabMetadata]:
+    """Staged rows read for a rollout, refreshed; with `lock`, a shared locking read (see attach_staged)."""
+    stmt = stmt.execution_options(populate_existing=True)
+    return stmt.with_for_update(read=True) if lock else stmt
+
+
+async def _explicit_row(session: AsyncSession, rollout: Rollout, lock: bool) -> GitlabMetadata | None:
     """The newest annotate call for this Deployment that fits this rollout."""
     path = k8s_path(rollout.cluster, rollout.namespace, rollout.deployment)
-    stmt = (select(GitlabMetadata).where(GitlabMetadata.project_path == path)
-            .order_by(GitlabMetadata.updated_at.desc()).limit(20)
-            .execution_options(populate_existing=True))
+    stmt = _read(select(GitlabMetadata).where(GitlabMetadata.project_path == path)
+                 .order_by(GitlabMetadata.updated_at.desc()).limit(20), lock)
     commit = rollout_commit(rollout)
     for row in (await session.execute(stmt)).scalars():
         if commit and row.commit_sha:
@@ -378,14 +385,15 @@ async def _explicit_row(session: AsyncSession, rollout: Rollout) -> GitlabMetada
     return None
 
 
-async def _rows_for_commit(session: AsyncSession, rollout: Rollout, commit: str) -> list[GitlabMetadata]:
+async def _rows_for_commit(session: AsyncSession, rollout: Rollout, commit: str, lock: bool
+                           ) -> list[GitlabMetadata]:
     stmt = select(GitlabMetadata).where(
         GitlabMetadata.commit_sha.startswith(commit, autoescape=True),
         GitlabMetadata.project_path.not_like(f"{K8S_PREFIX}%"),
     )
     if rollout.gitlab_app:
         stmt = stmt.where(GitlabMetadata.project_slug == rollout.gitlab_app)
-    rows = list((await session.execute(stmt.limit(200).execution_options(populate_existing=True))).scalars())
+    rows = list((await session.execute(_read(stmt.limit(200), lock))).scalars())
     projects = {(r.project_path, r.commit_sha) for r in rows}
     if len(projects) > 1:
         log.info("gitlab_match_ambiguous", rollout_id=rollout.id, commit=commit,
@@ -394,7 +402,7 @@ async def _rows_for_commit(session: AsyncSession, rollout: Rollout, commit: str)
     return rows
 
 
-async def _rows_without_commit(session: AsyncSession, rollout: Rollout) -> list[GitlabMetadata]:
+async def _rows_without_commit(session: AsyncSession, rollout: Rollout, lock: bool) -> list[GitlabMetadata]:
     """(app, env) only: join the deployment there, if exactly one commit was deployed near the start."""
     if not (rollout.gitlab_app and rollout.gitlab_env and rollout.started_at):
         return []
@@ -405,28 +413,38 @@ async def _rows_without_commit(session: AsyncSession, rollout: Rollout) -> list[
         GitlabMetadata.updated_at >= rollout.started_at - WINDOW,
         GitlabMetadata.updated_at <= rollout.started_at + WINDOW,
     ).limit(10)
-    deployed = list((await session.execute(stmt.execution_options(populate_existing=True))).scalars())
+    deployed = list((await session.execute(_read(stmt, lock))).scalars())
     keys = {(r.project_path, r.commit_sha) for r in deployed}
     if len(keys) != 1:
         return []
     (path, sha) = keys.pop()
     stmt = select(GitlabMetadata).where(GitlabMetadata.project_path == path,
                                         GitlabMetadata.commit_sha == sha)
-    return list((await session.execute(stmt.execution_options(populate_existing=True))).scalars())
+    return list((await session.execute(_read(stmt, lock))).scalars())
 
 
-async def attach_staged(session: AsyncSession, rollout: Rollout) -> bool:
-    """Join staged metadata to this rollout; True when something matched (origin becomes mixed)."""
+async def attach_staged(session: AsyncSession, rollout: Rollout, *, lock: bool = True) -> bool:
+    """Join staged metadata to this rollout; True when something matched (origin becomes mixed).
+
+    Called by record_generation for a new rollout (`lock=True`) and by the webhook side for the
+    rollouts it found (`lock=False`). The two run concurrently on MySQL, and with plain snapshot
+    reads each could miss the other's uncommitted row: the watcher's insert and the webhook's
+    upsert would both commit without ever meeting. So the rollout side reads the staged rows with
+    a shared locking read: it waits for a webhook transaction that already wrote a matching row and
+    then sees it, or it holds the range so that a later webhook upsert waits for this commit — and
+    that webhook transaction (READ COMMITTED, its rollout query after its upsert) then sees the
+    rollout. SQLite has one writer at a time and no such race.
+    """
     matched = changed = False
-    explicit = await _explicit_row(session, rollout)
+    explicit = await _explicit_row(session, rollout, lock)
     if explicit is not None:
         changed = apply_explicit(rollout, explicit)
         matched = True
     commit = rollout_commit(rollout)
     if commit:
-        rows = await _rows_for_commit(session, rollout, commit)
+        rows = await _rows_for_commit(session, rollout, commit, lock)
     else:
-        rows = await _rows_without_commit(session, rollout)
+        rows = await _rows_without_commit(session, rollout, lock)
     if rows and ordered_rows(rows, rollout.gitlab_env):
         changed = apply_gitlab_rows(rollout, rows) or changed
         matched = True
@@ -470,7 +488,7 @@ async def annotate(session: AsyncSession, a: Annotation) -> list[Rollout]:
         await stage(session, [replace(values, project_path=a.project, environment=a.environment or "")])
     stmt = (select(Rollout).where(Rollout.cluster == a.cluster, Rollout.namespace == a.namespace,
                                   Rollout.deployment == a.deployment)
-            .order_by(Rollout.generation.desc()).limit(20))
+            .order_by(Rollout.generation.desc()).limit(20).with_for_update())
     rollouts = list((await session.execute(stmt)).scalars())
     attached: list[Rollout] = []
     for index, rollout in enumerate(rollouts):
@@ -482,7 +500,7 @@ async def annotate(session: AsyncSession, a: Annotation) -> list[Rollout]:
         apply_explicit(rollout, row)
         if a.project and rollout.git_project is None:
             rollout.git_project = a.project
-        await attach_staged(session, rollout)
+        await attach_staged(session, rollout, lock=False)
         if rollout.origin == Origin.K8S:
             rollout.origin = Origin.MIXED
         rollout.updated_at = utcnow()

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -196,10 +197,15 @@ async def _with_retry(work: Callable[[], Awaitable[T]], retries: Counter) -> T:
 
 
 async def _read_committed(session: AsyncSession) -> None:
-    """MySQL's default REPEATABLE READ takes gap locks on every locking read, and concurrent
-    webhooks for neighbouring keys then deadlock; nothing here needs more than READ COMMITTED."""
+    """READ COMMITTED for this transaction (MySQL), issued before its first statement.
+
+    Each statement then reads what is committed when it runs, so the rollout query that follows
+    our upsert sees a rollout whose transaction we waited for (fyr.db.correlation.attach_staged
+    explains the race this closes); and there are no gap locks to deadlock on. `SET TRANSACTION`
+    applies to the next transaction only: no reset when the connection goes back to the pool.
+    """
     if session.bind is not None and session.bind.dialect.name in ("mysql", "mariadb"):
-        await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+        await session.execute(text("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
 
 
 def _openapi_schemas(app: FastAPI) -> dict[str, Any]:
@@ -242,6 +248,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing) -> FastAPI
     async def one_delivery(d: Delivery) -> tuple[bool, list[int]]:
         async def work() -> tuple[bool, list[int]]:
             async with db.session() as session:
+                await _read_committed(session)
                 if not await correlation.record_delivery(session, d.key, d.kind):
                     return False, []
                 done = await correlation.apply_gitlab_events(session, d.events)
@@ -252,6 +259,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing) -> FastAPI
     async def many_deliveries(batch: Sequence[Delivery]) -> list[tuple[bool, list[int]]]:
         async def work() -> list[tuple[bool, list[int]]]:
             async with db.session() as session:
+                await _read_committed(session)
                 fresh = await correlation.record_deliveries(session, [(d.key, d.kind) for d in batch])
                 events = [e for d, new in zip(batch, fresh, strict=True) if new for e in d.events]
                 done = await correlation.apply_gitlab_events(session, events) if events else []
