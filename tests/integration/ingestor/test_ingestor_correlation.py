@@ -260,3 +260,25 @@ async def test_environment_whose_slug_differs_from_its_name_joins_through_the_jo
         deploy_row = (await s.execute(select(GitlabMetadata).where(
             GitlabMetadata.environment == slug))).scalar_one()
     assert (deploy_row.pipeline_id, deploy_row.job_id) == (pipeline, job)
+
+
+async def test_rollout_and_webhook_committing_concurrently_still_meet(mysql_database: Database) -> None:
+    """The watcher records the rollout in a transaction that is still open when the webhook comes.
+
+    Without the rollout side's locking read and the webhook side's READ COMMITTED, neither
+    transaction sees the other's uncommitted row and the rollout never gets its pipeline.
+    """
+    import asyncio
+
+    from tests.integration.ingestor.ingestor_helpers import client_for
+
+    async with client_for(mysql_database) as client:
+        async with mysql_database.session() as s:
+            await repo.record_generation(s, KEY, status=RolloutStatus.ROLLING_OUT, image=IMAGE,
+                                         annotations=GITLAB_ANNOTATIONS)
+            hook = asyncio.create_task(post(client, DELIVERIES["pipeline_running.json"]))
+            await asyncio.sleep(0.5)  # the webhook's upsert now waits for this transaction
+            assert not hook.done()
+        response = await asyncio.wait_for(hook, 10)
+    assert response.json() == {"status": "accepted"}
+    assert_story(await load_rollout(mysql_database), pipeline_url=PIPELINE_98231, mr_url=None)
