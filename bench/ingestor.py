@@ -214,7 +214,7 @@ def build_requests(count: int, seed: int) -> list[bytes]:
 async def load(port: int, requests: list[bytes], rate: float, seconds: float, concurrency: int
                ) -> dict[str, Any]:
     latencies: list[float] = []
-    statuses: dict[int, int] = {}
+    statuses: dict[int | str, int] = {}
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(concurrency):
         pool.put_nowait(Connection(*await asyncio.open_connection("127.0.0.1", port)))
@@ -223,6 +223,13 @@ async def load(port: int, requests: list[bytes], rate: float, seconds: float, co
         conn = await pool.get()
         try:
             status = await conn.request(requests[index % len(requests)])
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            # The server closed the connection (it does after a 500): count it, use a fresh one.
+            conn.writer.close()
+            conn = Connection(*await asyncio.open_connection("127.0.0.1", port))
+            key = f"error:{type(exc).__name__}"
+            statuses[key] = statuses.get(key, 0) + 1
+            return
         finally:
             pool.put_nowait(conn)
         latencies.append(time.perf_counter() - scheduled)
@@ -232,8 +239,9 @@ async def load(port: int, requests: list[bytes], rate: float, seconds: float, co
     sent = 0
     if rate > 0:  # open loop: fire on schedule whatever the server does
         tasks: set[asyncio.Task[None]] = set()
-        while (now := time.perf_counter()) - start < seconds:
-            due = int((now - start) * rate)
+        target = int(seconds * rate)
+        while sent < target:  # a stalled loop catches up: the schedule's count is always sent
+            due = min(target, int((time.perf_counter() - start) * rate))
             while sent < due:
                 task = asyncio.create_task(one(sent, start + sent / rate))
                 tasks.add(task)

@@ -64,7 +64,10 @@ class GroupCommit(Generic[I, R]):
         entry: _Entry[I, R] = _Entry(item)
         self._queue.append(entry)
         # Up to `max_inflight` transactions at once: while one waits for its commit (an fsync),
-        # the next batch is already being written.
+        # the next batch is already being written. A finished task may still be in the set (its
+        # done-callback runs later): count only live ones, or this entry could wait for a drain
+        # that is already over.
+        self._drains = {task for task in self._drains if not task.done()}
         if len(self._drains) < self._max_inflight:
             task = asyncio.create_task(self._drain_queue(), name="ingestor-group-commit")
             self._drains.add(task)
