@@ -78,7 +78,7 @@ async def run_services(
         if "ingestor" in names and (settings.gitlab_ingestor_token or names == {"ingestor"}):
             from fyr.services.gitlab_ingestor.main import run_ingestor
 
-            jobs["http"] = run_ingestor(settings=settings, db=db, host=host, port=port, stop=stop)
+            jobs["http"] = run_ingestor(settings=settings, db=db, host=host, port=port, stop=stop, checks=checks)
         else:
             if "ingestor" in names:
                 log.warning("ingestor_disabled", why="GITLAB_INGESTOR_TOKEN is not set")

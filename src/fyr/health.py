@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import socket
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
+import structlog
 import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from fyr.db.engine import Database
-from fyr.errors import DatabaseUnavailable, SchemaOutdated
+from fyr.errors import ConfigError, DatabaseUnavailable, SchemaOutdated
+
+log = structlog.get_logger()
 
 ReadyCheck = Callable[[], Awaitable[bool] | bool]
 
@@ -36,8 +41,11 @@ async def readiness(db: Database, checks: Mapping[str, ReadyCheck]) -> tuple[boo
     return all(v == "ok" for v in results.values()), results
 
 
-def add_health_routes(app: FastAPI, *, db: Database, checks: Mapping[str, ReadyCheck] | None = None) -> None:
+def add_health_routes(app: FastAPI, *, db: Database, checks: Mapping[str, ReadyCheck] | None = None,
+                      registries: Sequence[CollectorRegistry] = ()) -> None:
+    """/healthz, /readyz and /metrics; /metrics joins the default registry and `registries`."""
     checks = dict(checks or {})
+    sources = [REGISTRY, *(r for r in registries if r is not REGISTRY)]
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -50,7 +58,7 @@ def add_health_routes(app: FastAPI, *, db: Database, checks: Mapping[str, ReadyC
 
     @app.get("/metrics", tags=["health"])
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(b"".join(generate_latest(r) for r in sources), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_health_app(*, db: Database, checks: Mapping[str, ReadyCheck] | None = None,
@@ -69,21 +77,36 @@ class _QuietServer(uvicorn.Server):
 
 
 async def serve(app: FastAPI, *, host: str, port: int, stop: asyncio.Event,
-                started: Callable[[int], None] | None = None) -> None:
-    """Serve `app` until `stop` is set; `started(port)` is called with the bound port (0 picks one)."""
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+                on_listening: Callable[[str, int], None] | None = None, reuse_port: bool = False,
+                **uvicorn_options: Any) -> None:
+    """Serve `app` until `stop` is set, then finish in-flight requests (up to 10 s) and return.
+
+    The socket is bound here, not by uvicorn: uvicorn answers a bind failure with sys.exit, which
+    would take `fyr all` down with it; a ConfigError names the problem instead. `on_listening`
+    receives the bound address (port 0 picks a free one); `reuse_port` lets several processes share
+    one port (SO_REUSEPORT).
+    """
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=10, server_header=False, date_header=False,
+                            **uvicorn_options)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family, backlog=2048, reuse_port=reuse_port)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server = _QuietServer(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.02)
-    if task.done():
-        await task  # startup failed (port in use, ...): raise it
-        return
-    if started is not None:
-        bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
-        started(int(bound))
-    stop_wait = asyncio.create_task(stop.wait())
-    await asyncio.wait([task, stop_wait], return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    stop_wait.cancel()
-    await task
+    serving = asyncio.create_task(server.serve(sockets=[sock]), name="http-serve")
+    stopping = asyncio.create_task(stop.wait(), name="http-stop")
+    try:
+        bound_host, bound_port = sock.getsockname()[:2]
+        log.info("http_listening", host=bound_host, port=bound_port)
+        if on_listening is not None:
+            on_listening(bound_host, bound_port)
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        server.should_exit = True
+        stopping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping
+        await serving
+        sock.close()

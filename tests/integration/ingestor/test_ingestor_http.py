@@ -225,7 +225,7 @@ async def test_health_ready_metrics_and_docs(database: Database) -> None:
         await post(client, PIPELINE)
         await post(client, PIPELINE)
         assert (await client.get("/healthz")).json() == {"status": "ok"}
-        assert (await client.get("/readyz")).json() == {"status": "ready"}
+        assert (await client.get("/readyz")).json() == {"ready": True, "checks": {"database": "ok"}}
         metrics = (await client.get("/metrics")).text
         assert 'fyr_ingestor_requests_total{endpoint="webhook",event="pipeline",outcome="accepted"} 1.0' in metrics
         assert 'outcome="duplicate"} 1.0' in metrics
@@ -244,7 +244,7 @@ async def test_readyz_is_503_when_schema_is_behind(tmp_path: object) -> None:
         async with client_for(db) as client:
             response = await client.get("/readyz")
         assert response.status_code == 503
-        assert "fyr db upgrade" in response.json()["reason"]
+        assert "fyr db upgrade" in response.json()["checks"]["database"]
     finally:
         await db.dispose()
 

@@ -14,7 +14,7 @@ import asyncio
 import hmac
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from sqlalchemy import text
@@ -33,7 +33,8 @@ from fyr.core.routing import Routing
 from fyr.db import correlation
 from fyr.db.correlation import GitlabEvent
 from fyr.db.engine import Database
-from fyr.errors import ConfigError, DatabaseUnavailable, SchemaOutdated, TransientError
+from fyr.errors import ConfigError, DatabaseUnavailable, TransientError
+from fyr.health import ReadyCheck, add_health_routes
 from fyr.services.gitlab_ingestor.batching import GroupCommit
 from fyr.services.gitlab_ingestor.logic import dedupe_key, events_for
 from fyr.services.gitlab_ingestor.models import (
@@ -231,7 +232,8 @@ def _openapi_schemas(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def create_app(*, settings: Settings, db: Database, routing: Routing) -> FastAPI:
+def create_app(*, settings: Settings, db: Database, routing: Routing,
+               checks: Mapping[str, ReadyCheck] | None = None) -> FastAPI:
     """The ingestor app; collaborators come in, nothing is built at import time."""
     token = require_token(settings)
     max_body = settings.ingestor_max_body_bytes
@@ -400,21 +402,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing) -> FastAPI
                  status=answer.status, rollout_ids=answer.rollout_ids)
         return JSONResponse(answer.model_dump())
 
-    @app.get("/healthz", summary="liveness")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", summary="database reachable and schema current")
-    async def readyz() -> Response:
-        try:
-            await db.check_schema()
-        except (SchemaOutdated, DatabaseUnavailable) as exc:
-            return JSONResponse({"status": "not ready", "reason": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
-    @app.get("/metrics", summary="Prometheus metrics")
-    async def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    add_health_routes(app, db=db, checks=checks, registries=[metrics.registry])
 
     app.openapi = lambda: _openapi_schemas(app)  # type: ignore[method-assign]
     return app
