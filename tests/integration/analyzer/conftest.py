@@ -14,6 +14,7 @@ from fyr.db.repositories import RolloutKey
 from fyr.models.bundle import RolloutBundle, load_bundle
 from fyr.models.rollout import RolloutStatus
 from fyr.settings import Settings
+from fyr.simcluster.server import SimCluster
 from tests.fakes.openai_api import FakeOpenAI
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
@@ -55,3 +56,18 @@ def llm_settings(fake: FakeOpenAI | None, **kw: Any) -> Settings:
 async def fake_openai() -> AsyncIterator[FakeOpenAI]:
     async with FakeOpenAI() as server:
         yield server
+
+
+# A Python service that crashes on a missing setting: the collector and service tests' log.
+PY_CRASH = (
+    "starting orders 2.0\n"
+    "Traceback (most recent call last):\n"
+    '  File "/app/main.py", line 3, in <module>\n'
+    "KeyError: 'DATABASE_URL'\n"
+)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimCluster]:
+    async with SimCluster.running() as s:
+        yield s

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,22 +16,9 @@ from fyr.services.analyzer.pipeline import analyze_bundle
 from fyr.settings import Settings
 from fyr.simcluster.controller import DeploymentSim
 from fyr.simcluster.server import SimCluster
+from tests.integration.analyzer.conftest import PY_CRASH
 
 pytestmark = pytest.mark.timeout(30)
-
-PY_CRASH = (
-    "starting orders 2.0\n"
-    "Traceback (most recent call last):\n"
-    '  File "/app/main.py", line 3, in <module>\n'
-    "KeyError: 'DATABASE_URL'\n"
-)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SimCluster]:
-    async with SimCluster.running() as s:
-        yield s
-
 
 async def _collect(sim: SimCluster, deployment: str = "orders", **kw: int) -> RolloutBundle:
     api = await make_api_client(kubeconfig=sim.kubeconfig_path)

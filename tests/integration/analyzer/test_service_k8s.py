@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
@@ -14,24 +12,10 @@ from fyr.models.analysis import Analysis, AnalysisMetric
 from fyr.services.analyzer.main import kubernetes_source
 from fyr.simcluster.controller import DeploymentSim
 from fyr.simcluster.server import SimCluster
-from tests.integration.analyzer.conftest import llm_settings, seed_failed
+from tests.integration.analyzer.conftest import PY_CRASH, llm_settings, seed_failed
 from tests.integration.analyzer.test_service import all_analysed, run_until
 
 pytestmark = pytest.mark.timeout(30)
-
-PY_CRASH = (
-    "starting orders 2.0\n"
-    "Traceback (most recent call last):\n"
-    '  File "/app/main.py", line 3, in <module>\n'
-    "KeyError: 'DATABASE_URL'\n"
-)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SimCluster]:
-    async with SimCluster.running() as s:
-        yield s
-
 
 async def test_live_collection_and_a_deleted_deployment_both_end_in_a_stored_analysis(
     database: Database, sim: SimCluster
