@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import structlog
 import uvicorn
@@ -23,6 +23,23 @@ from fyr.db.engine import Database
 from fyr.errors import ConfigError, DatabaseUnavailable, SchemaOutdated
 
 log = structlog.get_logger()
+
+T = TypeVar("T")
+_collectors: dict[tuple[str, int], Any] = {}
+
+
+def collectors_for(name: str, registry: CollectorRegistry | None, build: Callable[[CollectorRegistry], T]) -> T:
+    """A service's Prometheus collectors in `registry` (default: the process registry), built once.
+
+    prometheus_client refuses a second collector of the same name in one registry, and tests and
+    `fyr all` run several services (or several copies) in one process, each with its own registry.
+    """
+    reg = registry if registry is not None else REGISTRY
+    key = (name, id(reg))
+    if key not in _collectors:
+        _collectors[key] = build(reg)
+    return cast(T, _collectors[key])
+
 
 ReadyCheck = Callable[[], Awaitable[bool] | bool]
 

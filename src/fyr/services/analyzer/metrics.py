@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from fyr.health import collectors_for
 
 Outcome = Literal["llm", "fallback", "reused", "rules"]
-
-_by_registry: dict[int, AnalyzerMetrics] = {}
-
 
 @dataclass(frozen=True)
 class AnalyzerMetrics:
@@ -39,11 +38,11 @@ class AnalyzerMetrics:
 
 def analyzer_metrics(registry: CollectorRegistry | None = None) -> AnalyzerMetrics:
     """The analyzer's collectors in `registry` (default: the process registry), created once."""
-    reg = registry if registry is not None else REGISTRY
-    found = _by_registry.get(id(reg))
-    if found is not None:
-        return found
-    metrics = AnalyzerMetrics(
+    return collectors_for("analyzer", registry, _build)
+
+
+def _build(reg: CollectorRegistry) -> AnalyzerMetrics:
+    return AnalyzerMetrics(
         tokens_in=Counter("fyr_llm_tokens_in", "LLM prompt tokens", ["model"], registry=reg),
         tokens_out=Counter("fyr_llm_tokens_out", "LLM completion tokens", ["model"], registry=reg),
         cost_usd=Counter("fyr_llm_cost_usd", "Estimated LLM cost in USD (price table)", ["model"],
@@ -54,5 +53,3 @@ def analyzer_metrics(registry: CollectorRegistry | None = None) -> AnalyzerMetri
                          registry=reg),
         llm_errors=Counter("fyr_llm_errors", "LLM calls that failed, by kind", ["kind"], registry=reg),
     )
-    _by_registry[id(reg)] = metrics
-    return metrics

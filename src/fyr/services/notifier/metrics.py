@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
-_by_registry: dict[int, NotifierMetrics] = {}
+from fyr.health import collectors_for
 
 
 @dataclass(frozen=True)
@@ -22,11 +22,11 @@ class NotifierMetrics:
 
 
 def notifier_metrics(registry: CollectorRegistry | None = None) -> NotifierMetrics:
-    reg = registry if registry is not None else REGISTRY
-    found = _by_registry.get(id(reg))
-    if found is not None:
-        return found
-    metrics = NotifierMetrics(
+    return collectors_for("notifier", registry, _build)
+
+
+def _build(reg: CollectorRegistry) -> NotifierMetrics:
+    return NotifierMetrics(
         messages=Counter("fyr_notifier_messages", "Notification outcomes by message kind "
                          "(sent, found_existing, fallback, released, given_up)", ["kind", "outcome"], registry=reg),
         rate_limited=Counter("fyr_slack_rate_limited", "HTTP 429 answers from Slack", registry=reg),
@@ -34,5 +34,3 @@ def notifier_metrics(registry: CollectorRegistry | None = None) -> NotifierMetri
                                      "From a rollout's failed_at to its Slack message being recorded",
                                      registry=reg, buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)),
     )
-    _by_registry[id(reg)] = metrics
-    return metrics
