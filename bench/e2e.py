@@ -403,7 +403,7 @@ async def _run(args: argparse.Namespace, url: str, sim: SimCluster, slack: Slack
             try:
                 await post_hooks(client, hook_url, TOKEN, sc)
             except (httpx.HTTPStatusError, httpx.TransportError) as exc:
-                hook_errors.append(f"{sc.name}: {str(exc).splitlines()[0][:120]}")
+                hook_errors.append(f"{sc.name}: {type(exc).__name__}: {(str(exc) or '-').splitlines()[0][:120]}")
         if args.hooks == "before":
             for i in range(0, len(injected), 20):
                 await asyncio.gather(*(hooks(inj.sc) for inj in injected[i:i + 20]))

@@ -28,8 +28,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 # MySQL error codes that mean "the server or the connection went away", not "your SQL is wrong".
 _MYSQL_GONE = {2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031}
-# Deadlock, lock wait timeout: the server rolled the transaction back; running it again is right.
-_MYSQL_CONFLICT = {1213, 1205}
+# Deadlock, lock wait timeout (and "savepoint does not exist": a deadlock inside a savepoint rolled the
+# whole transaction back): running the transaction again is right.
+_MYSQL_CONFLICT = {1213, 1205, 1305}
 
 
 def normalize_url(raw: str) -> URL:

@@ -33,7 +33,7 @@ from fyr.core.routing import Routing
 from fyr.db import correlation
 from fyr.db.correlation import GitlabEvent
 from fyr.db.engine import Database
-from fyr.errors import ConfigError, DatabaseUnavailable, TransientError
+from fyr.errors import ConfigError, DatabaseConflict, DatabaseUnavailable, TransientError
 from fyr.health import ReadyCheck, add_health_routes
 from fyr.services.gitlab_ingestor.batching import GroupCommit
 from fyr.services.gitlab_ingestor.logic import dedupe_key, events_for
@@ -189,8 +189,9 @@ async def _with_retry(work: Callable[[], Awaitable[T]], retries: Counter) -> T:
     for attempt in range(_ATTEMPTS):
         try:
             return await work()
-        except OperationalError as exc:
-            if not _is_lock_conflict(exc) or attempt == _ATTEMPTS - 1:
+        except (OperationalError, DatabaseConflict) as exc:
+            conflict = isinstance(exc, DatabaseConflict) or _is_lock_conflict(exc)
+            if not conflict or attempt == _ATTEMPTS - 1:
                 raise
             retries.inc()
             await asyncio.sleep(random.uniform(0.002, 0.01) * (2**attempt))

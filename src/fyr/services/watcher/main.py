@@ -11,6 +11,7 @@ down (pending writes are kept, in order, and retried); nothing is written twice 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,12 +27,14 @@ from fyr.core.status import RolloutVerdict, StatusThresholds
 from fyr.db import repositories as repo
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
+from fyr.errors import DatabaseConflict
 from fyr.models.rollout import Rollout, RolloutStatus
 from fyr.runtime import Backoff, run_loop
 from fyr.services.watcher.k8s import EventType, JsonObj, Kind, KindWatcher, WatchScope, WatchTimeouts, scopes
 from fyr.services.watcher.logic import ClusterIndex, DeploymentRef
 from fyr.settings import Settings
 
+CONFLICT_RETRIES = 5  # immediate re-runs of a batch that lost a deadlock, before the loop backs off
 log = structlog.get_logger()
 
 Persisted = tuple[int, RolloutStatus]  # (generation, status) as the database has it
@@ -164,7 +167,7 @@ class RolloutRecorder:
 
     async def flush(self) -> int:
         """Write pending transitions in batches, in order; on a database error nothing is dropped."""
-        written = 0
+        written = conflicts = 0
         while self.pending:
             # Failures first: on a first start thousands of healthy rollouts are recorded, and a crash
             # loop found meanwhile must not wait behind them.
@@ -177,6 +180,13 @@ class RolloutRecorder:
             try:
                 written += await self._write_batch(batch)
                 done = True
+            except DatabaseConflict:
+                # A deadlock with a webhook transaction (MySQL picks a victim): the batch goes back
+                # below and is simply run again at once; only a persistent conflict reaches the loop.
+                conflicts += 1
+                if conflicts > CONFLICT_RETRIES:
+                    raise
+                await asyncio.sleep(random.uniform(0.005, 0.05))
             finally:
                 if not done:
                     # Put the batch back in front of anything queued meanwhile, order kept.
