@@ -8,7 +8,7 @@ the full pipeline on a corpus bundle. Workers start first against an empty queue
 when the failed rollouts are committed and stops when the last analysis is stored. The script
 checks that every rollout was analysed exactly once and exits non-zero otherwise.
 
-    .venv/bin/python bench/analyzer.py [--database-url mysql+aiomysql://root@127.0.0.1:3306/test]
+    .venv/bin/python bench/analyzer.py [--database-url mysql+aiomysql://root@127.0.0.1:3306/fyr_bench_analyzer]
         [--rollouts 480] [--processes 3] [--concurrency 4] [--latency 0.5]
 """
 
@@ -155,7 +155,7 @@ async def main(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default=os.environ.get("FYR_BENCH_MYSQL_URL",
-                                                                 "mysql+aiomysql://root@127.0.0.1:3306/test"))
+                                                                 "mysql+aiomysql://root@127.0.0.1:3306/fyr_bench_analyzer"))
     parser.add_argument("--rollouts", type=int, default=480)
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)
