@@ -1,0 +1,95 @@
+"""`fyr demo` end to end as `make demo` runs it, the history commands on what it recorded, and
+`fyr all` stopping cleanly on SIGTERM — all as subprocesses, the way a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fyr.simcluster.server import SimCluster
+
+FYR = [sys.executable, "-m", "fyr"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FYR_", "SLACK_", "OPENAI_", "GITLAB_")) and k not in ("DATABASE_URL", "MYSQL_URL")}
+    env.update(extra)
+    return env
+
+
+@pytest.mark.timeout(150)
+def test_demo_shows_messages_and_table_then_history_reads_what_it_recorded(tmp_path: Path) -> None:
+    keep = tmp_path / "demo"
+    res = subprocess.run([*FYR, "demo", "--keep", str(keep)], capture_output=True, text=True, env=_env(),
+                         cwd=tmp_path, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = res.stdout
+    assert "Slack message to #team-payments" in out and "KeyError: 'PAYMENT_API_URL'" in out
+    assert "7/7 scenarios reached their outcome" in out
+    for category in ("crash_loop", "image_pull", "oom_killed", "config_error", "scheduling"):
+        assert category in out
+
+    env = _env(DATABASE_URL=f"sqlite:///{keep / 'fyr.db'}")
+    listed = subprocess.run([*FYR, "rollouts", "list", "--status", "FAILED", "--format", "json"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    failed = json.loads(listed.stdout)
+    assert {r["deployment"] for r in failed} == {"checkout", "catalog", "invoicer", "cart", "nightly-etl"}
+    checkout = next(r for r in failed if r["deployment"] == "checkout")
+    shown = subprocess.run([*FYR, "rollouts", "show", str(checkout["id"]), "--format", "json"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    assert doc["analysis"]["category"] == "crash_loop"
+    assert doc["git"]["pipeline_url"] and doc["git"]["mr_url"] and doc["git"]["commit"]
+    assert doc["reduced_context"] and doc["metrics"]["model_name"] == "rules"
+    assert doc["slack"]["channel"] == "#team-payments"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.timeout(90)
+async def test_fyr_all_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    async with SimCluster.running() as sim:
+        port = _free_port()
+        env = _env(DATABASE_URL=f"sqlite:///{tmp_path / 'fyr.db'}", KUBECONFIG=str(sim.kubeconfig_path),
+                   GITLAB_INGESTOR_TOKEN="t0ken", LOG_LEVEL="WARNING")
+        proc = await asyncio.create_subprocess_exec(
+            *FYR, "all", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        try:
+            body: dict[str, object] = {}
+            async with httpx.AsyncClient(timeout=2) as client:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and proc.returncode is None and not body:
+                    try:
+                        r = await client.get(f"http://127.0.0.1:{port}/readyz")
+                        body = r.json() if r.status_code == 200 else {}
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.2)
+                assert body, "fyr all did not become ready in 60 s"
+                assert body["checks"] == {"database": "ok", "watcher_synced": "ok"}
+                metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                assert "fyr_ingestor" in metrics and "fyr_analyses" in metrics
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
