@@ -317,3 +317,15 @@ def test_decisive_lines_among_thousands_of_distinct_lines_are_found() -> None:
     found = {b.line for b in digest.decisive}
     assert "FATAL: shutting down, cannot reach vault" in found
     assert "E1127 10:00:00.000000 1 main.go:52] lost connection to the API server" in found
+
+
+def test_a_missing_setting_the_app_handled_is_not_decisive() -> None:
+    log = (
+        "WARN  FEATURE_FLAGS not set, using defaults\n"
+        "INFO  CACHE_TTL is not set, defaulting to 60s\n"
+        "Traceback (most recent call last):\n"
+        '  File "/app/settings.py", line 31, in from_env\n'
+        "KeyError: 'PAYMENT_API_URL'\n"
+    )
+    lines = [b.line for b in digest_log(log, source="api/app").decisive]
+    assert lines == ["KeyError: 'PAYMENT_API_URL'"]

@@ -92,6 +92,8 @@ _CONFIG = re.compile(
     r"|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+ (?:is )?(?:not set|must be set|is required|required|undefined|missing)"
     r"|KeyError: '[A-Z][A-Z0-9_]+'|Field required|[Mm]issing required (?:env|environment|config|setting)"
 )
+# "FEATURE_FLAGS not set, using defaults": the application noticed and carried on; not the cause.
+_HANDLED = re.compile(r"\busing (?:the )?defaults?\b|\bdefault(?:ing|s)? to\b|\bfalling back\b|\bignor(?:ed|ing)\b")
 _FATAL = re.compile(
     r"\bFATAL\b|\b[Ff]atal\b|\bEMERG(?:ENCY)?\b|\bemerg\b|\bCRITICAL\b|\bCRIT\b|\b[Cc]ritical\b|\bPANIC\b"
     r"|level=(?:fatal|critical|panic)|\"level\":\s*\"(?:fatal|critical|crit|emerg|panic)\"|^F\d{4} "
@@ -168,7 +170,7 @@ def _classify(line: str) -> _Class | None:
         return _Class("oom", 90.0)
     if _STACK_TOP.match(line) or _CAUSED_BY.match(line) or _OTHER_EXCEPTION.match(line):
         return _Class("stack", 80.0)
-    if _CONFIG.search(line):
+    if _CONFIG.search(line) and not _HANDLED.search(line):
         return _Class("config", 85.0)
     if _FATAL.search(line):
         return _Class("fatal", 75.0)
