@@ -93,3 +93,28 @@ async def test_fyr_all_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+@pytest.mark.timeout(150)
+async def test_demo_posts_to_slack_and_asks_the_model_when_their_settings_are_given(tmp_path: Path) -> None:
+    from tests.fakes.openai_api import FakeOpenAI
+    from tests.fakes.slack_api import SlackFake
+
+    slack = await SlackFake(token="xoxb-demo").start()
+    try:
+        async with FakeOpenAI() as llm:
+            env = _env(SLACK_BOT_TOKEN="xoxb-demo", SLACK_API_URL=slack.url, OPENAI_API_KEY="sk-demo-not-real",
+                       OPENAI_BASE_URL=llm.base_url, DEFAULT_SLACK_CHANNEL="#deploys")
+            proc = await asyncio.create_subprocess_exec(*FYR, "demo", env=env, cwd=tmp_path,
+                                                        stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.PIPE)
+            out, err = await asyncio.wait_for(proc.communicate(), 120)
+            assert proc.returncode == 0, err.decode()[-2000:]
+            assert "LLM on" in out.decode() and "Slack on" in out.decode()
+            assert len(llm.requests) >= 5  # one model call per failed rollout (the recovery reuses nothing)
+    finally:
+        await slack.stop()
+    top = slack.top_level()
+    assert len(top) == 6  # five failures and the failure that later recovers, one message each
+    assert len([m for m in slack.messages if m.thread_ts]) == 1  # the recovery reply in its thread
+    assert slack.channels.keys() >= {"#team-payments", "#team-storefront", "#team-billing", "#team-data"}
