@@ -30,10 +30,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import Select, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, case, func, or_, select, tuple_, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,6 +58,12 @@ from fyr.models.gitlab import GitlabMetadata, WebhookDelivery
 from fyr.models.rollout import Origin, Rollout
 
 log = structlog.get_logger()
+
+# Core tables, not ORM entities, wherever the statement loads no objects: the ORM's bulk-insert and
+# compile layers cost more CPU per webhook than the SQL itself (bench/ingestor.py).
+_META = cast(Table, GitlabMetadata.__table__)
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)
+_ROLLOUTS = cast(Table, Rollout.__table__)
 
 _CANDIDATES = 50  # rollouts examined per webhook; bounds the work of one request
 
@@ -122,9 +128,9 @@ async def record_delivery(session: AsyncSession, dedupe_key: str, event_kind: st
     values = {"dedupe_key": dedupe_key, "event_kind": event_kind[:64], "received_at": utcnow()}
     stmt: Any
     if _dialect(session) == "sqlite":
-        stmt = sqlite_insert(WebhookDelivery).values(values).on_conflict_do_nothing()
+        stmt = sqlite_insert(_DELIVERIES).values(values).on_conflict_do_nothing()
     else:
-        stmt = mysql_insert(WebhookDelivery).values(values).prefix_with("IGNORE")
+        stmt = mysql_insert(_DELIVERIES).values(values).prefix_with("IGNORE")
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
 
@@ -184,10 +190,10 @@ def _upsert_statement(dialect: str, explicit: bool) -> Any:
     base = {name: bindparam(name, type_=columns[name].type) for name in _STAGE_COLUMNS}
     probe = Staging(project_path="", environment="", commit_sha="", explicit=explicit)
     if dialect == "sqlite":
-        ins = sqlite_insert(GitlabMetadata).values(base)
+        ins = sqlite_insert(_META).values(base)
         return ins.on_conflict_do_update(index_elements=["project_path", "environment", "commit_sha"],
                                          set_=dict(_merge_set(probe, ins.excluded)))
-    mins = mysql_insert(GitlabMetadata).values(base)
+    mins = mysql_insert(_META).values(base)
     return mins.on_duplicate_key_update(_merge_set(probe, mins.inserted))
 
 
@@ -218,15 +224,14 @@ async def _link_jobs(session: AsyncSession, project_path: str, links: Sequence[J
     by_pipeline: dict[tuple[int, str | None], list[int]] = {}
     for link in links:
         by_pipeline.setdefault((link.pipeline_id, link.pipeline_url), []).append(link.job_id)
-    t = GitlabMetadata.__table__.c
+    t = _META.c
     for (pipeline_id, url), jobs in by_pipeline.items():
         await session.execute(
-            update(GitlabMetadata)
+            update(_META)
             .where(t.project_path == project_path, t.job_id.in_(jobs),
                    or_(t.pipeline_id.is_(None), t.pipeline_id < pipeline_id))
             .values(pipeline_id=pipeline_id, pipeline_url=func.coalesce(url, t.pipeline_url),
                     updated_at=utcnow())
-            .execution_options(synchronize_session=False)
         )
 
 
@@ -286,8 +291,8 @@ async def apply_gitlab_events(session: AsyncSession, events: Sequence[GitlabEven
     return await _attach_matching(session, events)
 
 
-_SEEN_KEYS = select(WebhookDelivery.dedupe_key).where(
-    WebhookDelivery.dedupe_key.in_(bindparam("keys", expanding=True)))
+_SEEN_KEYS = select(_DELIVERIES.c.dedupe_key).where(
+    _DELIVERIES.c.dedupe_key.in_(bindparam("keys", expanding=True)))
 
 
 async def record_deliveries(session: AsyncSession, deliveries: Sequence[tuple[str, str]]) -> list[bool]:
@@ -308,41 +313,49 @@ async def record_deliveries(session: AsyncSession, deliveries: Sequence[tuple[st
             seen.add(key)
             rows.append({"dedupe_key": key, "event_kind": kind[:64], "received_at": now})
     if rows:
-        await session.execute(insert(WebhookDelivery), rows)
+        await session.execute(_DELIVERIES.insert(), rows)
     return fresh
 
 
 # --- rollout side ---------------------------------------------------------------------------
 
 
-def _event_conditions(event: GitlabEvent) -> list[Any]:
-    sha = event.commit_sha
-    conds = [
+def _candidate_filter(events: Sequence[GitlabEvent]) -> tuple[Any, dict[str, Any]]:
+    """OR of what may match, its shape depending only on how many distinct 7-hex prefixes there are
+    (values travel as parameters), so SQLAlchemy's compiled cache is hit for most batches."""
+    r = _ROLLOUTS.c
+    prefixes = sorted({event.commit_sha[:7] for event in events})
+    params: dict[str, Any] = {}
+    by_commit, by_image = [], []
+    for index, prefix in enumerate(prefixes):
+        params[f"c{index}"], params[f"i{index}"] = f"{prefix}%", f"%:{prefix}%"
         # A prefix range on the git_commit index; Python then checks the whole prefix.
-        Rollout.git_commit.like(f"{sha[:7]}%"),
-        and_(Rollout.git_commit.is_(None), Rollout.image.like(f"%:{sha[:7]}%")),
-    ]
-    if event.deploy_env is not None:
+        by_commit.append(r.git_commit.like(bindparam(f"c{index}")))
+        by_image.append(r.image.like(bindparam(f"i{index}")))
+    conds = [*by_commit, and_(r.git_commit.is_(None), or_(*by_image))]
+    deploys = sorted({(project_slug(e.project_path), e.deploy_env) for e in events if e.deploy_env is not None})
+    if deploys:
+        params["deploys"], params["since"] = deploys, utcnow() - WINDOW
         conds.append(and_(
-            Rollout.git_commit.is_(None),
-            Rollout.gitlab_app == project_slug(event.project_path),
-            Rollout.gitlab_env == event.deploy_env,
-            Rollout.started_at >= utcnow() - WINDOW,
+            r.git_commit.is_(None),
+            tuple_(r.gitlab_app, r.gitlab_env).in_(bindparam("deploys", expanding=True)),
+            r.started_at >= bindparam("since", type_=r.started_at.type),
         ))
-    return conds
+    return or_(*conds), params
 
 
 async def _candidate_rollouts(session: AsyncSession, events: Sequence[GitlabEvent]) -> list[Rollout]:
     """Rollouts that may match any of these events (attach_staged has the last word)."""
     if not events:
         return []
-    conds = [cond for event in events for cond in _event_conditions(event)]
+    where, params = _candidate_filter(events)
+    r = _ROLLOUTS.c
     # Three narrow columns first: most webhooks match no rollout, and a full rollout row is wide.
-    stmt = (select(Rollout.id, Rollout.image, Rollout.git_commit).where(or_(*conds))
-            .order_by(Rollout.id.desc()).limit(_CANDIDATES * len(events)))
+    stmt = (select(r.id, r.image, r.git_commit).where(where)
+            .order_by(r.id.desc()).limit(_CANDIDATES * len(events)))
     shas = [event.commit_sha for event in events]
     ids = []
-    for rollout_id, image, git_commit in (await session.execute(stmt)).all():
+    for rollout_id, image, git_commit in (await session.execute(stmt, params)).all():
         commit = commit_of(git_commit, image)
         # The SQL filter is coarse (an image tag merely containing the first 7 hex digits).
         if commit is None or any(sha.startswith(commit) for sha in shas):
