@@ -126,13 +126,16 @@ async def record_delivery(session: AsyncSession, dedupe_key: str, event_kind: st
     One statement (INSERT IGNORE / ON CONFLICT DO NOTHING): the row count says which it was.
     """
     values = {"dedupe_key": dedupe_key, "event_kind": event_kind[:64], "received_at": utcnow()}
-    stmt: Any
-    if _dialect(session) == "sqlite":
-        stmt = sqlite_insert(_DELIVERIES).values(values).on_conflict_do_nothing()
-    else:
-        stmt = mysql_insert(_DELIVERIES).values(values).prefix_with("IGNORE")
-    result = await session.execute(stmt)
+    result = await session.execute(_delivery_statement(_dialect(session)), values)
     return bool(getattr(result, "rowcount", 0))
+
+
+@functools.cache
+def _delivery_statement(dialect: str) -> Any:
+    """Built once per dialect, values as parameters (the compiled cache is hit, no re-keying)."""
+    if dialect == "sqlite":
+        return sqlite_insert(_DELIVERIES).on_conflict_do_nothing()
+    return mysql_insert(_DELIVERIES).prefix_with("IGNORE")
 
 
 # --- staging --------------------------------------------------------------------------------
