@@ -69,40 +69,28 @@ def _service(name: str) -> Settings:
     return settings
 
 
-@app.command()
-def watcher(host: HostOpt = "0.0.0.0", port: PortOpt = 8080) -> None:
-    """Watch Deployments, ReplicaSets, Pods and Events; record every rollout generation and its status."""
-    from fyr.app import run_services
+def _service_command(command: str, service: str, log_name: str, help_text: str) -> None:
+    """Register `fyr COMMAND`: one long-running service with its HTTP endpoints."""
 
-    settings = _service("watcher")
-    run_async(lambda: run_services(settings, {"watcher"}, host=host, port=port))
+    def run(host: HostOpt = "0.0.0.0", port: PortOpt = 8080) -> None:
+        from fyr.app import run_services
 
+        settings = _service(log_name)
+        run_async(lambda: run_services(settings, {service}, host=host, port=port))
 
-@app.command()
-def ingestor(host: HostOpt = "0.0.0.0", port: PortOpt = 8080) -> None:
-    """Receive GitLab webhooks (POST /webhooks/gitlab) and attach commit, pipeline and MR to rollouts."""
-    from fyr.app import run_services
-
-    settings = _service("gitlab-ingestor")
-    run_async(lambda: run_services(settings, {"ingestor"}, host=host, port=port))
+    run.__doc__ = help_text
+    app.command(name=command)(run)
 
 
-@app.command()
-def analyzer(host: HostOpt = "0.0.0.0", port: PortOpt = 8080) -> None:
-    """Claim failed rollouts, collect pods/events/logs, find the root cause (rules + LLM), store it."""
-    from fyr.app import run_services
-
-    settings = _service("analyzer")
-    run_async(lambda: run_services(settings, {"analyzer"}, host=host, port=port))
-
-
-@app.command()
-def notifier(host: HostOpt = "0.0.0.0", port: PortOpt = 8080) -> None:
-    """Post each analysed failure to the owning team's Slack channel, exactly once (console without a token)."""
-    from fyr.app import run_services
-
-    settings = _service("notifier")
-    run_async(lambda: run_services(settings, {"notifier"}, host=host, port=port))
+_service_command("watcher", "watcher", "watcher",
+                 "Watch Deployments, ReplicaSets, Pods and Events; record every rollout generation and its status.")
+_service_command("ingestor", "ingestor", "gitlab-ingestor",
+                 "Receive GitLab webhooks (POST /webhooks/gitlab) and attach commit, pipeline and MR to rollouts.")
+_service_command("analyzer", "analyzer", "analyzer",
+                 "Claim failed rollouts, collect pods/events/logs, find the root cause (rules + LLM), store it.")
+_service_command("notifier", "notifier", "notifier",
+                 "Post each analysed failure to the owning team's Slack channel, exactly once "
+                 "(console without a token).")
 
 
 @app.command(name="all")
