@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-try:
+try:  # the classification gate over a whole batch of never-seen lines (logs._hinted_lines)
     import re2 as _re2  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - google-re2 is a dependency; the fallback is plain `re`
     _re2 = None

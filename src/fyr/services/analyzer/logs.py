@@ -45,11 +45,6 @@ from fyr.services.analyzer.log_patterns import (
 )
 from fyr.services.analyzer.redaction import redact_text
 
-try:  # the classification gate over a whole batch of never-seen lines (see _hinted_lines)
-    import re2 as _re2  # type: ignore[import-untyped]
-except ImportError:  # pragma: no cover - google-re2 is a declared dependency
-    _re2 = None
-
 __all__ = ["DecisiveBlock", "LogDigest", "digest_log", "iter_lines"]
 
 _BATCH_BYTES = 1 << 20
