@@ -72,7 +72,8 @@ def case_real_pull_containerd_dns_new_kubelet_waiting_message() -> Case:
            "https://registry-1.docker.io/v2/rancher/pause/manifests/3.1: dial tcp: lookup registry-1.docker.io: "
            "Try again")
     r = _pull_case("upgrade-controller", img, f'Failed to pull image "{img}": {err}',
-                   waiting_reason="ImagePullBackOff", waiting_msg=f'Back-off pulling image "{img}": ErrImagePull: {err}')
+                   waiting_reason="ImagePullBackOff",
+                   waiting_msg=f'Back-off pulling image "{img}": ErrImagePull: {err}')
     return r.bundle(), _src(expect("image_pull", ["lookup registry-1.docker.io: Try again"]),
                             "https://github.com/rancher/k3os/issues/431")
 
@@ -301,8 +302,8 @@ def case_real_readiness_wrong_port_app_listens_elsewhere() -> Case:
     img = "grafana/pyroscope:1.4.0"
     probe = {"httpGet": {"path": "/ready", "port": 4040}, "periodSeconds": 10}
     r = _rollout("pyroscope", "observability", img, "grafana/pyroscope:1.3.0", deadline=True, readinessProbe=probe)
-    app_log = noise(40, 7) + ['level=info ts=2024-02-14T10:00:01.1Z caller=server.go:322 http=[::]:4100 grpc=[::]:9095 '
-                              'msg="server listening on addresses"'] + noise(60, 8)
+    app_log = [*noise(40, 7), 'level=info ts=2024-02-14T10:00:01.1Z caller=server.go:322 http=[::]:4100 '
+               'grpc=[::]:9095 msg="server listening on addresses"', *noise(60, 8)]
     for i in range(3):
         pod = r.pod(i, statuses=[running("app", img)])
         ip = f"10.2.9.{133 + i}"
@@ -399,7 +400,7 @@ def _crash_with_logs(name: str, ns: str, lines: list[str], *, exit_code: int = 1
 
 @case
 def case_real_rails_missing_secret_key_base_timestamped() -> Case:
-    lines = noise(200, 31) + [
+    lines = [*noise(200, 31),
         "2025-02-03 18:59:59 bin/rails aborted!",
         "2025-02-03 18:59:59 ArgumentError: Missing `secret_key_base` for 'production' environment, set this string "
         "with `bin/rails credentials:edit` (ArgumentError)",
@@ -419,8 +420,9 @@ def case_real_rails_missing_secret_key_base_timestamped() -> Case:
 def case_real_rails_missing_secret_key_base_ruby_frame() -> Case:
     lines = [
         "=> Booting Puma", "=> Rails 7.1.3.2 application starting in production",
-        "/usr/local/bundle/ruby/3.2.0/gems/railties-7.1.3.2/lib/rails/application.rb:658:in `validate_secret_key_base': "
-        "Missing `secret_key_base` for 'production' environment, set this string with `bin/rails credentials:edit` "
+        "/usr/local/bundle/ruby/3.2.0/gems/railties-7.1.3.2/lib/rails/application.rb:658:in "
+        "`validate_secret_key_base': Missing `secret_key_base` for 'production' environment, set this string "
+        "with `bin/rails credentials:edit` "
         "(ArgumentError)",
         "",
         "        raise ArgumentError, \"Missing `secret_key_base` for '#{Rails.env}' environment, set this string with "
@@ -428,7 +430,8 @@ def case_real_rails_missing_secret_key_base_ruby_frame() -> Case:
         "        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^",
         "\tfrom /usr/local/bundle/ruby/3.2.0/gems/railties-7.1.3.2/lib/rails/application.rb:497:in `secret_key_base'",
         "\tfrom /usr/local/bundle/ruby/3.2.0/gems/railties-7.1.3.2/lib/rails/application.rb:200:in `key_generator'",
-    ] + noise(30, 32)
+        *noise(30, 32),
+    ]
     r = _crash_with_logs("kamal-web", "web", lines)
     return r.bundle(), _src(expect("crash_loop", ["Missing `secret_key_base` for 'production' environment"]),
                             "https://github.com/basecamp/kamal/issues/1273")
@@ -436,14 +439,15 @@ def case_real_rails_missing_secret_key_base_ruby_frame() -> Case:
 
 @case
 def case_real_python_keyerror_env_lowercase_in_noise() -> Case:
-    lines = noise(300, 41) + [
+    lines = [*noise(300, 41),
         "Traceback (most recent call last):",
         '  File "app.py", line 21, in <module>',
         "    DATABASE_USER = os.environ['face_recog']",
         '  File "/home/anaconda3/lib/python3.7/os.py", line 678, in __getitem__',
         "    raise KeyError(key) from None",
         "KeyError: 'face-recog'",
-    ] + noise(3, 42)
+        *noise(3, 42),
+    ]
     r = _crash_with_logs("face-recognition", "ml", lines)
     return r.bundle(), _src(expect("crash_loop", ["KeyError: 'face-recog'"]),
                             "https://github.com/GraphtyLove/Face-recognition-project/issues/21")
@@ -451,7 +455,7 @@ def case_real_python_keyerror_env_lowercase_in_noise() -> Case:
 
 @case
 def case_real_python_keyerror_env_chained_django_environ() -> Case:
-    lines = noise(120, 43) + [
+    lines = [*noise(120, 43),
         "Traceback (most recent call last):",
         '  File "/var/lib/ipmetadataretention/env3/lib/python3.4/site-packages/environ/environ.py", line 265, in '
         "get_value",
@@ -464,7 +468,8 @@ def case_real_python_keyerror_env_chained_django_environ() -> Case:
         '  File "/var/lib/ipmetadataretention/env3/lib/python3.4/site-packages/django/core/management/base.py", '
         "line 305, in run_from_argv",
         "    self.execute(*args, **cmd_options)",
-    ] + noise(150, 44)
+        *noise(150, 44),
+    ]
     r = _crash_with_logs("ipmetadataretention", "web", lines)
     return r.bundle(), _src(expect("crash_loop", ["KeyError: 'DATABASE_URL'"]),
                             "https://github.com/joke2k/django-environ/issues/117")
@@ -516,8 +521,9 @@ def case_real_sandbox_calico_unauthorized_containerd() -> Case:
 def case_real_sandbox_calico_clusterinformation_timeout() -> Case:
     msg = ('Failed to create pod sandbox: rpc error: code = Unknown desc = failed to set up sandbox container '
            '"5d8c43f3b8179b87e01a6740a92bf485fe95cb16ca310e0c853ef731197f302b" network for pod "restic-2jsjf": '
-           'networkPlugin cni failed to set up pod "restic-2jsjf_psc-velero" network: error getting ClusterInformation: '
-           'Get "https://[10.43.0.1]:443/apis/crd.projectcalico.org/v1/clusterinformations/default": dial tcp '
+           'networkPlugin cni failed to set up pod "restic-2jsjf_psc-velero" network: error getting '
+           'ClusterInformation: Get "https://[10.43.0.1]:443/apis/crd.projectcalico.org/v1/clusterinformations/'
+           'default": dial tcp '
            "10.43.0.1:443: i/o timeout")
     r = _sandbox_case("restic", "psc-velero", msg, count=183)
     return r.bundle(), _src(expect("unknown", ["error getting ClusterInformation"]),

@@ -1,6 +1,6 @@
 """The analyzer corpus: every bundle in tests/corpus through the offline pipeline.
 
-Checks category accuracy (100%), evidence recall (>= 95% of the expected substrings found in the
+Checks category accuracy (100%), evidence recall (>= 98% of the expected substrings found in the
 rules' evidence), that no planted secret appears anywhere in the `fyr analyze` JSON, and that every
 reduced context fits the 4,000-token default. Prints the aggregate numbers (`pytest -s`).
 """
@@ -44,6 +44,17 @@ def test_corpus_is_complete() -> None:
         "create_failed", "mount_failure", "progress_deadline", "unknown")), per_category
 
 
+def test_real_material_cases_cite_their_source_and_cover_every_category() -> None:
+    real = {n: e for n, e in EXPECTED.items() if n.startswith("real_")}
+    assert len(real) >= 30
+    assert all(str(e.get("source", "")).startswith("https://github.com/") for e in real.values())
+    per_category = Counter(e["category"] for e in real.values())
+    assert set(per_category) == {c for c in (
+        "image_pull", "crash_loop", "oom_killed", "config_error", "probe_failure", "scheduling", "create_failed",
+        "mount_failure", "unknown")}, per_category
+    assert per_category["unknown"] >= 6  # sandbox/CNI, evictions, node NotReady
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_bundle_is_classified_with_evidence_and_no_secret(name: str) -> None:
     exp = EXPECTED[name]
@@ -82,7 +93,7 @@ def test_corpus_aggregate_accuracy_recall_secrets_and_tokens() -> None:
           f"{recall:.1%} ({found}/{wanted}), planted secrets {planted}, leaked {leaks}, context tokens "
           f"max {max(tokens)} / mean {sum(tokens) / n:.0f} (budget {BUDGET}), raw logs {raw / 1e6:.1f} MB")
     assert accuracy == 1.0
-    assert recall >= 0.95
+    assert recall >= 0.98
     assert leaks == 0
     assert max(tokens) <= BUDGET
 

@@ -157,5 +157,6 @@ def render_text(output: dict[str, Any]) -> str:
         lines += [f"  • {_wrap(e, 4)}" for e in an["evidence"]]
     lines.append(f"Fix          {_wrap(an['suggested_fix'], 13)}")
     kib = me["raw_log_bytes"] / 1024
-    lines += ["", f"Context: {me['context_tokens']} tokens from {kib:,.1f} KiB of logs in {me['duration_s']:.2f} s"]
+    source = f"{kib:,.1f} KiB of logs" if me["raw_log_bytes"] else "events and status only (no logs read)"
+    lines += ["", f"Context: {me['context_tokens']} tokens from {source} in {me['duration_s']:.2f} s"]
     return "\n".join(lines) + "\n"
