@@ -72,6 +72,10 @@ _PULL_CAUSE = re.compile(r"not found|manifest unknown|denied|unauthorized|forbid
                          r"server misbehaving|x509|tls:", re.IGNORECASE)
 _DNS = re.compile(r"no such host|server misbehaving|lookup (\S+?)(?: on \S+)?: ", re.IGNORECASE)
 _NETWORK = re.compile(r"no route to host|timed out|timeout|connection refused|network is unreachable", re.IGNORECASE)
+# The layers that restate the image reference: "Back-off pulling image "X": ErrImagePull: failed to pull and
+# unpack image "X": failed to resolve reference "X": …" names X three times before the cause.
+_PULL_WRAPPERS = re.compile(r'(?:(?:Back-off pulling|[Ff]ailed to pull(?: and unpack)?) image|failed to resolve '
+                            r'reference) "[^"]+": |(?:ErrImagePull|ImagePullBackOff): |rpc error: code = \w+ desc = ')
 _IMAGE_IN_MSG = re.compile(r'(?:pulling|pull) image "([^"]+)"')
 # containerd/runc wrap the interesting part ("exec: ...: no such file") in several layers
 _RUNTIME_PREFIX = re.compile(r"^(?:Error: )?failed to create containerd task: .*?unable to start container process: ")
@@ -402,10 +406,11 @@ def _explain(
         found = _IMAGE_IN_MSG.search(detail) or _IMAGE_IN_MSG.search(msg)
         image = found.group(1) if found else verdict.image
         reason = sig.reason if sig and sig.kind != "pull" else "ErrImagePull"
+        img = f" `{image}`" if image else ""
         if _PULL_CAUSE.search(detail):
             return (f"Image pull fails for {where}: {reason}: {innermost(detail)}",
-                    f"The kubelet cannot pull the image{pods}: {detail}", _image_fix(detail, image))
-        img = f" `{image}`" if image else ""
+                    f"The kubelet cannot pull the image{img}{pods}: {_PULL_WRAPPERS.sub('', detail)}",
+                    _image_fix(detail, image))
         return (f"Image pull fails for {where}: {reason} for image{img}",
                 f"The kubelet keeps backing off pulling the image{img}{pods}: {detail or reason}. The events "
                 "that said why the pull failed have aged out; `kubectl describe pod` on a new pod shows the "
