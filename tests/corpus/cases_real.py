@@ -645,3 +645,90 @@ def case_real_scheduling_pvc_unbound_new_scheduler_text() -> Case:
             source="default-scheduler", scheduler_style=True)
     return r.bundle(), _src(expect("scheduling", ["pod has unbound immediate PersistentVolumeClaims"]),
                             "https://github.com/inveniosoftware/helm-invenio/issues/95")
+
+
+# --- more variants: rate limits, TLS, runAsNonRoot, CNI not ready, evictions behind a pressure taint -------
+
+@case
+def case_real_pull_rate_limited_containerd_429() -> Case:
+    img = "centos"
+    msg = ('Failed to pull image "centos": rpc error: code = Unknown desc = failed to pull and unpack image '
+           '"docker.io/library/centos:latest": failed to copy: httpReaderSeeker: failed open: unexpected status code '
+           "https://registry-1.docker.io/v2/library/centos/manifests/"
+           "sha256:dbbacecc49b088458781c16f3775f2a2ec7521079034a7ba499c8b0bb7f86875: 429 Too Many Requests - Server "
+           "message: toomanyrequests: You have reached your pull rate limit. You may increase the limit by "
+           "authenticating and upgrading: https://www.docker.com/increase-rate-limit")
+    r = _pull_case("pvc-tester", img, msg)
+    return r.bundle(), _src(expect("image_pull", ["You have reached your pull rate limit"]),
+                            "https://github.com/dell/csi-baremetal/issues/391")
+
+
+@case
+def case_real_pull_rate_limited_crio_manifest() -> Case:
+    img = "obsidiandynamics/kafdrop:latest"
+    msg = ('Failed to pull image "obsidiandynamics/kafdrop:latest": rpc error: code = Unknown desc = Error reading '
+           "manifest latest in docker.io/obsidiandynamics/kafdrop: toomanyrequests: You have reached your pull rate "
+           "limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit")
+    r = _pull_case("kafdrop", img, msg, waiting_reason="ImagePullBackOff",
+                   waiting_msg=f'Back-off pulling image "{img}"')
+    return r.bundle(), _src(expect("image_pull", ["toomanyrequests: You have reached your pull rate limit"]),
+                            "https://github.com/red-hat-storage/ocs-ci/issues/4494")
+
+
+@case
+def case_real_pull_untrusted_registry_certificate() -> Case:
+    img = "selenium/hub"
+    msg = ('Failed to pull image "selenium/hub": rpc error: code = Unknown desc = Error response from daemon: Get '
+           '"https://registry-1.docker.io/v2/": x509: certificate signed by unknown authority')
+    r = _pull_case("selenium-hub", img, msg)
+    return r.bundle(), _src(expect("image_pull", ["x509: certificate signed by unknown authority"]),
+                            "https://github.com/kubernetes/minikube/issues/12944")
+
+
+@case
+def case_real_start_error_run_as_non_root_event_only() -> Case:
+    r = _start_error_case("unleash-edge", "runai-backend",
+                          'Error: container has runAsNonRoot and image will run as root (pod: '
+                          '"runai-backend-unleash-edge-747fc6ccbd-vx9d4_runai-backend(f03e42ed-3150-4c34-96f6-'
+                          '485c1ebbe7b2)", container: unleash-edge)')
+    return r.bundle(), _src(expect("config_error", ["container has runAsNonRoot and image will run as root"]),
+                            "https://github.com/Unleash/unleash-edge/issues/483")
+
+
+@case
+def case_real_start_error_run_as_non_root_old_text() -> Case:
+    msg = "container has runAsNonRoot and image will run as root"
+    r = _start_error_case("helloworld", "giantswarm", f"Error: {msg}", waiting_msg=msg)
+    return r.bundle(), _src(expect("config_error", ["container has runAsNonRoot and image will run as root"]),
+                            "https://github.com/giantswarm/helloworld/pull/20")
+
+
+@case
+def case_real_cni_not_initialized_network_not_ready() -> Case:
+    msg = ("network is not ready: container runtime network not ready: NetworkReady=false "
+           "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized")
+    img = "registry.example.com/coredns:1.11.1"
+    r = _rollout("coredns", "kube-system", img, "registry.example.com/coredns:1.10.1", deadline=True, replicas=2)
+    for i in range(2):
+        pod = r.pod(i, phase="Pending", statuses=[waiting("app", img, "ContainerCreating")])
+        r.event(pod, "NetworkNotReady", msg, count=40)
+    return r.bundle(), _src(expect("unknown", ["cni plugin not initialized"]),
+                            "https://github.com/rancher/rke2/issues/4476")
+
+
+@case
+def case_real_evicted_disk_pressure_then_untolerated_taint() -> Case:
+    img = "registry.example.com/kubeflow-dashboard:1.9.0"
+    r = _rollout("centraldashboard", "kubeflow", img, "registry.example.com/kubeflow-dashboard:1.8.0", deadline=True,
+                 replicas=2)
+    evicted = r.pod(0, phase="Failed", statuses=[])
+    evicted["status"].update({"reason": "Evicted", "message": "The node had condition: [DiskPressure]. "})
+    r.event(evicted, "Evicted", "The node had condition: [DiskPressure]. ")
+    sched = ("0/1 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/disk-pressure: }. "
+             "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.")
+    pending = r.pod(1, phase="Pending", node=None, conditions=[
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": sched,
+         "lastTransitionTime": "2026-11-27T09:58:00Z"}])
+    r.event(pending, "FailedScheduling", sched, count=12, source="default-scheduler", scheduler_style=True)
+    return r.bundle(), _src(expect("unknown", ["The node had condition: [DiskPressure]"]),
+                            "https://github.com/canonical/k8s-snap/issues/1456")

@@ -69,7 +69,7 @@ _KILLED_BY_SIGNAL = frozenset({137, 143})
 _WRAPPER = re.compile(r"(?:exit status|exit code|exited with(?: code)?) -?\d+\W*$", re.IGNORECASE)
 _PULL_CAUSE = re.compile(r"not found|manifest unknown|denied|unauthorized|forbidden|authorization failed|"
                          r"invalid reference|timeout|timed out|refused|no such host|no route to host|lookup \S+|"
-                         r"server misbehaving|x509|tls:", re.IGNORECASE)
+                         r"server misbehaving|x509|tls:|toomanyrequests|rate limit|too many requests", re.IGNORECASE)
 _DNS = re.compile(r"no such host|server misbehaving|lookup (\S+?)(?: on \S+)?: ", re.IGNORECASE)
 _NETWORK = re.compile(r"no route to host|timed out|timeout|connection refused|network is unreachable", re.IGNORECASE)
 # The layers that restate the image reference: "Back-off pulling image "X": ErrImagePull: failed to pull and
@@ -237,6 +237,9 @@ def _choose(signals: Sequence[Signal], logs: Sequence[LogEvidence], focus: str |
         if any(_EXEC_PROBLEM.search(line) for line in lines) or _EXEC_PROBLEM.search(crash.message):
             return _Finding(Category.CONFIG_ERROR, crash, "high")
         return _Finding(Category.CRASH_LOOP, crash, "high" if lines else "medium")
+    pressure = _first(signals, lambda s: s.kind == "scheduling" and "pressure" in s.message)
+    if pressure is not None and (sig := _first(signals, lambda s: s.kind in ("evicted", "node"))):
+        return _Finding(Category.UNKNOWN, sig, "medium")  # the replacements wait for the node the eviction left
     for kind, category in (("create", Category.CREATE_FAILED), ("scheduling", Category.SCHEDULING),
                            ("mount", Category.MOUNT_FAILURE), ("probe_kill", Category.PROBE_FAILURE)):
         if sig := _first(signals, lambda s, k=kind: s.kind == k):
@@ -265,6 +268,9 @@ def _config_fix(message: str) -> str:
     if m and m.group(3):
         return (f"Add the key `{m.group(3)}` to {m.group(4)} `{m.group(5)}` or fix the key referenced in the "
                 "pod template.")
+    if "runAsNonRoot" in message:
+        return ("The pod's securityContext requires a non-root user but the image runs as root: set `runAsUser` "
+                "to a non-zero UID in the securityContext, or build the image with a numeric non-root `USER`.")
     if "exec format error" in message:
         return ("The image was built for another CPU architecture than the node's: build a multi-arch image "
                 "(or one for the node's architecture) and redeploy.")
@@ -283,6 +289,13 @@ def _image_fix(message: str, image: str | None) -> str:
                 "repository name.")
     if "invalid reference format" in low or "couldn't parse image name" in low:
         return f"{img} is not a valid image reference (lowercase, no spaces): fix it in the pod template."
+    if "toomanyrequests" in low or "rate limit" in low or "too many requests" in low:
+        return (f"The registry rate-limits the nodes' pulls of {img} (Docker Hub counts anonymous pulls per IP): "
+                "pull with credentials (`imagePullSecrets`), or mirror the image to your own registry.")
+    if "x509" in low or "certificate" in low:
+        return (f"The nodes do not trust the registry's TLS certificate for {img}: install the registry's CA on "
+                "the nodes' container runtime (e.g. /etc/containerd/certs.d/<registry>/ca.crt), or fix the "
+                "registry's certificate.")
     if dns := _DNS.search(message):
         host = f"`{dns.group(1)}`" if dns.group(1) else "the registry host"
         return (f"The nodes cannot resolve {host}: check the registry name in {img} and the nodes' DNS "

@@ -31,6 +31,7 @@ _EVENT_KINDS: dict[str, str] = {
     "FailedPostStartHook": "hook",
     "FailedPreStopHook": "hook",
     "NodeNotReady": "node",
+    "NetworkNotReady": "sandbox",
     "ProvisioningFailed": "volume",
 }
 
@@ -43,7 +44,7 @@ _GENERIC = re.compile(
 _SPECIFIC = re.compile(
     r"not found|manifest unknown|no such host|denied|unauthori[sz]ed|forbidden|couldn't find key|does not exist"
     r"|no route to host|connection refused|i/o timeout|connection timed out|server misbehaving|Try again"
-    r"|x509|exceeded quota|insufficient|low on resource|invalid", re.IGNORECASE)
+    r"|x509|exceeded quota|insufficient|low on resource|invalid|toomanyrequests|rate limit", re.IGNORECASE)
 
 
 def specificity(message: str) -> int:
@@ -52,6 +53,9 @@ def specificity(message: str) -> int:
         return 2
     return 0 if _GENERIC.search(message) else 1
 
+_NODE_POD_REASONS = frozenset({"NodeLost", "Shutdown", "Terminated", "NodeShutdown"})
+# DisruptionTarget condition reasons (1.26+): why the pod is being removed
+_DISRUPTION = {"DeletionByTaintManager": "node", "TerminationByKubelet": "evicted"}
 _PROBE_KILL = re.compile(r"failed (liveness|startup) probe", re.IGNORECASE)
 _PULL_FAILED = re.compile(r"Failed to pull image|Back-off pulling image|ErrImagePull|ImagePullBackOff")
 _CONTAINER_IN_MSG = re.compile(r"(?:failed container[= ]|container[: ]+)\s*\"?([a-z0-9][a-z0-9-]*)")
@@ -168,6 +172,13 @@ def _pod_signals(pod: Mapping[str, Any]) -> list[Signal]:
             )
     if status.get("reason") == "Evicted":
         found.append(Signal("evicted", "Evicted", str(status.get("message") or ""), pods=[pod_name], count=1))
+    elif status.get("reason") in _NODE_POD_REASONS:  # NodeLost, node shutdown
+        found.append(Signal("node", str(status["reason"]), str(status.get("message") or ""), pods=[pod_name],
+                            count=1))
+    for cond in status.get("conditions") or []:
+        kind = _DISRUPTION.get(str(cond.get("reason") or "")) if cond.get("type") == "DisruptionTarget" else None
+        if kind and cond.get("status") == "True":
+            found.append(Signal(kind, str(cond["reason"]), str(cond.get("message") or ""), pods=[pod_name], count=1))
     return found
 
 
