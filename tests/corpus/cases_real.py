@@ -732,3 +732,35 @@ def case_real_evicted_disk_pressure_then_untolerated_taint() -> Case:
     r.event(pending, "FailedScheduling", sched, count=12, source="default-scheduler", scheduler_style=True)
     return r.bundle(), _src(expect("unknown", ["The node had condition: [DiskPressure]"]),
                             "https://github.com/canonical/k8s-snap/issues/1456")
+
+
+@case
+def case_real_liveness_probe_on_undeclared_port_nginx_exits_0() -> Case:
+    img = "nginx:alpine"
+    liveness = {"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 10, "periodSeconds": 5,
+                "failureThreshold": 3}
+    readiness = {"httpGet": {"path": "/", "port": 80}, "initialDelaySeconds": 5, "periodSeconds": 5}
+    c = {"name": "app", "image": img, "imagePullPolicy": "IfNotPresent", "ports": [{"containerPort": 80}],
+         "livenessProbe": liveness, "readinessProbe": readiness,
+         "resources": {"requests": {"memory": "64Mi", "cpu": "10m"}, "limits": {"memory": "64Mi"}}}
+    new = template("web-app", [c])
+    old = template("web-app", [{**c, "image": "nginx:1.25-alpine"}])
+    r = Rollout("web-app", "namespace-77", new, old, replicas=1)
+    logs = ["/docker-entrypoint.sh: Configuration complete; ready for start up",
+            "2026/11/27 09:58:01 [notice] 1#1: nginx/1.27.3",
+            "2026/11/27 09:58:01 [notice] 1#1: start worker processes",
+            "2026/11/27 09:58:26 [notice] 1#1: signal 3 (SIGQUIT) received, shutting down",
+            "2026/11/27 09:58:26 [notice] 1#1: exit"]
+    st = waiting("app", img, "CrashLoopBackOff",
+                 "back-off 40s restarting failed container=app pod=__POD_____NS__(__UID__)", restarts=3,
+                 last=terminated("Completed", 0))
+    pod = r.pod(0, statuses=[st])
+    ip = "10.244.0.12"
+    r.event(pod, "Unhealthy", f'Liveness probe failed: Get "http://{ip}:8080/healthz": dial tcp {ip}:8080: connect: '
+            "connection refused", count=9, field_path=FP)
+    r.event(pod, "Killing", "Container app failed liveness probe, will be restarted", type_="Normal", count=3,
+            field_path=FP)
+    r.log(pod, "app", "\n".join(logs) + "\n", previous=True)
+    return r.bundle(), _src(expect("probe_failure", ["Liveness probe failed", "connect: connection refused"]),
+                            "https://github.com/robusta-dev/holmesgpt/tree/master/tests/llm/fixtures/test_ask_holmes/"
+                            "77_liveness_probe_misconfiguration")

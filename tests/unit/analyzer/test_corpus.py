@@ -112,3 +112,35 @@ def test_tight_budgets_hold_and_keep_the_top_decisive_line(name: str, budget: in
     assert kept == top, (name, budget, kept)
     secrets = [s for s in EXPECTED[name]["secrets"] if s in json.dumps(tight.reduced_context)]
     assert not secrets
+
+
+@pytest.mark.parametrize(("name", "needles"), [
+    ("real_liveness_probe_on_undeclared_port_nginx_exits_0", ["port 8080", "containerPort 80"]),
+    ("real_readiness_wrong_port_app_listens_elsewhere", ["port 4040", "port 4100"]),
+    ("real_pull_containerd_dns_no_such_host", ["cannot resolve `registry.k8s.io`"]),
+    ("real_pvc_storageclass_not_found", ["Create the StorageClass"]),
+    ("real_start_error_run_as_non_root_event_only", ["runAsUser"]),
+])
+def test_the_explanation_names_the_mismatch_and_its_fix(name: str, needles: list[str]) -> None:
+    result, _ = _run(name)
+    text = " ".join((result.rules.summary, result.rules.root_cause, result.rules.suggested_fix))
+    assert all(n in text for n in needles), text
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if EXPECTED[n]["category"] == "image_pull"))
+def test_an_image_pull_summary_says_its_cause_once(name: str) -> None:
+    result, _ = _run(name)
+    summary, cause = result.rules.summary, result.rules.root_cause
+    assert len(summary) <= 300
+    for text in (summary, cause):
+        links = [x for x in text.split(": ") if len(x) > 20]
+        assert len(links) == len(set(links)), text
+
+
+def test_a_probe_root_cause_does_not_repeat_its_sentence() -> None:
+    for name, exp in EXPECTED.items():
+        if exp["category"] != "probe_failure":
+            continue
+        cause = _run(name)[0].rules.root_cause
+        sentences = [s.strip() for s in cause.replace("Log:", ".").split(". ") if len(s.strip()) > 30]
+        assert len(sentences) == len(set(sentences)), (name, cause)

@@ -333,9 +333,11 @@ def classify(
     logs: Sequence[LogEvidence],
     target: str,
     limits: dict[str, str] | None = None,
+    probes: dict[str, dict[str, Any]] | None = None,
 ) -> AnalysisResult:
     """The rules' analysis of one rollout. `target` is `namespace/deployment`; `limits` maps a
-    container name to its memory limit (for OOM explanations)."""
+    container name to its memory limit (for OOM explanations); `probes` a container name to its
+    declared ports and its probes' ports (for probe explanations)."""
     if verdict.status == RolloutStatus.SUCCESS:
         return AnalysisResult(
             category=Category.UNKNOWN, summary=f"{target} rolled out successfully; nothing to explain",
@@ -386,7 +388,9 @@ def classify(
         if extra is not None and extra is not sig:
             evidence.insert(1, signal_line(extra))
             probe_detail = extra.message
-    summary, cause, fix = _explain(cat, sig, top, where, target, verdict, limits or {}, container, probe_detail)
+    spec_ports = (probes or {}).get(container or "", {})
+    summary, cause, fix = _explain(cat, sig, top, where, target, verdict, limits or {}, container, probe_detail,
+                                   spec_ports)
     if cat is Category.PROGRESS_DEADLINE or (cat is Category.UNKNOWN and sig is None):
         evidence.extend([signal_line(s) for s in signals if s.kind in _CONTEXT_KINDS][:3])
     if not evidence and verdict.status == RolloutStatus.FAILED:
@@ -411,6 +415,7 @@ def _port_mismatch(probe_msg: str, log_line: str) -> tuple[str, str] | None:
 def _explain(
     cat: Category, sig: Signal | None, top: str, where: str, target: str, verdict: RolloutVerdict,
     limits: dict[str, str], container: str | None, probe_detail: str = "",
+    spec_ports: dict[str, Any] | None = None,
 ) -> tuple[str, str, str]:
     msg = sig.message if sig else ""
     pods = f" on {len(sig.pods)} pod(s)" if sig and sig.pods else ""
@@ -454,13 +459,21 @@ def _explain(
         log_note = f" Log: {top}" if top and top not in (msg, probe_detail) else ""
         fix = ("Make the probe match the new version (path, port, initialDelaySeconds, or a startupProbe for "
                "slow starts), or fix the health endpoint.")
-        mismatch = _port_mismatch(probe_msg, top)
-        if mismatch:
+        declared = [int(p) for p in (spec_ports or {}).get("declared") or [] if str(p).isdigit()]
+        spec_port = (spec_ports or {}).get(kind)
+        # what the application logs about where it listens beats the informational containerPort
+        if mismatch := _port_mismatch(probe_msg, top):
             probe_port, app_port = mismatch
             log_note += (f" The probe connects to port {probe_port} but the application says it listens on port "
                          f"{app_port}.")
             fix = (f"Point the probe (and containerPort/Service targetPort) at port {app_port}, or make the "
                    f"application listen on port {probe_port}.")
+        elif isinstance(spec_port, int) and declared and spec_port not in declared:
+            ports = ", ".join(str(p) for p in declared)
+            log_note += (f" The {kind} probe connects to port {spec_port}, which the container does not declare "
+                         f"(containerPort {ports}).")
+            fix = (f"Point the {kind} probe at the port the application serves ({ports}), or make the application "
+                   f"listen on port {spec_port}.")
         said = probe_detail or msg
         return (f"{where} fails its {kind} probe" + (f": {innermost(said, min_chars=120)}" if said else ""),
                 f"The kubelet's {kind} probe fails{pods}: {probe_msg}{log_note}", fix)
