@@ -764,3 +764,45 @@ def case_real_liveness_probe_on_undeclared_port_nginx_exits_0() -> Case:
     return r.bundle(), _src(expect("probe_failure", ["Liveness probe failed", "connect: connection refused"]),
                             "https://github.com/robusta-dev/holmesgpt/tree/master/tests/llm/fixtures/test_ask_holmes/"
                             "77_liveness_probe_misconfiguration")
+
+
+HOLMES = "https://github.com/robusta-dev/holmesgpt/tree/master/tests/llm/fixtures/test_ask_holmes/"
+
+
+@case
+def case_real_holmes_pvc_storageclass_missing_redis() -> Case:
+    img = "redis:6.2.6"
+    vols = [{"name": "redis-storage", "persistentVolumeClaim": {"claimName": "redis-standard-pvc"}}]
+    c = {"name": "redis", "image": img, "imagePullPolicy": "IfNotPresent", "ports": [{"containerPort": 6379}],
+         "command": ["redis-server", "--save", "60", "1", "--stop-writes-on-bgsave-error", "no", "--dir", "/data"]}
+    new = template("redis", [c], volumes=vols)
+    old = template("redis", [{**c, "image": "redis:6.2.5"}], volumes=vols)
+    r = Rollout("redis", "default", new, old, deadline_exceeded=True, replicas=1)
+    sched = ("0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/2 nodes are "
+             "available: 2 Preemption is not helpful for scheduling.")
+    pod = r.pod(0, phase="Pending", node=None, conditions=[
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": sched,
+         "lastTransitionTime": "2026-11-27T09:53:00Z"}])
+    r.event(pod, "FailedScheduling", sched, count=2, source="default-scheduler", scheduler_style=True)
+    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+           "metadata": {"name": "redis-standard-pvc", "uid": "7d1f3b2a-4c5e-4f60-8a9b-0c1d2e3f4a5b"}}
+    r.event(pvc, "ProvisioningFailed", 'storageclass.storage.k8s.io "standard-v2" not found', count=42,
+            source="persistentvolume-controller")
+    return r.bundle(), _src(expect("scheduling", ['storageclass.storage.k8s.io "standard-v2" not found']),
+                            HOLMES + "24_misconfigured_pvc")
+
+
+@case
+def case_real_holmes_readiness_exec_probe_fails_silently() -> Case:
+    img = "busybox"
+    c = {"name": "get-details", "image": img, "imagePullPolicy": "Always",
+         "command": ["sh", "-c", "while true; do echo 'Running...'; sleep 5; done"],
+         "readinessProbe": {"exec": {"command": ["sh", "-c", "exit 1"]}, "initialDelaySeconds": 5,
+                            "periodSeconds": 5}}
+    new = template("search-engine-service", [c])
+    old = template("search-engine-service", [{**c, "image": "busybox:1.36"}])
+    r = Rollout("search-engine-service", "default", new, old, deadline_exceeded=True, replicas=1)
+    pod = r.pod(0, statuses=[running("get-details", img)])
+    r.event(pod, "Unhealthy", "Readiness probe failed: ", count=6, field_path="spec.containers{get-details}")
+    r.log(pod, "get-details", "Running...\n" * 40)
+    return r.bundle(), _src(expect("probe_failure", ["Readiness probe failed"]), HOLMES + "15_failed_readiness_probe")

@@ -83,6 +83,9 @@ def _probe_ports(bundle: RolloutBundle) -> dict[str, dict[str, Any]]:
             action = probe.get("httpGet") or probe.get("tcpSocket") or probe.get("grpc") or {}
             port = action.get("port")
             entry[kind] = named.get(port, port) if isinstance(port, str) else port
+            command = (probe.get("exec") or {}).get("command")
+            if isinstance(command, list) and command:
+                entry[f"{kind}_exec"] = " ".join(str(x) for x in command)
         out[str(c.get("name"))] = entry
     return out
 

@@ -59,6 +59,7 @@ _UNNAMED_FIX = {
     "node": "Check the node (kubelet, container runtime, network, `kubectl describe node`); the pods are "
             "rescheduled once it is Ready again or removed.",
 }
+_EMPTY_PROBE = re.compile(r"probe failed:\s*$|probe errored:\s*$", re.IGNORECASE)
 _PORT_IN_PROBE = re.compile(r"(?:dial tcp \S+?:|https?://[^/\s:\"]+:)(\d{2,5})\b")
 _PORT_IN_LOG = re.compile(r"(?:port|listen\w*|http=\S*?|on|addr\S*)\W{0,4}(?:https?://)?(?:[\w.\[\]:]*:)?(\d{2,5})\b",
                           re.IGNORECASE)
@@ -474,7 +475,14 @@ def _explain(
                          f"(containerPort {ports}).")
             fix = (f"Point the {kind} probe at the port the application serves ({ports}), or make the application "
                    f"listen on port {spec_port}.")
+        command = (spec_ports or {}).get(f"{kind}_exec")
+        if command and _EMPTY_PROBE.search(probe_detail or msg):
+            log_note += (f" The {kind} probe runs `{command}`, which exits non-zero without printing why.")
+            fix = (f"Fix the {kind} probe's command `{command}` (it must exit 0 when the application is "
+                   "healthy), or the health condition it checks.")
         said = probe_detail or msg
+        if _EMPTY_PROBE.search(said):  # an exec probe that failed silently: name its command instead
+            said = f"`{command}` exits non-zero" if command else ""
         return (f"{where} fails its {kind} probe" + (f": {innermost(said, min_chars=120)}" if said else ""),
                 f"The kubelet's {kind} probe fails{pods}: {probe_msg}{log_note}", fix)
     if cat is Category.CRASH_LOOP and sig is not None and sig.exit_code == 0:
