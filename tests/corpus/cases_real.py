@@ -806,3 +806,28 @@ def case_real_holmes_readiness_exec_probe_fails_silently() -> Case:
     r.event(pod, "Unhealthy", "Readiness probe failed: ", count=6, field_path="spec.containers{get-details}")
     r.log(pod, "get-details", "Running...\n" * 40)
     return r.bundle(), _src(expect("probe_failure", ["Readiness probe failed"]), HOLMES + "15_failed_readiness_probe")
+
+
+@case
+def case_real_readiness_wrong_port_spring_among_error_lines() -> Case:
+    img = "registry.example.com/kubeapps-api:2.5.1"
+    probe = {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 10}
+    r = _rollout("kubeapps", "kubeapps", img, "registry.example.com/kubeapps-api:2.5.0", deadline=True,
+                 readinessProbe=probe)
+    app_log = [
+        "2022-09-20 08:01:02.101  INFO 1 --- [           main] c.k.api.Application : Starting Application v2.5.1",
+        "2022-09-20 08:01:05.311 ERROR 1 --- [           main] o.h.engine.jdbc.spi.SqlExceptionHelper : "
+        "Connection is not available, request timed out after 30000ms.",
+        "2022-09-20 08:01:07.902  INFO 1 --- [           main] o.s.b.w.embedded.tomcat.TomcatWebServer : "
+        "Tomcat started on port(s): 8081 (http) with context path ''",
+        *[f"2022-09-20 08:02:{i:02d}.000  WARN 1 --- [   scheduling-1] c.k.api.Sync : sync failed, retrying" for i in
+          range(40)],
+    ]
+    for i in range(2):
+        pod = r.pod(i, statuses=[running("app", img)])
+        ip = f"10.244.83.{115 + i}"
+        r.event(pod, "Unhealthy", f'Readiness probe failed: Get "http://{ip}:8080/": dial tcp {ip}:8080: connect: '
+                "connection refused", count=30, field_path=FP)
+        r.log(pod, "app", "\n".join(app_log) + "\n")
+    return r.bundle(), _src(expect("probe_failure", ["connect: connection refused", "Tomcat started on port(s): 8081"]),
+                            "https://github.com/vmware-tanzu/kubeapps/issues/5360")

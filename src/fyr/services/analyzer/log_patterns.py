@@ -51,7 +51,7 @@ _CONFIG = re.compile(
 )
 # A line that names the port the application listens on: against a probe's port it shows a mismatch.
 _LISTEN = re.compile(
-    r"\b(?:listen(?:ing|s)?|started|running|serving|bound)\b.{0,60}?(?:\bport\b\D{0,3}\d{2,5}|:\d{2,5}\b)"
+    r"\b(?:listen(?:ing|s)?|started|running|serving|bound)\b.{0,80}?(?:\bport(?:\(s\)|s)?\W{0,4}\d{2,5}|:\d{2,5}\b)"
     r"|\bListen: \S+:\d{2,5}|\bhttp=\S*:\d{2,5}", re.IGNORECASE)
 _SOURCE_ECHO = re.compile(r"^\s+(?:raise|throw)\b")
 # Timestamps and severities some runtimes put before the message ("2025-02-03 18:59:59 ArgumentError: …").

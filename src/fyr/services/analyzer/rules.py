@@ -61,8 +61,10 @@ _UNNAMED_FIX = {
 }
 _EMPTY_PROBE = re.compile(r"probe failed:\s*$|probe errored:\s*$", re.IGNORECASE)
 _PORT_IN_PROBE = re.compile(r"(?:dial tcp \S+?:|https?://[^/\s:\"]+:)(\d{2,5})\b")
-_PORT_IN_LOG = re.compile(r"(?:port|listen\w*|http=\S*?|on|addr\S*)\W{0,4}(?:https?://)?(?:[\w.\[\]:]*:)?(\d{2,5})\b",
-                          re.IGNORECASE)
+_PORT_WORD = re.compile(r"\bport(?:\(s\)|s)?\W{0,4}(\d{2,5})\b", re.IGNORECASE)
+_PORT_AFTER_LISTEN = re.compile(r"(?:listen\w*|running|serving|started|bound|http=|grpc=)\W.{0,80}?:(\d{2,5})\b",
+                                re.IGNORECASE)
+_CLOCK = re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?")
 _CONFIG_TERMINATED = frozenset({"StartError", "ContainerCannotRun"})
 _EXEC_PROBLEM = re.compile(r"exec format error|exec: \"[^\"]*\": .*no such file|executable file not found|"
                            r"permission denied.*exec|no such file or directory: unknown")
@@ -170,6 +172,16 @@ def _log_lines(logs: Sequence[LogEvidence], container: str | None, *, limit: int
         if len(out) >= limit:
             break
     return out
+
+
+def _listen_line(logs: Sequence[LogEvidence], container: str | None) -> str | None:
+    """The newest 'listening on port N' line of the container's logs, as an evidence line."""
+    found = [(le, b) for le in logs if container is None or le.container == container
+             for b in le.digest.decisive if b.kind == "listen"]
+    if not found:
+        return None
+    le, block = max(found, key=lambda t: (not t[0].previous, t[1].last_line_no))
+    return _clip(f"{le.where}: {block.line}")
 
 
 def _line_text(evidence_line: str) -> str:
@@ -356,6 +368,10 @@ def classify(
     log_lines = _log_lines(logs, container, limit=3) if finding.category in (
         Category.CRASH_LOOP, Category.CONFIG_ERROR, Category.OOM_KILLED, Category.PROBE_FAILURE) else []
     log_lines.sort(key=lambda line: bool(_WRAPPER.search(_line_text(line))))  # stable: wrappers last
+    listen = _listen_line(logs, container) if finding.category is Category.PROBE_FAILURE else None
+    if listen is not None and not any(_line_text(listen) == _line_text(line) for line in log_lines):
+        # where the application listens is what a failing probe is compared with, even beside error lines
+        log_lines = [*log_lines[:2], listen]
     texts = [_line_text(line) for line in log_lines]
     # "migration failed: exit status 1" only says that it failed; a line that says why reads better
     telling = [t for t in texts if not _WRAPPER.search(t)]
@@ -391,7 +407,7 @@ def classify(
             probe_detail = extra.message
     spec_ports = (probes or {}).get(container or "", {})
     summary, cause, fix = _explain(cat, sig, top, where, target, verdict, limits or {}, container, probe_detail,
-                                   spec_ports)
+                                   spec_ports, _line_text(listen) if listen else "")
     if cat is Category.PROGRESS_DEADLINE or (cat is Category.UNKNOWN and sig is None):
         evidence.extend([signal_line(s) for s in signals if s.kind in _CONTEXT_KINDS][:3])
     if not evidence and verdict.status == RolloutStatus.FAILED:
@@ -407,16 +423,17 @@ def _port_mismatch(probe_msg: str, log_line: str) -> tuple[str, str] | None:
     probe = _PORT_IN_PROBE.search(probe_msg)
     if not probe or not log_line or not re.search(r"listen|port|serv|bound|start", log_line, re.IGNORECASE):
         return None
-    ports = [p for p in _PORT_IN_LOG.findall(log_line) if p != probe.group(1)]
-    if not ports or probe.group(1) in _PORT_IN_LOG.findall(log_line):
+    text = _CLOCK.sub(" ", log_line)
+    said = _PORT_WORD.findall(text) or _PORT_AFTER_LISTEN.findall(text)
+    if not said or probe.group(1) in said:
         return None
-    return probe.group(1), ports[0]
+    return probe.group(1), said[0]
 
 
 def _explain(
     cat: Category, sig: Signal | None, top: str, where: str, target: str, verdict: RolloutVerdict,
     limits: dict[str, str], container: str | None, probe_detail: str = "",
-    spec_ports: dict[str, Any] | None = None,
+    spec_ports: dict[str, Any] | None = None, listen_text: str = "",
 ) -> tuple[str, str, str]:
     msg = sig.message if sig else ""
     pods = f" on {len(sig.pods)} pod(s)" if sig and sig.pods else ""
@@ -463,7 +480,7 @@ def _explain(
         declared = [int(p) for p in (spec_ports or {}).get("declared") or [] if str(p).isdigit()]
         spec_port = (spec_ports or {}).get(kind)
         # what the application logs about where it listens beats the informational containerPort
-        if mismatch := _port_mismatch(probe_msg, top):
+        if mismatch := _port_mismatch(probe_msg, listen_text) or _port_mismatch(probe_msg, top):
             probe_port, app_port = mismatch
             log_note += (f" The probe connects to port {probe_port} but the application says it listens on port "
                          f"{app_port}.")
