@@ -279,3 +279,15 @@ def test_a_long_evidence_line_is_clipped_in_the_middle_so_its_cause_survives() -
     line = "pod/app: Failed: " + "failed to resolve reference: " * 30 + "dial tcp: lookup r.io: no such host"
     clipped = _clip(line)
     assert len(clipped) <= 400 and clipped.startswith("pod/app: Failed") and clipped.endswith("no such host")
+
+
+def test_a_transient_sandbox_event_does_not_hide_a_failing_readiness_probe() -> None:
+    r = _rollout(deadline_exceeded=True)
+    pod = r.pod(0, statuses=[running("app", IMG)])
+    r.event(pod, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed '
+            'to setup network for sandbox "abc": plugin type="calico" failed (add): connection refused', count=1)
+    r.event(pod, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", count=30,
+            field_path="spec.containers{app}")
+    result = classify(verdict=_verdict(reason="ProgressDeadlineExceeded"), signals=_signals(r), logs=[],
+                      target="shop/api")
+    assert result.category is Category.PROBE_FAILURE

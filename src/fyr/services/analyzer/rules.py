@@ -257,12 +257,13 @@ def _choose(signals: Sequence[Signal], logs: Sequence[LogEvidence], focus: str |
                            ("mount", Category.MOUNT_FAILURE), ("probe_kill", Category.PROBE_FAILURE)):
         if sig := _first(signals, lambda s, k=kind: s.kind == k):
             return _Finding(category, sig, "high")
+    # Running containers failing readiness: a sandbox event seen once on their way up was transient.
+    if sig := _first(signals, lambda s: s.kind == "probe"):
+        return _Finding(Category.PROBE_FAILURE, sig, "medium")
     # A specific signal no category names (sandbox/CNI, eviction, node NotReady) is `unknown` naming
     # it; the progress deadline is only for rollouts with no more specific signal.
     if sig := _first(signals, lambda s: s.kind in _UNNAMED_KINDS):
         return _Finding(Category.UNKNOWN, sig, "medium")
-    if sig := _first(signals, lambda s: s.kind == "probe"):
-        return _Finding(Category.PROBE_FAILURE, sig, "medium")
     if sig := _first(signals, lambda s: s.kind == "deadline"):
         return _Finding(Category.PROGRESS_DEADLINE, sig, "medium")
     return _Finding(Category.UNKNOWN, None, "low")
