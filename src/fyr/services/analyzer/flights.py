@@ -94,10 +94,16 @@ def readdress(analysis: AnalysisResult, *, leader_target: str, target: str,
     """The leader's explanation told about this deployment, with this rollout's own evidence."""
     if leader_target == target:
         return analysis
-    pattern = re.compile(re.escape(leader_target))
+    swaps = [(re.compile(re.escape(leader_target)), target)]
+    # models also write "the payments deployment in namespace team-0": swap the parts that differ
+    for old, new in zip(leader_target.split("/", 1), target.split("/", 1), strict=False):
+        if old != new:
+            swaps.append((re.compile(rf"(?<![\w.-]){re.escape(old)}(?![\w-])"), new))
 
     def swap(text: str) -> str:
-        return pattern.sub(target, text)
+        for pattern, replacement in swaps:
+            text = pattern.sub(replacement, text)
+        return text
 
     return analysis.model_copy(update={
         "summary": swap(analysis.summary), "root_cause": swap(analysis.root_cause),
