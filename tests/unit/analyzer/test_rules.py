@@ -291,3 +291,17 @@ def test_a_transient_sandbox_event_does_not_hide_a_failing_readiness_probe() -> 
     result = classify(verdict=_verdict(reason="ProgressDeadlineExceeded"), signals=_signals(r), logs=[],
                       target="shop/api")
     assert result.category is Category.PROBE_FAILURE
+
+
+def test_pods_lost_with_their_node_are_unknown_naming_the_node() -> None:
+    r = _rollout(deadline_exceeded=True)
+    pod = r.pod(0, phase="Unknown", statuses=[running("app", IMG)])
+    pod["status"].update({"reason": "NodeLost", "message": "Node worker-2 which was running pod api-x is unresponsive"})
+    gone = r.pod(1, statuses=[running("app", IMG)])
+    gone["status"]["conditions"].append({"type": "DisruptionTarget", "status": "True",
+                                         "reason": "DeletionByTaintManager",
+                                         "message": "Taint manager: deleting due to NoExecute taint"})
+    result = classify(verdict=_verdict(reason="ProgressDeadlineExceeded"), signals=_signals(r), logs=[],
+                      target="shop/api")
+    assert result.category is Category.UNKNOWN
+    assert "NodeLost" in result.summary and "is unresponsive" in result.summary

@@ -53,6 +53,7 @@ def specificity(message: str) -> int:
         return 2
     return 0 if _GENERIC.search(message) else 1
 
+# a pod lost with its node: NodeLost (node controller), Terminated/Shutdown (graceful node shutdown)
 _NODE_POD_REASONS = frozenset({"NodeLost", "Shutdown", "Terminated", "NodeShutdown"})
 # DisruptionTarget condition reasons (1.26+): why the pod is being removed
 _DISRUPTION = {"DeletionByTaintManager": "node", "TerminationByKubelet": "evicted"}
@@ -172,7 +173,8 @@ def _pod_signals(pod: Mapping[str, Any]) -> list[Signal]:
             )
     if status.get("reason") == "Evicted":
         found.append(Signal("evicted", "Evicted", str(status.get("message") or ""), pods=[pod_name], count=1))
-    elif status.get("reason") in _NODE_POD_REASONS:  # NodeLost, node shutdown
+    elif status.get("reason") in _NODE_POD_REASONS and (
+            status.get("reason") != "Terminated" or "shutdown" in str(status.get("message") or "")):
         found.append(Signal("node", str(status["reason"]), str(status.get("message") or ""), pods=[pod_name],
                             count=1))
     for cond in status.get("conditions") or []:
