@@ -276,9 +276,9 @@ def test_innermost_keeps_the_cause_of_a_chained_runtime_error_once() -> None:
 def test_a_long_evidence_line_is_clipped_in_the_middle_so_its_cause_survives() -> None:
     from fyr.services.analyzer.rules import _clip
 
-    line = "pod/app: Failed: " + "failed to resolve reference: " * 30 + "dial tcp: lookup r.io: no such host"
+    line = "pod/app: Failed: " + "failed to resolve reference: " * 40 + "dial tcp: lookup r.io: no such host"
     clipped = _clip(line)
-    assert len(clipped) <= 400 and clipped.startswith("pod/app: Failed") and clipped.endswith("no such host")
+    assert len(clipped) <= 600 and clipped.startswith("pod/app: Failed") and clipped.endswith("no such host")
 
 
 def test_a_transient_sandbox_event_does_not_hide_a_failing_readiness_probe() -> None:

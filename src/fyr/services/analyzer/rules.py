@@ -21,7 +21,7 @@ from fyr.services.analyzer.signals import Signal, normalise
 
 PROMPT_VERSION = "rules-v1"
 MAX_EVIDENCE = 6
-_MAX_LINE = 400
+_MAX_LINE = 600  # an evidence line; a chained runtime error of a few hundred characters stays whole
 _RELATIVE_FLOOR = 0.5  # further log evidence must score at least half of the top line
 
 
@@ -84,16 +84,17 @@ _IMAGE_IN_MSG = re.compile(r'(?:pulling|pull) image "([^"]+)"')
 _RUNTIME_PREFIX = re.compile(r"^(?:Error: )?failed to create containerd task: .*?unable to start container process: ")
 
 
-_HEAD = 120  # a clipped line keeps its start (where, reason) and its end (the innermost cause)
+_HEAD = 0.4  # a clipped line keeps its start (where, reason) and its end (the innermost cause)
 _RPC_WRAPPER = re.compile(r"rpc error: code = \w+ desc = ")
 _INNER_MIN = 60
 
 
-def _clip(text: str) -> str:
+def _clip(text: str, limit: int = _MAX_LINE) -> str:
     text = " ".join(text.split())
-    if len(text) <= _MAX_LINE:
+    if len(text) <= limit:
         return text
-    return text[:_HEAD] + " … " + text[-(_MAX_LINE - _HEAD - 3):]
+    head = int(limit * _HEAD)
+    return text[:head] + " … " + text[-(limit - head - 3):]
 
 
 def innermost(text: str, *, min_chars: int = _INNER_MIN) -> str:
@@ -414,7 +415,7 @@ def classify(
     if not evidence and verdict.status == RolloutStatus.FAILED:
         evidence.append(_clip(f"{verdict.reason}: {verdict.message}"))
     return AnalysisResult(
-        category=cat, summary=_clip(summary)[:300], root_cause=cause[:3000], evidence=evidence[:MAX_EVIDENCE],
+        category=cat, summary=_clip(summary, 300), root_cause=cause[:3000], evidence=evidence[:MAX_EVIDENCE],
         suggested_fix=fix[:3000], confidence=finding.confidence, model_name="rules",
         prompt_version=PROMPT_VERSION)
 
