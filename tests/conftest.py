@@ -20,7 +20,7 @@ from fyr.db.engine import Database
 from fyr.db.migrate import ensure_database, sync_url, upgrade
 
 MYSQL_ENV = "FYR_TEST_MYSQL_URL"
-TABLES = ("analysis_metrics", "analyses", "webhook_deliveries", "gitlab_metadata", "rollouts")
+TABLES = ("analysis_flights", "analysis_metrics", "analyses", "webhook_deliveries", "gitlab_metadata", "rollouts")
 
 
 def mysql_url() -> str | None:

@@ -148,6 +148,28 @@ def analyze(
     raise typer.Exit(code)
 
 
+@app.command(name="eval")
+def eval_(
+    directory: Annotated[Path, typer.Argument(help="Bundles (*.json) with expected.yaml.")] = Path("tests/corpus"),
+    llm: Annotated[str | None, typer.Option("--llm", help="openai or none (default: FYR_LLM).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Score the analyzer on bundles with expected answers: category, evidence, leaks, tokens, cost."""
+    from fyr.eval import eval_command
+
+    if fmt not in ("json", "text") or llm not in (None, "openai", "none"):
+        raise fail("--format must be json or text and --llm openai or none")
+    settings = settings_or_exit()
+    run_async(lambda: _print_eval(eval_command(directory, llm=llm, fmt="json" if fmt == "json" else "text",
+                                               settings=settings)))
+
+
+async def _print_eval(job: Coroutine[Any, Any, tuple[int, str]]) -> int:
+    code, out = await job
+    typer.echo(out)
+    return code
+
+
 @app.command()
 def collect(
     target: Annotated[str, typer.Argument(help="NAMESPACE/DEPLOYMENT")],

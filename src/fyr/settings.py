@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     analysis_reuse_window_seconds: float = Field(
         24 * 3600.0, ge=0, description="same failure signature within this reuses the analysis"
     )
+    llm_budget_usd_per_day: float | None = Field(
+        None, gt=0, description="past this estimated spend per UTC day the rules' analysis is stored"
+    )
     analysis_retry_base_seconds: float = Field(
         2.0, gt=0, description="first backoff after 429/5xx/timeout without Retry-After; doubles"
     )

@@ -20,6 +20,7 @@ sys.path.insert(0, str(HERE))
 
 import cases_crash  # noqa: E402, F401  (registers its cases)
 import cases_infra  # noqa: E402, F401
+import cases_real  # noqa: E402, F401
 from corpus_common import CASES  # noqa: E402
 
 

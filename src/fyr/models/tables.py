@@ -2,7 +2,8 @@
 
 from fyr.db.base import Base
 from fyr.models.analysis import Analysis, AnalysisMetric
+from fyr.models.flight import AnalysisFlight
 from fyr.models.gitlab import GitlabMetadata, WebhookDelivery
 from fyr.models.rollout import Rollout
 
-__all__ = ["Analysis", "AnalysisMetric", "Base", "GitlabMetadata", "Rollout", "WebhookDelivery"]
+__all__ = ["Analysis", "AnalysisFlight", "AnalysisMetric", "Base", "GitlabMetadata", "Rollout", "WebhookDelivery"]

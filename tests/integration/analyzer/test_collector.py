@@ -153,3 +153,25 @@ async def test_logs_are_read_for_the_most_troubled_pods_only(sim: SimCluster) ->
     assert len(bundle.pods) == 4
     assert {lg.pod for lg in bundle.logs} == {d.pod(2)["metadata"]["name"]}
     assert any(lg.previous and "FATAL: boom" in lg.text for lg in bundle.logs)
+
+
+async def test_events_of_an_unbound_claim_are_collected_and_name_the_missing_storageclass(sim: SimCluster) -> None:
+    d = DeploymentSim(sim, namespace="shop", name="orders", image="registry.acme.io/orders:1.0", replicas=1)
+    d.rollout()
+    d.become_ready()
+    d.deployment["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "orders-data"}}]
+    d.rollout(image="registry.acme.io/orders:2.0")
+    d.unschedulable("0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 "
+                    "nodes are available: 3 Preemption is not helpful for scheduling.")
+    claim = {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
+             "metadata": {"name": "orders-data", "uid": "0c5e2b9a-1d7f-4e3a-9b8c-6f2a1e0d4c3b"}}
+    d.event(claim, "ProvisioningFailed", 'storageclass.storage.k8s.io "fast-ssd" not found', type_="Warning",
+            component="persistentvolume-controller")
+    d.progress_deadline_exceeded()
+    bundle = await _collect(sim)
+    assert any(e["involvedObject"]["kind"] == "PersistentVolumeClaim" for e in bundle.events)
+    rules = analyze_bundle(bundle).rules
+    assert rules.category.value == "scheduling"
+    assert 'storageclass.storage.k8s.io "fast-ssd" not found' in rules.summary
+    assert any('"fast-ssd" not found' in e for e in rules.evidence)

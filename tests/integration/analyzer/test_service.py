@@ -188,9 +188,10 @@ async def test_stop_releases_the_claims_it_cannot_finish(database: Database) -> 
     ids = await seed_failed(database, 2)
     async with FakeOpenAI(latency_s=20.0) as fake:
         stop = asyncio.Event()
-        task = asyncio.create_task(run_analyzer(settings=llm_settings(fake), db=database, stop=stop,
-                                                source=crash_source(), registry=CollectorRegistry(),
-                                                shutdown_grace_s=0.2))
+        # two model calls in flight at once: no single flight for the two identical failures
+        task = asyncio.create_task(run_analyzer(settings=llm_settings(fake, analysis_reuse_window_seconds=0),
+                                                db=database, stop=stop, source=crash_source(),
+                                                registry=CollectorRegistry(), shutdown_grace_s=0.2))
         async with asyncio.timeout(10):
             while len(fake.requests) < 2:  # noqa: ASYNC110 - polling a fake's request log
                 await asyncio.sleep(0.05)

@@ -25,14 +25,15 @@ REPO = Path(__file__).resolve().parents[3]
 LATENCY_S = 0.5
 
 
-async def start_workers(n: int, *, url: str, fake: FakeOpenAI, lease_s: float) -> list[asyncio.subprocess.Process]:
+async def start_workers(n: int, *, url: str, fake: FakeOpenAI, lease_s: float,
+                        extra: dict[str, str] | None = None) -> list[asyncio.subprocess.Process]:
     env = {
         **os.environ,
         "DATABASE_URL": url, "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-test-not-a-real-key",
         "FYR_LLM": "openai", "FYR_LLM_MODEL": "gpt-4o-mini", "FYR_ANALYZER_CONCURRENCY": "4",
         "FYR_ANALYSIS_REUSE_WINDOW_SECONDS": "0", "FYR_ANALYSIS_LEASE_SECONDS": str(lease_s),
         "FYR_POLL_INTERVAL_SECONDS": "0.1", "FYR_LLM_TIMEOUT_SECONDS": "20", "FYR_DB_POOL_SIZE": "6",
-        "FYR_TEST_BUNDLE": str(CRASH_BUNDLE), "CLUSTER_NAME": "ci-cluster",
+        "FYR_TEST_BUNDLE": str(CRASH_BUNDLE), "CLUSTER_NAME": "ci-cluster", **(extra or {}),
     }
     procs = []
     for i in range(n):

@@ -1,6 +1,6 @@
 """The analyzer corpus: every bundle in tests/corpus through the offline pipeline.
 
-Checks category accuracy (100%), evidence recall (>= 95% of the expected substrings found in the
+Checks category accuracy (100%), evidence recall (>= 98% of the expected substrings found in the
 rules' evidence), that no planted secret appears anywhere in the `fyr analyze` JSON, and that every
 reduced context fits the 4,000-token default. Prints the aggregate numbers (`pytest -s`).
 """
@@ -44,6 +44,17 @@ def test_corpus_is_complete() -> None:
         "create_failed", "mount_failure", "progress_deadline", "unknown")), per_category
 
 
+def test_real_material_cases_cite_their_source_and_cover_every_category() -> None:
+    real = {n: e for n, e in EXPECTED.items() if n.startswith("real_")}
+    assert len(real) >= 30
+    assert all(str(e.get("source", "")).startswith("https://github.com/") for e in real.values())
+    per_category = Counter(e["category"] for e in real.values())
+    assert set(per_category) == {c for c in (
+        "image_pull", "crash_loop", "oom_killed", "config_error", "probe_failure", "scheduling", "create_failed",
+        "mount_failure", "unknown")}, per_category
+    assert per_category["unknown"] >= 6  # sandbox/CNI, evictions, node NotReady
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_bundle_is_classified_with_evidence_and_no_secret(name: str) -> None:
     exp = EXPECTED[name]
@@ -82,7 +93,7 @@ def test_corpus_aggregate_accuracy_recall_secrets_and_tokens() -> None:
           f"{recall:.1%} ({found}/{wanted}), planted secrets {planted}, leaked {leaks}, context tokens "
           f"max {max(tokens)} / mean {sum(tokens) / n:.0f} (budget {BUDGET}), raw logs {raw / 1e6:.1f} MB")
     assert accuracy == 1.0
-    assert recall >= 0.95
+    assert recall >= 0.98
     assert leaks == 0
     assert max(tokens) <= BUDGET
 
@@ -101,3 +112,35 @@ def test_tight_budgets_hold_and_keep_the_top_decisive_line(name: str, budget: in
     assert kept == top, (name, budget, kept)
     secrets = [s for s in EXPECTED[name]["secrets"] if s in json.dumps(tight.reduced_context)]
     assert not secrets
+
+
+@pytest.mark.parametrize(("name", "needles"), [
+    ("real_liveness_probe_on_undeclared_port_nginx_exits_0", ["port 8080", "containerPort 80"]),
+    ("real_readiness_wrong_port_app_listens_elsewhere", ["port 4040", "port 4100"]),
+    ("real_pull_containerd_dns_no_such_host", ["cannot resolve `registry.k8s.io`"]),
+    ("real_pvc_storageclass_not_found", ["Create the StorageClass"]),
+    ("real_start_error_run_as_non_root_event_only", ["runAsUser"]),
+])
+def test_the_explanation_names_the_mismatch_and_its_fix(name: str, needles: list[str]) -> None:
+    result, _ = _run(name)
+    text = " ".join((result.rules.summary, result.rules.root_cause, result.rules.suggested_fix))
+    assert all(n in text for n in needles), text
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if EXPECTED[n]["category"] == "image_pull"))
+def test_an_image_pull_summary_says_its_cause_once(name: str) -> None:
+    result, _ = _run(name)
+    summary, cause = result.rules.summary, result.rules.root_cause
+    assert len(summary) <= 300
+    for text in (summary, cause):
+        links = [x for x in text.split(": ") if len(x) > 20]
+        assert len(links) == len(set(links)), text
+
+
+def test_a_probe_root_cause_does_not_repeat_its_sentence() -> None:
+    for name, exp in EXPECTED.items():
+        if exp["category"] != "probe_failure":
+            continue
+        cause = _run(name)[0].rules.root_cause
+        sentences = [s.strip() for s in cause.replace("Log:", ".").split(". ") if len(s.strip()) > 30]
+        assert len(sentences) == len(set(sentences)), (name, cause)

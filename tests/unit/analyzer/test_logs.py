@@ -329,3 +329,34 @@ def test_a_missing_setting_the_app_handled_is_not_decisive() -> None:
     )
     lines = [b.line for b in digest_log(log, source="api/app").decisive]
     assert lines == ["KeyError: 'PAYMENT_API_URL'"]
+
+
+@pytest.mark.parametrize("line", [
+    "Tomcat started on port(s): 8080 (http) with context path ''", "Now listening on: http://[::]:80",
+    "Uvicorn running on http://0.0.0.0:8000 (Press CTRL+C to quit)", "Server started on port 3000",
+    "2024-01-01T00:00:00Z INFO listening on :9090", "2020/04/09 18:01:02 cmd/web.go:208:runWeb() [I] Listen: http://0.0.0.0:8080",
+])
+def test_a_line_naming_where_the_application_listens_is_kept(line: str) -> None:
+    from fyr.services.analyzer.log_patterns import _classify
+
+    found = _classify(line)
+    assert found is not None and found.kind == "listen"
+
+
+@pytest.mark.parametrize(("line", "kind"), [
+    ("2025-02-03 18:59:59 ArgumentError: Missing `secret_key_base` for 'production' environment, set this string "
+     "with `bin/rails credentials:edit` (ArgumentError)", {"stack", "config"}),
+    ("/opt/jboss/tools/docker-entrypoint.sh: line 165: DB_ADDR: unbound variable", {"config"}),
+])
+def test_configuration_errors_behind_timestamps_or_in_shell_are_decisive(line: str, kind: set[str]) -> None:
+    from fyr.services.analyzer.log_patterns import _classify
+
+    found = _classify(line)
+    assert found is not None and found.kind in kind
+
+
+def test_an_echoed_raise_statement_is_not_a_decisive_line() -> None:
+    from fyr.services.analyzer.log_patterns import _classify
+
+    echoed = '          raise ArgumentError, "Missing `secret_key_base` for \'#{Rails.env}\' environment"'
+    assert _classify(echoed) is None

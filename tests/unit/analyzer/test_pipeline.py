@@ -88,3 +88,11 @@ def test_logs_of_old_replicaset_pods_never_reach_the_context() -> None:
     r = analyze_bundle(load_bundle(CORPUS / "old_replicaset_crashing_new_healthy.json"))
     text = str(r.reduced_context)
     assert "old version bug" not in text and "CrashLoopBackOff" not in text
+
+
+def test_text_output_says_no_logs_were_read_instead_of_zero_kib() -> None:
+    r = analyze_bundle(load_bundle(CORPUS / "real_sandbox_calico_nodename_dockershim.json"))
+    text = render_text(render_output(r, r.rules, duration_s=0.1))
+    assert "0.0 KiB" not in text and "events and status only (no logs read)" in text
+    r = analyze_bundle(load_bundle(CORPUS / "go_panic_nil_pointer.json"))
+    assert "KiB of logs" in render_text(render_output(r, r.rules, duration_s=0.1))

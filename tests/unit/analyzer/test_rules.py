@@ -248,12 +248,60 @@ def test_of_two_crashing_containers_the_one_whose_logs_say_why_is_explained() ->
     assert "container app of shop/api" in result.summary and "Cannot find module 'pg'" in result.summary
 
 
-def test_deadline_with_a_sandbox_failure_shows_it_as_evidence() -> None:
+def test_sandbox_failure_under_the_deadline_is_unknown_naming_the_signal() -> None:
     r = _rollout(deadline_exceeded=True)
     pod = r.pod(0, phase="Pending", statuses=[waiting("app", IMG, "ContainerCreating")])
     r.event(pod, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed '
             'to setup network for sandbox "abc": plugin type="calico" failed (add): connection refused', count=9)
     result = classify(verdict=_verdict(reason="ProgressDeadlineExceeded"), signals=_signals(r), logs=[],
                       target="shop/api")
-    assert result.category is Category.PROGRESS_DEADLINE
-    assert any('plugin type="calico" failed' in e for e in result.evidence[1:])
+    assert result.category is Category.UNKNOWN  # a specific signal no category names, not the deadline
+    assert "FailedCreatePodSandBox" in result.summary and "connection refused" in result.summary
+    assert 'plugin type="calico" failed' in result.evidence[0]
+    assert any("ProgressDeadlineExceeded" in e for e in result.evidence[1:])
+
+
+def test_innermost_keeps_the_cause_of_a_chained_runtime_error_once() -> None:
+    from fyr.services.analyzer.rules import innermost
+
+    chained = ('rpc error: code = Unknown desc = failed to pull and unpack image "r.io/a:1": failed to resolve '
+               'reference "r.io/a:1": failed to do request: Head "https://r.io/v2/a/manifests/1": dial tcp: lookup '
+               "r.io on 10.0.0.2:53: no such host")
+    assert innermost(chained) == ('Head "https://r.io/v2/a/manifests/1": dial tcp: lookup r.io on 10.0.0.2:53: '
+                                  "no such host")
+    assert innermost("manifest for a:1 not found: manifest unknown: manifest unknown", min_chars=30) == (
+        "manifest for a:1 not found: manifest unknown")
+
+
+def test_a_long_evidence_line_is_clipped_in_the_middle_so_its_cause_survives() -> None:
+    from fyr.services.analyzer.rules import _clip
+
+    line = "pod/app: Failed: " + "failed to resolve reference: " * 40 + "dial tcp: lookup r.io: no such host"
+    clipped = _clip(line)
+    assert len(clipped) <= 600 and clipped.startswith("pod/app: Failed") and clipped.endswith("no such host")
+
+
+def test_a_transient_sandbox_event_does_not_hide_a_failing_readiness_probe() -> None:
+    r = _rollout(deadline_exceeded=True)
+    pod = r.pod(0, statuses=[running("app", IMG)])
+    r.event(pod, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed '
+            'to setup network for sandbox "abc": plugin type="calico" failed (add): connection refused', count=1)
+    r.event(pod, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", count=30,
+            field_path="spec.containers{app}")
+    result = classify(verdict=_verdict(reason="ProgressDeadlineExceeded"), signals=_signals(r), logs=[],
+                      target="shop/api")
+    assert result.category is Category.PROBE_FAILURE
+
+
+def test_pods_lost_with_their_node_are_unknown_naming_the_node() -> None:
+    r = _rollout(deadline_exceeded=True)
+    pod = r.pod(0, phase="Unknown", statuses=[running("app", IMG)])
+    pod["status"].update({"reason": "NodeLost", "message": "Node worker-2 which was running pod api-x is unresponsive"})
+    gone = r.pod(1, statuses=[running("app", IMG)])
+    gone["status"]["conditions"].append({"type": "DisruptionTarget", "status": "True",
+                                         "reason": "DeletionByTaintManager",
+                                         "message": "Taint manager: deleting due to NoExecute taint"})
+    result = classify(verdict=_verdict(reason="ProgressDeadlineExceeded"), signals=_signals(r), logs=[],
+                      target="shop/api")
+    assert result.category is Category.UNKNOWN
+    assert "NodeLost" in result.summary and "is unresponsive" in result.summary

@@ -193,7 +193,12 @@ async def collect_bundle(
         pods = [dict(p) for p in pods_of_replicaset(new_rs, candidates)]
     say(f"pods of the new replicaset: {len(pods)}")
 
-    event_lists = await asyncio.gather(*(r.events_of(obj) for obj in [dep, *replicasets, *pods]))
+    # a pod waiting for an unbound claim: the claim's own events say why (e.g. its StorageClass is missing)
+    claims = sorted({str(v["persistentVolumeClaim"].get("claimName")) for p in pods
+                     for v in (p.get("spec") or {}).get("volumes") or []
+                     if isinstance(v.get("persistentVolumeClaim"), Mapping)})
+    claim_objs = [{"kind": "PersistentVolumeClaim", "metadata": {"name": c}} for c in claims]
+    event_lists = await asyncio.gather(*(r.events_of(obj) for obj in [dep, *replicasets, *pods, *claim_objs]))
     seen: set[str] = set()
     events: list[JsonObj] = []
     for batch in event_lists:

@@ -47,7 +47,15 @@ _CONFIG = re.compile(
     r" (?:is )?(?:not set|missing|required|undefined)"
     r"|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+ (?:is )?(?:not set|must be set|is required|required|undefined|missing)"
     r"|KeyError: '[A-Z][A-Z0-9_]+'|Field required|[Mm]issing required (?:env|environment|config|setting)"
+    r"|\b[Mm]issing [`'\"][\w.-]+[`'\"] for\b|\b[A-Za-z_][A-Za-z0-9_]*: unbound variable\b"
 )
+# A line that names the port the application listens on: against a probe's port it shows a mismatch.
+_LISTEN = re.compile(
+    r"\b(?:listen(?:ing|s)?|started|running|serving|bound)\b.{0,80}?(?:\bport(?:\(s\)|s)?\W{0,4}\d{2,5}|:\d{2,5}\b)"
+    r"|\bListen: \S+:\d{2,5}|\bhttp=\S*:\d{2,5}", re.IGNORECASE)
+_SOURCE_ECHO = re.compile(r"^\s+(?:raise|throw)\b")
+# Timestamps and severities some runtimes put before the message ("2025-02-03 18:59:59 ArgumentError: …").
+_LEAD_TIMESTAMP = re.compile(r"^\[?\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?\]?\s+")
 # "FEATURE_FLAGS not set, using defaults": the application noticed and carried on; not the cause.
 _HANDLED = re.compile(r"\busing (?:the )?defaults?\b|\bdefault(?:ing|s)? to\b|\bfalling back\b|\bignor(?:ed|ing)\b")
 _FATAL = re.compile(
@@ -72,7 +80,7 @@ _HINT = re.compile(
     rb"error|exception|traceback|panic|fatal|emerg|crit|kill|memory|oom|alloc|exit|terminated|no such|exec"
     rb"|not found|cannot find|not set|must be set|required|missing|undefined|not defined|is empty|refused"
     rb"|denied|unauthori|forbidden|timed out|timeout|deadline|reset|not known|enotfound|econn|eacces|fail"
-    rb"|goroutine|caused by|throwable|interrupt|unhandled|cause"
+    rb"|goroutine|caused by|throwable|interrupt|unhandled|cause|unbound|listen|port"
 )
 _HINT_RE2 = _re2.compile(_HINT.pattern) if _re2 is not None else None
 _BATCH_GATE_MIN = 512
@@ -91,6 +99,16 @@ class _Class:
 
 def _classify(line: str) -> _Class | None:
     """What kind of decisive line this is, if any (runs once per distinct key)."""
+    stripped = _LEAD_TIMESTAMP.sub("", line, count=1)
+    if _SOURCE_ECHO.match(stripped):
+        return None  # the interpreter echoing the source line that raised; the error line says it
+    found = _classify_message(line)
+    if found is None and stripped != line:
+        found = _classify_message(stripped)
+    return found
+
+
+def _classify_message(line: str) -> _Class | None:
     if _PY_TB.match(line):
         return _Class("py_tb", 80.0)
     if _PANIC.match(line):
@@ -111,4 +129,6 @@ def _classify(line: str) -> _Class | None:
         return _Class("error", 45.0)
     if _ERROR_GENERIC.search(line):
         return _Class("error", 25.0 if "ailed" not in line or "rror" in line or "ERR" in line else 15.0)
+    if _LISTEN.search(line):
+        return _Class("listen", 20.0)
     return None

@@ -78,7 +78,7 @@ class DecisiveBlock:
     line: str
     context: list[str]
     count: int
-    kind: str  # "exception" | "panic" | "fatal" | "oom" | "exit" | "config" | "error"
+    kind: str  # "exception" | "panic" | "fatal" | "oom" | "exit" | "config" | "error" | "listen"
     score: float
     line_no: int  # 1-based, first occurrence
     last_line_no: int = 0  # 1-based, last occurrence (ranking: near the end matters)
@@ -291,7 +291,7 @@ def _record(state: _State, index: int, kind: str, base: float, line: str, contex
         return block
     block = DecisiveBlock(line=line, context=context, count=1, kind=kind, score=base,
                           line_no=index + 1, last_line_no=index + 1)
-    if len(state.blocks) < _MAX_BLOCKS or kind != "error":
+    if len(state.blocks) < _MAX_BLOCKS or kind not in ("error", "listen"):
         state.blocks[key] = block
     return block
 
@@ -387,7 +387,7 @@ def _analyse(state: _State, final: bool) -> None:
             if known is not None:  # a repeated line: count it without decoding its context again
                 known.count += 1
                 known.last_line_no = index + 1
-            elif len(state.blocks) < _MAX_BLOCKS or cls.kind != "error":
+            elif len(state.blocks) < _MAX_BLOCKS or cls.kind not in ("error", "listen"):
                 state.blocks[key] = DecisiveBlock(
                     line=state.text(index, state.max_line_chars), context=_around(state, index, 2, 2),
                     count=1, kind=cls.kind, score=cls.base, line_no=index + 1, last_line_no=index + 1)

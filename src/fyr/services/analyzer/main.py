@@ -4,7 +4,9 @@ The database is the queue (ARCHITECTURE §3): a short transaction claims up to t
 lease; the slow work (collect → pipeline → LLM) runs outside any transaction; the result is written
 only while the lease is held. A 429/5xx/timeout releases the row for later (Retry-After honoured);
 the last attempt stores the rules' analysis so the failure still reaches Slack. A signature seen
-within the reuse window reuses that analysis (recorded as reused) instead of paying again. The loop
+within the reuse window reuses that analysis (recorded as reused) instead of paying again; identical
+failures analysed at the same moment share one model call (single flight, flights.py), and past the
+daily LLM budget the rules' analysis is stored with a note. The loop
 catches in one place per claim and never dies; on stop it finishes what it holds within a grace
 period and releases the rest.
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import SQLAlchemyError
 
 from fyr.core.status import StatusThresholds
 from fyr.db import repositories as repo
@@ -28,7 +31,8 @@ from fyr.db.analysis_queries import find_recent_analysis_by_signature
 from fyr.db.engine import Database
 from fyr.db.repositories import Claim, Queue
 from fyr.errors import FyrError, LeaseLost, PermanentError, TransientError
-from fyr.models.analysis import AnalysisResult
+from fyr.models.analysis import Analysis, AnalysisResult
+from fyr.services.analyzer import flights
 from fyr.services.analyzer.chains import PROMPT_VERSION, ChatModel, build_chat_model, explain
 from fyr.services.analyzer.costs import estimate_cost
 from fyr.services.analyzer.metrics import AnalyzerMetrics, Outcome, analyzer_metrics
@@ -240,6 +244,72 @@ class Analyzer:
             return
         if await self._reuse(claim, result, context):
             return
+        key = await self._lead_or_follow(claim, result, context)
+        if key == _FOLLOWED:
+            return
+        try:
+            await self._call_model(claim, result, context, key)
+        finally:
+            if key is not None:
+                await _quietly(flights.release(self.db, key, owner=self._flight_owner(claim)))
+
+    def _flight_owner(self, claim: Claim) -> str:
+        return f"{self.owner}:{claim.rollout_id}"
+
+    async def _lead_or_follow(self, claim: Claim, result: PipelineResult, context: dict[str, Any]) -> str | None:
+        """The flight key this claim leads (None: no single flight), or _FOLLOWED when it reused a leader's."""
+        if self.settings.analysis_reuse_window_seconds <= 0 or not result.signature:
+            return None
+        key = flights.flight_key(_target(context), result.rules, result.verdict.image)
+        ttl = self.settings.analysis_lease_seconds
+        for _ in range(3):
+            if await flights.begin(self.db, key, owner=self._flight_owner(claim), rollout_id=claim.rollout_id,
+                                   ttl_s=ttl):
+                return key
+            log.info("analysis_waiting_for_flight", rollout_id=claim.rollout_id, flight=key[:12])
+            leader_id = await flights.wait(self.db, key, timeout_s=ttl * 0.8)
+            if leader_id is not None and await self._reuse_flight(claim, result, context, leader_id):
+                return _FOLLOWED
+        return None  # the leaders kept failing: call the model for this one
+
+    async def _reuse_flight(self, claim: Claim, result: PipelineResult, context: dict[str, Any],
+                            leader_id: int) -> bool:
+        async with self.db.session() as s:
+            leader = await s.get(Analysis, leader_id)
+            if leader is None:
+                return False
+            original = AnalysisResult.model_validate(leader.analysis)
+            analysis = flights.readdress(original, leader_target=_target(leader.reduced_context),
+                                         target=_target(context), evidence=list(result.rules.evidence))
+            await repo.complete_analysis(
+                s, claim, analysis=analysis, reduced_context=context, signature=result.signature,
+                reused_from_id=leader.reused_from_id or leader.id,
+                metrics={"model_name": leader.model_name, "context_tokens": result.context_tokens, "reused": True,
+                         "attempts": claim.attempt},
+            )
+        log.info("analysis_reused", rollout_id=claim.rollout_id, reused_from_id=leader_id, via="single_flight")
+        self._done("reused")
+        return True
+
+    async def _over_budget(self, claim: Claim, result: PipelineResult, context: dict[str, Any]) -> bool:
+        budget = self.settings.llm_budget_usd_per_day
+        if budget is None:
+            return False
+        spent = await flights.spent_today(self.db)
+        self.metrics.spent_today_usd.set(spent)
+        if spent < budget:
+            return False
+        log.warning("analysis_llm_budget_spent", rollout_id=claim.rollout_id, budget_usd=budget,
+                    spent_usd=round(spent, 4))
+        analysis = flights.over_budget_analysis(result.rules, budget_usd=budget, spent_usd=spent)
+        await self._store(claim, result, context, analysis, "budget", {"model_name": "rules", "fallback": True})
+        return True
+
+    async def _call_model(self, claim: Claim, result: PipelineResult, context: dict[str, Any],
+                          key: str | None) -> None:
+        if await self._over_budget(claim, result, context):
+            return
+        assert self.model is not None
         try:
             async with self.llm_slots:
                 out = await explain(_Explained(context, result.rules), model=self.model,
@@ -261,10 +331,12 @@ class Analyzer:
         cost = estimate_cost(out.model_name, out.tokens_in, out.tokens_out, self.settings.llm_prices)
         self.metrics.observe_call(model=out.model_name, tokens_in=out.tokens_in, tokens_out=out.tokens_out,
                                   cost_usd=cost, latency_s=out.latency_s)
-        await self._store(claim, result, context, out.analysis, "fallback" if out.fallback else "llm", {
+        analysis_id = await self._store(claim, result, context, out.analysis, "fallback" if out.fallback else "llm", {
             "model_name": out.model_name, "tokens_in": out.tokens_in, "tokens_out": out.tokens_out,
             "latency_s": out.latency_s, "cost_usd": cost, "fallback": out.fallback,
         })
+        if key is not None and not out.fallback:  # a fallback is the rules' answer: waiters ask the model
+            await _quietly(flights.finish(self.db, key, owner=self._flight_owner(claim), analysis_id=analysis_id))
 
     async def _reuse(self, claim: Claim, result: PipelineResult, context: dict[str, Any]) -> bool:
         window = self.settings.analysis_reuse_window_seconds
@@ -286,7 +358,7 @@ class Analyzer:
         return True
 
     async def _store(self, claim: Claim, result: PipelineResult, context: dict[str, Any],
-                     analysis: AnalysisResult, outcome: Outcome, metrics: Mapping[str, Any]) -> None:
+                     analysis: AnalysisResult, outcome: Outcome, metrics: Mapping[str, Any]) -> int:
         async with self.db.session() as s:
             analysis_id = await repo.complete_analysis(
                 s, claim, analysis=analysis, reduced_context=context, signature=result.signature,
@@ -295,12 +367,29 @@ class Analyzer:
         log.info("analysis_stored", rollout_id=claim.rollout_id, analysis_id=analysis_id, outcome=outcome,
                  category=analysis.category.value, model_name=analysis.model_name)
         self._done(outcome)
+        return analysis_id
 
     def _done(self, outcome: Outcome) -> None:
         self.stored += 1
         self.metrics.observe_outcome(outcome)
         if self.on_done is not None:
             self.on_done()
+
+
+_FOLLOWED = "followed"
+
+
+def _target(context: Mapping[str, Any]) -> str:
+    head = context.get("rollout") or {}
+    return f"{head.get('namespace', '?')}/{head.get('deployment', '?')}"
+
+
+async def _quietly(job: Awaitable[None]) -> None:
+    """Flight bookkeeping never fails an analysis: a lost update only makes waiters call the model."""
+    try:
+        await job
+    except (TransientError, SQLAlchemyError) as exc:
+        log.warning("analysis_flight_update_failed", error=str(exc))
 
 
 def _with_collection_status(context: dict[str, Any], fetch: BundleFetch) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fyr.health import collectors_for
 
-Outcome = Literal["llm", "fallback", "reused", "rules"]
+Outcome = Literal["llm", "fallback", "reused", "rules", "budget"]
 
 @dataclass(frozen=True)
 class AnalyzerMetrics:
@@ -24,6 +24,7 @@ class AnalyzerMetrics:
     llm_latency: Histogram
     analyses: Counter
     llm_errors: Counter
+    spent_today_usd: Gauge  # estimated LLM spend since midnight UTC, as last read before a call
 
     def observe_call(self, *, model: str, tokens_in: int, tokens_out: int, cost_usd: float,
                      latency_s: float) -> None:
@@ -52,4 +53,6 @@ def _build(reg: CollectorRegistry) -> AnalyzerMetrics:
         analyses=Counter("fyr_analyses", "Analyses stored, by how they were produced", ["outcome"],
                          registry=reg),
         llm_errors=Counter("fyr_llm_errors", "LLM calls that failed, by kind", ["kind"], registry=reg),
+        spent_today_usd=Gauge("fyr_llm_spent_today_usd", "Estimated LLM spend since midnight UTC (all analyzers "
+                              "sharing the database), read before each call", registry=reg),
     )

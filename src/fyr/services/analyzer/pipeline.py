@@ -70,6 +70,26 @@ def _memory_limits(bundle: RolloutBundle) -> dict[str, str]:
     return out
 
 
+def _probe_ports(bundle: RolloutBundle) -> dict[str, dict[str, Any]]:
+    """Per container: the ports it declares and the port each of its probes connects to."""
+    spec = (bundle.deployment.get("spec") or {}).get("template", {}).get("spec") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for c in spec.get("containers") or []:
+        ports = [p for p in c.get("ports") or [] if isinstance(p, dict)]
+        named = {str(p.get("name")): p.get("containerPort") for p in ports if p.get("name")}
+        entry: dict[str, Any] = {"declared": [p.get("containerPort") for p in ports if p.get("containerPort")]}
+        for kind in ("liveness", "readiness", "startup"):
+            probe = c.get(f"{kind}Probe") or {}
+            action = probe.get("httpGet") or probe.get("tcpSocket") or probe.get("grpc") or {}
+            port = action.get("port")
+            entry[kind] = named.get(port, port) if isinstance(port, str) else port
+            command = (probe.get("exec") or {}).get("command")
+            if isinstance(command, list) and command:
+                entry[f"{kind}_exec"] = " ".join(str(x) for x in command)
+        out[str(c.get("name"))] = entry
+    return out
+
+
 def analyze_bundle(
     bundle: RolloutBundle, *, context_tokens: int = 4000, thresholds: StatusThresholds = StatusThresholds()
 ) -> PipelineResult:
@@ -83,7 +103,7 @@ def analyze_bundle(
     logs = prepare_logs(bundle, objs, scrub)
     target = f"{bundle.namespace}/{bundle.name}"
     rules = classify(verdict=verdict, signals=signals, logs=logs, target=target,
-                     limits=_memory_limits(bundle))
+                     limits=_memory_limits(bundle), probes=_probe_ports(bundle))
     scrubbed_events = [{**ev, "message": scrub(str(ev.get("message") or ev.get("note") or ""))}
                        for ev in objs.events]
     ctx = reduce_bundle(bundle, verdict=verdict, signals=signals, budget_tokens=budget, logs=logs,
@@ -157,5 +177,6 @@ def render_text(output: dict[str, Any]) -> str:
         lines += [f"  • {_wrap(e, 4)}" for e in an["evidence"]]
     lines.append(f"Fix          {_wrap(an['suggested_fix'], 13)}")
     kib = me["raw_log_bytes"] / 1024
-    lines += ["", f"Context: {me['context_tokens']} tokens from {kib:,.1f} KiB of logs in {me['duration_s']:.2f} s"]
+    source = f"{kib:,.1f} KiB of logs" if me["raw_log_bytes"] else "events and status only (no logs read)"
+    lines += ["", f"Context: {me['context_tokens']} tokens from {source} in {me['duration_s']:.2f} s"]
     return "\n".join(lines) + "\n"

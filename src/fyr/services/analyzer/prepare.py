@@ -84,6 +84,12 @@ def _revision(rs: Mapping[str, Any]) -> int:
         return 0
 
 
+def _claims(pods: Iterable[Mapping[str, Any]]) -> set[str]:
+    """PersistentVolumeClaims the pods mount: their provisioning events say why a pod waits for them."""
+    return {str(v["persistentVolumeClaim"].get("claimName")) for p in pods
+            for v in (p.get("spec") or {}).get("volumes") or [] if isinstance(v.get("persistentVolumeClaim"), dict)}
+
+
 def rollout_objects(bundle: RolloutBundle) -> RolloutObjects:
     new_rs = find_new_replicaset(bundle.deployment, bundle.replicasets)
     others = [rs for rs in bundle.replicasets if rs is not new_rs]
@@ -94,7 +100,7 @@ def rollout_objects(bundle: RolloutBundle) -> RolloutObjects:
         pods = list(bundle.pods)  # a hand-made bundle without ReplicaSets: its pods are all we have
     else:
         pods = []  # ReplicaSets, none of them new (not created yet): old pods never explain the rollout
-    names = [bundle.name, *[str(p["metadata"]["name"]) for p in pods]]
+    names = [bundle.name, *[str(p["metadata"]["name"]) for p in pods], *_claims(pods)]
     uids = [str((o.get("metadata") or {}).get("uid") or "") for o in [bundle.deployment, *pods]]
     if new_rs is not None:
         names.append(str(new_rs["metadata"]["name"]))

@@ -85,7 +85,13 @@ _LEVELS: tuple[_Level, ...] = (
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most `limit` characters; a long line keeps its start and its end (a chained error's cause)."""
+    if len(text) <= limit:
+        return text
+    if limit < 40:
+        return text[: limit - 1] + "…"
+    head = limit // 3
+    return text[:head] + " … " + text[-(limit - head - 3):]
 
 
 def _header(bundle: RolloutBundle, verdict: RolloutVerdict, level: _Level) -> dict[str, Any]:

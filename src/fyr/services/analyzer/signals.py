@@ -30,11 +30,37 @@ _EVENT_KINDS: dict[str, str] = {
     "Unhealthy": "probe",
     "FailedPostStartHook": "hook",
     "FailedPreStopHook": "hook",
+    "NodeNotReady": "node",
+    "NetworkNotReady": "sandbox",
+    "ProvisioningFailed": "volume",
 }
 
+# Messages that only say that something is still waiting: ranked below a sibling that names the cause.
+_GENERIC = re.compile(
+    r"timed out waiting for the condition|timeout expired waiting for volumes|^Back-off pulling image"
+    r"|Unable to (?:attach or )?mount volumes|unbound immediate PersistentVolumeClaims|has timed out progressing",
+    re.IGNORECASE)
+# Messages that name the cause: what is missing, refused, unresolvable or unreachable.
+_SPECIFIC = re.compile(
+    r"not found|manifest unknown|no such host|denied|unauthori[sz]ed|forbidden|couldn't find key|does not exist"
+    r"|no route to host|connection refused|i/o timeout|connection timed out|server misbehaving|Try again"
+    r"|x509|exceeded quota|insufficient|low on resource|invalid|toomanyrequests|rate limit", re.IGNORECASE)
+
+
+def specificity(message: str) -> int:
+    """2 when a message names its cause, 0 when it only says that something timed out, else 1."""
+    if _SPECIFIC.search(message):
+        return 2
+    return 0 if _GENERIC.search(message) else 1
+
+# a pod lost with its node: NodeLost (node controller), Terminated/Shutdown (graceful node shutdown)
+_NODE_POD_REASONS = frozenset({"NodeLost", "Shutdown", "Terminated", "NodeShutdown"})
+# DisruptionTarget condition reasons (1.26+): why the pod is being removed
+_DISRUPTION = {"DeletionByTaintManager": "node", "TerminationByKubelet": "evicted"}
 _PROBE_KILL = re.compile(r"failed (liveness|startup) probe", re.IGNORECASE)
 _PULL_FAILED = re.compile(r"Failed to pull image|Back-off pulling image|ErrImagePull|ImagePullBackOff")
 _CONTAINER_IN_MSG = re.compile(r"(?:failed container[= ]|container[: ]+)\s*\"?([a-z0-9][a-z0-9-]*)")
+_FIELD_PATH_PREFIX = re.compile(r"^spec\.(?:initContainers|containers)\{[^}]+\}: ")  # kubectl 1.33+ events
 _FIELD_PATH_CONTAINER = re.compile(r"spec\.(?:initContainers|containers)\{([^}]+)\}")
 
 # What varies between pods of one ReplicaSet and must not split a group.
@@ -59,7 +85,8 @@ def normalise(text: str) -> str:
 class Signal:
     """One way of failing, seen on `len(pods)` pods (or `count` times in events)."""
 
-    # waiting|terminated|start|pull|probe|probe_kill|scheduling|mount|create|sandbox|evicted|hook|deadline
+    # waiting|terminated|start|pull|probe|probe_kill|scheduling|mount|create|sandbox|evicted|node|volume|hook
+    # |deadline
     kind: str
     reason: str
     message: str = ""
@@ -111,6 +138,8 @@ def _container_statuses(pod: Mapping[str, Any]) -> Iterable[tuple[Mapping[str, A
 def _pod_signals(pod: Mapping[str, Any]) -> list[Signal]:
     pod_name = _name(pod)
     found: list[Signal] = []
+    status = pod.get("status") or {}
+    evicted = status.get("reason") == "Evicted"
     for st, init in _container_statuses(pod):
         cname = str(st.get("name", "?"))
         restarts = int(st.get("restartCount") or 0)
@@ -124,8 +153,8 @@ def _pod_signals(pod: Mapping[str, Any]) -> list[Signal]:
                        restarts=restarts, pods=[pod_name], count=1, current=True)
             )
         for term, current in ((state.get("terminated"), True), (last.get("terminated"), False)):
-            if not term:
-                continue
+            if not term or evicted:
+                continue  # an evicted pod's containers were stopped by the kubelet, not crashed
             treason = str(term.get("reason") or "Error")
             code = term.get("exitCode")
             if treason == "Completed" and (code in (0, None)) and (init or not restarts):
@@ -136,7 +165,6 @@ def _pod_signals(pod: Mapping[str, Any]) -> list[Signal]:
                        pods=[pod_name], count=1, current=current)
             )
             break  # the current termination, when present, is the newest; else the last one
-    status = pod.get("status") or {}
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             found.append(
@@ -145,6 +173,14 @@ def _pod_signals(pod: Mapping[str, Any]) -> list[Signal]:
             )
     if status.get("reason") == "Evicted":
         found.append(Signal("evicted", "Evicted", str(status.get("message") or ""), pods=[pod_name], count=1))
+    elif status.get("reason") in _NODE_POD_REASONS and (
+            status.get("reason") != "Terminated" or "shutdown" in str(status.get("message") or "")):
+        found.append(Signal("node", str(status["reason"]), str(status.get("message") or ""), pods=[pod_name],
+                            count=1))
+    for cond in status.get("conditions") or []:
+        kind = _DISRUPTION.get(str(cond.get("reason") or "")) if cond.get("type") == "DisruptionTarget" else None
+        if kind and cond.get("status") == "True":
+            found.append(Signal(kind, str(cond["reason"]), str(cond.get("message") or ""), pods=[pod_name], count=1))
     return found
 
 
@@ -164,7 +200,7 @@ def _event_container(ev: Mapping[str, Any]) -> str | None:
 
 def _event_signal(ev: Mapping[str, Any]) -> Signal | None:
     reason = str(ev.get("reason") or "")
-    message = str(ev.get("message") or ev.get("note") or "")
+    message = _FIELD_PATH_PREFIX.sub("", str(ev.get("message") or ev.get("note") or ""))
     involved = ev.get("involvedObject") or ev.get("regarding") or {}
     obj_name = str(involved.get("name") or "")
     is_pod = involved.get("kind") == "Pod"
@@ -175,9 +211,12 @@ def _event_signal(ev: Mapping[str, Any]) -> Signal | None:
     if reason == "Killing" and _PROBE_KILL.search(message):
         return Signal("probe_kill", reason, message, _event_container(ev), init, pods=pods, count=count)
     if reason in ("Failed", "BackOff") and _PULL_FAILED.search(message):
-        if message.startswith(("Error: ", "Back-off pulling")):
-            return None  # restates the waiting reason; the "Failed to pull image" event has the cause
-        return Signal("pull", "Failed", message, _event_container(ev), init, pods=pods, count=count)
+        if message.startswith("Error: "):
+            return None  # restates the waiting reason
+        # After the "Failed to pull image" events aged out, the back-off is all that names the image;
+        # it ranks below a failure event, which names the cause.
+        return Signal("pull", "BackOff" if message.startswith("Back-off") else "Failed", message,
+                      _event_container(ev), init, pods=pods, count=count)
     if reason == "Failed" and message.startswith("Error: ") and "Image" not in message:
         # kubelet startContainer failure, e.g. `Error: secret "db" not found`
         return Signal("start", "Failed", message, _event_container(ev), init, pods=pods, count=count)
@@ -222,7 +261,7 @@ def _merge(signals: Iterable[Signal]) -> list[Signal]:
 # Most telling first: what the rules look at first and the reduction keeps longest.
 _KIND_RANK = {
     "terminated": 0, "waiting": 1, "start": 2, "pull": 3, "probe_kill": 4, "create": 5, "scheduling": 6,
-    "mount": 7, "probe": 8, "sandbox": 9, "evicted": 10, "hook": 11, "deadline": 12,
+    "mount": 7, "probe": 8, "sandbox": 9, "evicted": 10, "node": 11, "volume": 12, "hook": 13, "deadline": 14,
 }
 
 
@@ -261,7 +300,9 @@ def extract_signals(
                 continue
             seen_create[norm] = sig
         deduped.append(sig)
-    deduped.sort(key=lambda s: (_KIND_RANK.get(s.kind, 99), -len(s.pods), -s.count))
+    # Within a kind, the message that names the cause first: a generic "timed out waiting for the
+    # condition" repeated twenty times never hides the "configmap \"x\" not found" said three times.
+    deduped.sort(key=lambda s: (_KIND_RANK.get(s.kind, 99), -specificity(s.message), -len(s.pods), -s.count))
     return deduped
 
 
