@@ -123,7 +123,7 @@ def _row(r: Any) -> Row:
     return Row(
         id=r.id, cluster=r.cluster, namespace=r.namespace, kind=_kind_of(r), workload=r.deployment,
         generation=r.generation, status=str(r.status), status_at=_status_time(r), category=r.category,
-        summary=r.summary, team=r.team, channel=r.slack_channel_sent or r.slack_channel,
+        summary=r.summary, team=r.team, channel=r.slack_channel or r.slack_channel_sent,
         git_project=r.git_project, git_commit=r.git_commit, pipeline_url=r.pipeline_url, mr_url=r.mr_url,
     )
 
