@@ -119,6 +119,7 @@ async def serve(app: FastAPI, *, host: str, port: int, stop: asyncio.Event,
         sock = socket.create_server((host, port), family=family, backlog=2048, reuse_port=reuse_port)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     server = _QuietServer(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="http-serve")
     stopping = asyncio.create_task(stop.wait(), name="http-stop")

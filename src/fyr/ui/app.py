@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -35,6 +36,7 @@ from fyr.ui.queries import Filters
 PREFIX = "/ui"
 COOKIE = "fyr_ui_session"
 LOGIN_BODY_MAX = 4096
+CHOICES_TTL_S = 60.0  # the filter menus' suggestions: recomputed at most once a minute
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -160,6 +162,14 @@ def create_ui_app(*, db: Database, settings: Settings) -> FastAPI:
     """The pages as an ASGI app meant to be mounted at /ui."""
     env = build_environment()
     token = settings.ui_token.get_secret_value() if settings.ui_token else None
+    choices_cache: dict[str, Any] = {"at": 0.0, "value": None}
+
+    async def choices() -> dict[str, list[str]]:
+        if choices_cache["value"] is None or time.monotonic() - choices_cache["at"] > CHOICES_TTL_S:
+            async with db.session() as s:
+                choices_cache["value"] = await queries.filter_choices(s)
+            choices_cache["at"] = time.monotonic()
+        return choices_cache["value"]  # type: ignore[no-any-return]
     app = FastAPI(title="fyr-ui", docs_url=None, redoc_url=None, openapi_url=None)
 
     def page(template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -188,9 +198,8 @@ def create_ui_app(*, db: Database, settings: Settings) -> FastAPI:
         before, after = _int(request.query_params.get("before")), _int(request.query_params.get("after"))
         async with db.session() as s:
             result = await queries.list_page(s, f, before=before, after=after)
-            choices = await queries.filter_choices(s)
         query = urlencode(active)
-        return page("list.html", page_=result, filters=active, choices=choices, query=query,
+        return page("list.html", page_=result, filters=active, choices=await choices(), query=query,
                     live=before is None and after is None,
                     newest_id=result.rows[0].id if result.rows else 0)
 
