@@ -26,7 +26,17 @@ from fyr.settings import Settings
 
 log = structlog.get_logger()
 
-SERVICES = ("watcher", "ingestor", "analyzer", "notifier")
+SERVICES = ("watcher", "ingestor", "analyzer", "notifier", "ui")
+
+
+def history_pages(settings: Settings, db: Database, host: str) -> dict[str, Any]:
+    """The history pages, mounted at /ui of the process's one HTTP port."""
+    from fyr.ui.app import PREFIX, create_ui_app
+
+    if settings.ui_token is None and host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("ui_without_token", path=PREFIX, host=host,
+                    why="FYR_UI_TOKEN is not set: anyone who reaches this port reads the rollout history")
+    return {PREFIX: create_ui_app(db=db, settings=settings)}
 
 
 async def run_services(
@@ -75,14 +85,17 @@ async def run_services(
 
             jobs["notifier"] = run_notifier(settings=settings, db=db, stop=stop, wakeup=wake.notify,
                                             **extra.get("notifier", {}))
+        mounts = history_pages(settings, db, host) if "ingestor" in names or "ui" in names else {}
         if "ingestor" in names and (settings.gitlab_ingestor_token or names == {"ingestor"}):
             from fyr.services.gitlab_ingestor.main import run_ingestor
 
-            jobs["http"] = run_ingestor(settings=settings, db=db, host=host, port=port, stop=stop, checks=checks)
+            jobs["http"] = run_ingestor(settings=settings, db=db, host=host, port=port, stop=stop, checks=checks,
+                                        mounts=mounts)
         else:
             if "ingestor" in names:
                 log.warning("ingestor_disabled", why="GITLAB_INGESTOR_TOKEN is not set")
-            jobs["http"] = serve(create_health_app(db=db, checks=checks), host=host, port=port, stop=stop)
+            jobs["http"] = serve(create_health_app(db=db, checks=checks, mounts=mounts), host=host, port=port,
+                                 stop=stop)
         log.info("services_starting", services=sorted(names), port=port, database=db.dialect)
         await _run_all(jobs, stop)
         log.info("services_stopped", services=sorted(names))

@@ -110,6 +110,23 @@ def all_services(
                                    host=host, port=port, upgrade_db=upgrade_db))
 
 
+@app.command(name="ui")
+def ui(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")]
+    = "127.0.0.1",
+    port: PortOpt = 8080,
+) -> None:
+    """Serve the history pages at /ui: every rollout, its analysis and exactly what the model saw.
+
+    Read-only. Set FYR_UI_TOKEN to require a token (Authorization: Bearer, or the login form);
+    put it behind your company's SSO proxy when it is reachable by more than your team.
+    """
+    from fyr.app import run_services
+
+    settings = _service("ui")
+    run_async(lambda: run_services(settings, {"ui"}, host=host, port=port))
+
+
 @app.command()
 def demo(
     keep: Annotated[Path | None, typer.Option(help="Keep the SQLite database here instead of a temporary folder.")]

@@ -18,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp
 
 from fyr.db.engine import Database
 from fyr.errors import ConfigError, DatabaseUnavailable, SchemaOutdated
@@ -79,10 +80,17 @@ def add_health_routes(app: FastAPI, *, db: Database, checks: Mapping[str, ReadyC
 
 
 def create_health_app(*, db: Database, checks: Mapping[str, ReadyCheck] | None = None,
-                      title: str = "fyr") -> FastAPI:
+                      title: str = "fyr", mounts: Mapping[str, ASGIApp] | None = None) -> FastAPI:
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     add_health_routes(app, db=db, checks=checks)
+    add_mounts(app, mounts)
     return app
+
+
+def add_mounts(app: FastAPI, mounts: Mapping[str, ASGIApp] | None) -> None:
+    """Serve each ASGI app under its path prefix (e.g. the history pages at /ui)."""
+    for path, sub in (mounts or {}).items():
+        app.mount(path, sub)
 
 
 class _QuietServer(uvicorn.Server):
@@ -111,6 +119,7 @@ async def serve(app: FastAPI, *, host: str, port: int, stop: asyncio.Event,
         sock = socket.create_server((host, port), family=family, backlog=2048, reuse_port=reuse_port)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     server = _QuietServer(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="http-serve")
     stopping = asyncio.create_task(stop.wait(), name="http-stop")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fyr.errors import ConfigError
@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     )
     watch_page_size: int = Field(500, ge=1, description="objects per list page; bounds memory on relist")
 
+    # --- history page ---------------------------------------------------------------------------
+    ui_token: SecretStr | None = Field(
+        None, description="when set, every /ui request needs it (Authorization: Bearer, or the login form)")
+    public_url: str | None = Field(
+        None, description="where people reach Fyr's pages (https://fyr.example.com); Slack links there")
+
     # --- services -----------------------------------------------------------------------------
     poll_interval_seconds: float = Field(1.0, gt=0, description="queue poll when no wake-up arrives")
 
@@ -145,6 +151,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_http(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
 
     @property
     def llm_enabled(self) -> bool:

@@ -14,7 +14,7 @@ from tests.deploy.conftest import COMPONENTS, rendered_docs
 # Which Secret keys each service receives (least privilege; seed §21.2 names the four keys).
 SECRET_KEYS = {
     "watcher": {"MYSQL_URL"},
-    "ingestor": {"MYSQL_URL", "GITLAB_INGESTOR_TOKEN"},
+    "ingestor": {"MYSQL_URL", "GITLAB_INGESTOR_TOKEN", "FYR_UI_TOKEN"},
     "analyzer": {"MYSQL_URL", "OPENAI_API_KEY"},
     "notifier": {"MYSQL_URL", "SLACK_BOT_TOKEN"},
 }
@@ -83,8 +83,9 @@ def test_each_service_is_probed_on_healthz_and_readyz_and_gets_only_its_secrets(
         }
         assert set(secret_env) == SECRET_KEYS[component]
         assert all(ref["key"] == name for name, ref in secret_env.items())
-        # the LLM is optional: without OPENAI_API_KEY the analysis is rules-only
-        assert {n for n, ref in secret_env.items() if ref.get("optional")} <= {"OPENAI_API_KEY"}
+        # the LLM is optional (without OPENAI_API_KEY the analysis is rules-only), and so is the
+        # history pages' token (without FYR_UI_TOKEN /ui is open: docs say to put it behind SSO)
+        assert {n for n, ref in secret_env.items() if ref.get("optional")} <= {"OPENAI_API_KEY", "FYR_UI_TOKEN"}
         env_from = container["envFrom"]
         assert env_from == [{"configMapRef": {"name": f"{prefix}-config"}}]
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}

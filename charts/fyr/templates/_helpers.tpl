@@ -42,7 +42,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* The Secret keys each service gets (least privilege); OPENAI_API_KEY is optional. */}}
+{{/* The Secret keys each service gets (least privilege); OPENAI_API_KEY and FYR_UI_TOKEN are optional. */}}
 {{- define "fyr.secretEnv" -}}
 {{- $secret := include "fyr.secretName" .root -}}
 - name: MYSQL_URL
@@ -50,6 +50,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- if eq .component "ingestor" }}
 - name: GITLAB_INGESTOR_TOKEN
   valueFrom: {secretKeyRef: {name: {{ $secret }}, key: GITLAB_INGESTOR_TOKEN}}
+- name: FYR_UI_TOKEN
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: FYR_UI_TOKEN, optional: true}}
 {{- else if eq .component "analyzer" }}
 - name: OPENAI_API_KEY
   valueFrom: {secretKeyRef: {name: {{ $secret }}, key: OPENAI_API_KEY, optional: true}}

@@ -87,6 +87,7 @@ async def test_fyr_all_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path
                 assert body["checks"] == {"database": "ok", "watcher_synced": "ok"}
                 metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
                 assert "fyr_ingestor" in metrics and "fyr_analyses" in metrics
+                assert (await client.get(f"http://127.0.0.1:{port}/ui/")).status_code == 200  # history pages
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 30) == 0
         finally:

@@ -323,3 +323,13 @@ async def test_thread_reply_whose_answer_was_lost_is_found_in_the_thread_not_rep
     async with database.session() as s:
         r = await repo.get_rollout(s, rid)
         assert r is not None and r.recovery_attempts == 2
+
+
+async def test_message_links_to_the_history_page_when_a_public_url_is_set(
+        database: Database, slack: SlackFake) -> None:
+    settings = make_settings(slack, public_url="https://fyr.acme.example/")
+    rid = await add_failed(database, "api", channel="#payments")
+    async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
+        await wait_for(lambda: _sent(database, rid))
+    [msg] = slack.messages
+    assert f"<https://fyr.acme.example/ui/rollouts/{rid}|Open in Fyr>" in str(msg.blocks)

@@ -11,10 +11,11 @@ import gc
 from collections.abc import Callable, Mapping
 
 import structlog
+from starlette.types import ASGIApp
 
 from fyr.core.routing import Routing, load_routing
 from fyr.db.engine import Database
-from fyr.health import ReadyCheck, serve
+from fyr.health import ReadyCheck, add_mounts, serve
 from fyr.services.gitlab_ingestor.api import create_app, require_token
 from fyr.settings import Settings
 
@@ -32,6 +33,7 @@ async def run_ingestor(
     on_listening: Callable[[str, int], None] | None = None,
     reuse_port: bool = False,
     checks: Mapping[str, ReadyCheck] | None = None,
+    mounts: Mapping[str, ASGIApp] | None = None,
 ) -> None:
     """Serve until `stop` is set; then finish in-flight requests (up to 10 s) and return.
 
@@ -42,6 +44,7 @@ async def run_ingestor(
     require_token(settings)
     routing = routing if routing is not None else load_routing(settings.routing_file)
     app = create_app(settings=settings, db=db, routing=routing, checks=checks)
+    add_mounts(app, mounts)
     _freeze_startup_heap()
     await serve(app, host=host, port=port, stop=stop, on_listening=on_listening, reuse_port=reuse_port,
                 limit_concurrency=1000, backlog=2048)

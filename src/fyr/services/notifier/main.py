@@ -332,6 +332,8 @@ class Notifier:
                 view = dataclasses.replace(view, team=route.team)
         if job.fallback_note:
             view = with_fallback_note(view, job.fallback_note)
+        if self.settings.public_url:
+            view = dataclasses.replace(view, history_url=f"{self.settings.public_url}/ui/rollouts/{r.id}")
         oldest = (r.failed_at.timestamp() if r.failed_at else time.time() - 86400) - 300
         if job.claim.queue is Queue.RECOVERY:
             if not r.slack_channel_sent or not r.slack_ts:

@@ -78,6 +78,7 @@ class MessageView:
     analysis_missing: bool = False
     analysis_error: str | None = None
     fallback_note: str | None = None
+    history_url: str | None = None  # the rollout's history page when FYR_PUBLIC_URL is set
 
 
 @dataclass(frozen=True)
@@ -348,6 +349,8 @@ def _links(view: MessageView) -> str:
         items.append(link(view.mr_url, "Merge request"))
     if view.git_project:
         items.append(f"Project `{safe(view.git_project, 200)}`")
+    if safe_url(view.history_url):
+        items.append(link(view.history_url, "Open in Fyr"))
     return " · ".join(items)
 
 

@@ -1,0 +1,1 @@
+"""The history pages: `fyr ui`, and /ui under `fyr all` and `fyr ingestor`."""
