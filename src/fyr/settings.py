@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fyr.errors import ConfigError
@@ -126,6 +126,14 @@ class Settings(BaseSettings):
     )
     watch_page_size: int = Field(500, ge=1, description="objects per list page; bounds memory on relist")
 
+    # --- Slack interactivity (buttons on the failure message) --------------------------------------
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_alias("SLACK_SIGNING_SECRET"),
+        description="Slack app's signing secret; POST /slack/interactions is served only when it is set")
+    mute_hours: float = Field(24.0, gt=0, le=24 * 30, description="how long the Mute button mutes a workload")
+    slack_action_users: str = Field(
+        "", description="comma-separated Slack user ids allowed to mute (empty: anyone in the channel)")
+
     # --- services -----------------------------------------------------------------------------
     poll_interval_seconds: float = Field(1.0, gt=0, description="queue poll when no wake-up arrives")
 
@@ -142,6 +150,10 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    @property
+    def action_users(self) -> frozenset[str]:
+        return frozenset(u.strip() for u in self.slack_action_users.split(",") if u.strip())
 
     @property
     def llm_enabled(self) -> bool:
