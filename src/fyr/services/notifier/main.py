@@ -325,7 +325,8 @@ class Notifier:
             if rows is None:
                 raise Done
             r = rows.rollout
-            status = r.notify_status if job.claim.queue is Queue.NOTIFY else r.recovery_status
+            status = {Queue.NOTIFY: r.notify_status, Queue.RECOVERY: r.recovery_status,
+                      Queue.UPDATE: r.update_status}[job.claim.queue]
             if status != NotifyStatus.PENDING:
                 raise Done
             parent = None
