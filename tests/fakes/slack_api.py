@@ -84,6 +84,12 @@ class SlackFake:
 
     # --- lifecycle ----------------------------------------------------------------------------
 
+    async def __aenter__(self) -> SlackFake:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     async def start(self) -> SlackFake:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._dispatch)
