@@ -20,7 +20,8 @@ from fyr.db.engine import Database
 from fyr.db.migrate import ensure_database, sync_url, upgrade
 
 MYSQL_ENV = "FYR_TEST_MYSQL_URL"
-TABLES = ("analysis_flights", "analysis_metrics", "analyses", "webhook_deliveries", "gitlab_metadata", "rollouts")
+TABLES = ("analysis_flights", "analysis_metrics", "analyses", "webhook_deliveries", "gitlab_metadata", "rollouts",
+          "rollout_actions", "workload_mutes")
 
 
 def mysql_url() -> str | None:

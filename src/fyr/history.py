@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from fyr.db import actions as actions_db
 from fyr.db import repositories as repo
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
@@ -110,11 +111,15 @@ async def show_command(settings: Settings, rollout_id: int, *, fmt: str) -> int:
                 raise ConfigError(f"no rollout with id {rollout_id}")
             analysis = await repo.get_analysis(s, r.analysis_id) if r.analysis_id else None
             metric = await repo.get_metrics(s, r.analysis_id) if r.analysis_id else None
+            actions = await actions_db.list_actions(s, r.id)
     finally:
         await db.dispose()
     doc = rollout_dict(r)
     doc["analysis"] = analysis.analysis if analysis else None
     doc["reduced_context"] = analysis.reduced_context if analysis else None
+    doc["actions"] = [{"action": act.action, "slack_user_id": act.slack_user_id,
+                       "slack_user_name": act.slack_user_name, "at": act.created_at.isoformat(),
+                       "detail": act.detail} for act in actions]
     doc["metrics"] = None if metric is None else {
         "model_name": metric.model_name, "tokens_in": metric.tokens_in, "tokens_out": metric.tokens_out,
         "context_tokens": metric.context_tokens, "latency_s": metric.latency_s, "cost_usd": metric.cost_usd,
@@ -139,6 +144,11 @@ async def show_command(settings: Settings, rollout_id: int, *, fmt: str) -> int:
         console.print(f"  fix            {a.get('suggested_fix')}", markup=False, highlight=False)
         for line in a.get("evidence", []):
             console.print(f"  evidence       {line}", markup=False, highlight=False)
+    for act in actions:
+        who = act.slack_user_name or act.slack_user_id
+        console.print(f"  action         {act.created_at:%Y-%m-%d %H:%M:%S} {act.action} by {who} "
+                      f"({act.slack_user_id})" + (f" {act.detail}" if act.detail else ""),
+                      markup=False, highlight=False)
     if doc["metrics"]:
         m = doc["metrics"]
         console.print(f"\n  model {m['model_name']}  tokens {m['tokens_in']} in / {m['tokens_out']} out  "

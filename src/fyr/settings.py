@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         None, description="when set, every /ui request needs it (Authorization: Bearer, or the login form)")
     public_url: str | None = Field(
         None, description="where people reach Fyr's pages (https://fyr.example.com); Slack links there")
+    # --- Slack interactivity (buttons on the failure message) --------------------------------------
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_alias("SLACK_SIGNING_SECRET"),
+        description="Slack app's signing secret; POST /slack/interactions is served only when it is set")
+    mute_hours: float = Field(24.0, gt=0, le=24 * 30, description="how long the Mute button mutes a workload")
+    slack_action_users: str = Field(
+        "", description="comma-separated Slack user ids allowed to mute (empty: anyone in the channel)")
 
     # --- services -----------------------------------------------------------------------------
     poll_interval_seconds: float = Field(1.0, gt=0, description="queue poll when no wake-up arrives")
@@ -160,6 +167,10 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
+
+    @property
+    def action_users(self) -> frozenset[str]:
+        return frozenset(u.strip() for u in self.slack_action_users.split(",") if u.strip())
 
     @property
     def llm_enabled(self) -> bool:

@@ -71,6 +71,8 @@ class SlackFake:
         self.not_in_channel: set[str] = set()
         self.archived: set[str] = set()
         self.messages: list[StoredMessage] = []
+        self.updates: list[tuple[str, str, str, Any]] = []  # chat.update: (channel, ts, text, blocks)
+        self.responses: list[tuple[str, dict[str, Any]]] = []  # posts to an interaction's response_url
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
         self.rate_limited: int = 0
@@ -82,9 +84,16 @@ class SlackFake:
 
     # --- lifecycle ----------------------------------------------------------------------------
 
+    async def __aenter__(self) -> SlackFake:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     async def start(self) -> SlackFake:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._dispatch)
+        app.router.add_post("/response/{token}", self._response_url)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -194,6 +203,8 @@ class SlackFake:
             if response.status == 200 and hold is not None:
                 await hold.wait()
             return response
+        if method == "chat.update":
+            return self._update(method, args)
         if method == "conversations.list":
             chans = [{"id": cid, "name": name.lstrip("#"), "is_archived": name in self.archived}
                      for name, cid in self.channels.items()]
@@ -249,6 +260,32 @@ class SlackFake:
             return self._fault_response(method, args, fault)
         return self._reply(method, args, {"ok": True, "channel": cid, "ts": ts,
                                           "message": {"type": "message", "text": msg.text, "ts": ts}})
+
+    def _update(self, method: str, args: dict[str, Any]) -> web.Response:
+        """chat.update: edit a stored message in place (the bot's own), keeping its ts and thread."""
+        fault = self._take_fault(method, str(args.get("channel") or ""))
+        if fault is not None:
+            return self._fault_response(method, args, fault)
+        cid = self._resolve(str(args.get("channel") or ""))
+        ts = str(args.get("ts") or "")
+        msg = next((m for m in self.messages if m.channel == cid and m.ts == ts), None)
+        if msg is None:
+            return self._reply(method, args, {"ok": False, "error": "message_not_found"})
+        blocks = args.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        msg.text = str(args.get("text") or msg.text)
+        msg.blocks = blocks if blocks is not None else msg.blocks
+        self.updates.append((cid, ts, msg.text, blocks))
+        return self._reply(method, args, {"ok": True, "channel": cid, "ts": ts, "text": msg.text})
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        """A `response_url` Slack gives an interaction: records what the app answered the user."""
+        self.responses.append((request.match_info["token"], await request.json()))
+        return web.json_response({"ok": True})
+
+    def response_url(self, token: str = "r1") -> str:
+        return self.url.rsplit("/api/", 1)[0] + f"/response/{token}"
 
     def _history(self, method: str, args: dict[str, Any]) -> web.Response:
         channel = str(args.get("channel") or "")

@@ -79,3 +79,24 @@ async def find_thread_parent(session: AsyncSession, rollout: Rollout, *, window_
         return None
     rid, channel, ts, thread_ts = row
     return ThreadParent(rollout_id=rid, channel=str(channel), thread_ts=str(thread_ts or ts))
+
+
+async def find_workload_thread(session: AsyncSession, rollout: Rollout) -> ThreadParent | None:
+    """The first sent top-level failure message of the workload still being shown (for a muted
+    workload, later failures go into its thread)."""
+    stmt = (
+        select(Rollout.id, Rollout.slack_channel_sent, Rollout.slack_ts)
+        .where(
+            Rollout.cluster == rollout.cluster, Rollout.namespace == rollout.namespace,
+            Rollout.deployment == rollout.deployment, Rollout.id != rollout.id,
+            Rollout.notify_status == NotifyStatus.SENT, Rollout.slack_ts.is_not(None),
+            Rollout.slack_thread_ts.is_(None), Rollout.slack_channel_sent.is_not(None),
+        )
+        .order_by(Rollout.id.desc())
+        .limit(1)
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    rid, channel, ts = row
+    return ThreadParent(rollout_id=rid, channel=str(channel), thread_ts=str(ts))

@@ -133,6 +133,9 @@ async def record_generation(
             from fyr.db.correlation import attach_staged
 
             await attach_staged(session, row)
+            # A newer generation supersedes the failure messages of the older ones still failing.
+            await request_update(session, and_(same_workload(row), Rollout.generation < row.generation,
+                                               Rollout.status == S.FAILED))
             return row
     changed = apply_annotations(existing, annotations or {})
     if revision is not None and existing.revision is None:
@@ -179,6 +182,12 @@ async def transition(
     elif new == S.SUPERSEDED:
         rollout.superseded_at = when
     await session.flush()
+    if new == S.SUCCESS:
+        # This generation fixed the older ones still shown as failed; a recovery edits its own message.
+        await request_update(session, and_(same_workload(rollout), Rollout.generation <= rollout.generation,
+                                           Rollout.failed_at.is_not(None)), at=when)
+    elif new == S.SUPERSEDED and old == S.FAILED:
+        await request_update(session, Rollout.id == rollout.id, at=when)
     return True
 
 
@@ -209,6 +218,7 @@ class Queue(enum.Enum):
     ANALYSIS = "analysis"
     NOTIFY = "notify"
     RECOVERY = "recovery"
+    UPDATE = "update"  # edit the top Slack message in place
 
 
 @dataclass(frozen=True)
@@ -240,6 +250,11 @@ _COLUMNS: dict[Queue, _QueueColumns] = {
         Rollout.recovery_attempts, Rollout.recovery_next_attempt_at, Rollout.recovery_error,
         NotifyStatus.PENDING, NotifyStatus.SENT, NotifyStatus.FAILED,
     ),
+    Queue.UPDATE: _QueueColumns(
+        Rollout.update_status, Rollout.update_lease_owner, Rollout.update_lease_expires_at,
+        Rollout.update_attempts, Rollout.update_next_attempt_at, Rollout.update_error,
+        NotifyStatus.PENDING, NotifyStatus.SENT, NotifyStatus.FAILED,
+    ),
 }
 
 
@@ -262,10 +277,32 @@ def _claimable(queue: Queue, now: datetime) -> Any:
         or_(c.next_at.is_(None), c.next_at <= now),
         or_(c.owner.is_(None), c.expires < now),
     )
-    if queue is Queue.RECOVERY:
-        # A recovery reply threads under the failure message, so that message must exist first.
+    if queue in (Queue.RECOVERY, Queue.UPDATE):
+        # A recovery reply threads under the failure message, and an update edits it: it must exist first.
         cond = and_(cond, Rollout.notify_status == NotifyStatus.SENT)
     return cond
+
+
+async def request_update(session: AsyncSession, where: Any, *, at: datetime | None = None) -> list[int]:
+    """Queue an in-place update of the top message of every sent failure matching `where`.
+
+    An update re-renders the message from the rows as they are when it runs, so asking twice before
+    it runs costs one edit; asking while one runs queues one more (its lease is left alone)."""
+    when = at or utcnow()
+    cond = and_(where, Rollout.slack_ts.is_not(None), Rollout.slack_thread_ts.is_(None))
+    ids = list((await session.execute(select(Rollout.id).where(cond))).scalars())
+    if ids:
+        await session.execute(
+            update(Rollout).where(Rollout.id.in_(ids))
+            .values(update_status=NotifyStatus.PENDING, update_next_attempt_at=when, update_attempts=0)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def same_workload(rollout: Rollout) -> Any:
+    return and_(Rollout.cluster == rollout.cluster, Rollout.namespace == rollout.namespace,
+                Rollout.deployment == rollout.deployment)
 
 
 async def claim(
@@ -390,6 +427,11 @@ async def complete_analysis(
         .values(notify_status=NotifyStatus.PENDING, notify_next_attempt_at=now)
         .execution_options(synchronize_session=False)
     )
+    # A re-analysis of a rollout whose message is out: the message is edited with the new result.
+    await session.execute(
+        update(Rollout).where(Rollout.id == claim_.rollout_id).values(analysis_fresh=False)
+        .execution_options(synchronize_session=False))
+    await request_update(session, Rollout.id == claim_.rollout_id, at=now)
     return row.id
 
 
@@ -403,9 +445,14 @@ async def complete_notify(
     if claim_.queue is Queue.NOTIFY:
         values.update({Rollout.slack_channel_sent: channel, Rollout.slack_ts: ts,
                        Rollout.slack_thread_ts: thread_ts})
-    elif claim_.queue is not Queue.RECOVERY:
-        raise ValueError("complete_notify takes a notify or recovery claim")
+        if thread_ts:  # a repeat (or muted) reply: the top message's counter goes up
+            await request_update(session, and_(Rollout.slack_ts == thread_ts, Rollout.slack_channel_sent == channel))
+    elif claim_.queue not in (Queue.RECOVERY, Queue.UPDATE):
+        raise ValueError("complete_notify takes a notify, recovery or update claim")
     await _cas(session, claim_, values)
+    if claim_.queue is Queue.RECOVERY:
+        # The recovery may have come before the failure message was recorded: edit it now too.
+        await request_update(session, Rollout.id == claim_.rollout_id)
 
 
 async def release(session: AsyncSession, queue: Queue, claim_: Claim, *, error: str, retry_in: float) -> None:

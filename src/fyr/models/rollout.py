@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Enum, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fyr.db.base import Base, UTCDateTime
@@ -63,6 +63,7 @@ class Rollout(Base):
         Index("idx_analysis_queue", "analysis_status", "analysis_next_attempt_at"),
         Index("idx_notify_queue", "notify_status", "notify_next_attempt_at"),
         Index("idx_recovery_queue", "recovery_status", "recovery_next_attempt_at"),
+        Index("idx_update_queue", "update_status", "update_next_attempt_at"),
         Index("idx_git_commit", "git_commit"),
     )
 
@@ -113,6 +114,16 @@ class Rollout(Base):
     recovery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     recovery_next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     recovery_error: Mapped[str | None] = mapped_column(Text)
+
+    # message update queue: the top Slack message is edited in place (chat.update) when its incident
+    # changes (recovered, fixed by a newer generation, superseded, repeated, muted, re-analysed)
+    update_status: Mapped[NotifyStatus | None] = mapped_column(_enum(NotifyStatus, "update_status"))
+    update_lease_owner: Mapped[str | None] = mapped_column(String(64))
+    update_lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    update_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    update_next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    update_error: Mapped[str | None] = mapped_column(Text)
+    analysis_fresh: Mapped[bool] = mapped_column(Boolean, default=False)  # re-analysis: reuse nothing
 
     # git metadata (ARCHITECTURE §4)
     gitlab_app: Mapped[str | None] = mapped_column(String(255))

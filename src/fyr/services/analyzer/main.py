@@ -231,6 +231,7 @@ class Analyzer:
             if row is None:
                 raise PermanentError(f"rollout {claim.rollout_id} vanished")
             facts = RolloutFacts.from_row(row)
+            fresh = bool(row.analysis_fresh)  # a re-analysis asked from Slack: reuse nothing
         fetch = await self.source.fetch(facts)
         if fetch.transient and claim.attempt < self.settings.analysis_max_attempts - 1:
             # The cluster may answer in a moment; the last attempts analyse what the row knows.
@@ -242,7 +243,7 @@ class Analyzer:
         if self.model is None:
             await self._store(claim, result, context, result.rules, "rules", {"model_name": "rules"})
             return
-        if await self._reuse(claim, result, context):
+        if not fresh and await self._reuse(claim, result, context):
             return
         key = await self._lead_or_follow(claim, result, context)
         if key == _FOLLOWED:

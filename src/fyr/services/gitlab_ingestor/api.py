@@ -50,6 +50,7 @@ from fyr.services.gitlab_ingestor.models import (
     PipelineHook,
     WebhookResponse,
 )
+from fyr.services.gitlab_ingestor.slack_actions import add_slack_routes
 from fyr.settings import Settings
 
 log = structlog.get_logger()
@@ -406,6 +407,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
     add_health_routes(app, db=db, checks=checks, registries=[metrics.registry])
 
     app.openapi = lambda: _openapi_schemas(app)  # type: ignore[method-assign]
+    add_slack_routes(app, settings=settings, db=db)
     return app
 
 

@@ -1,6 +1,6 @@
 """The no-token sink: with no SLACK_BOT_TOKEN the message goes to the console/log (embedded default).
 
-It has the same shape as `SlackClient` (`post`, `find_message`, `channel_id`, `close`) so the
+It has the same shape as `SlackClient` (`post`, `update`, `find_message`, `channel_id`, `close`) so the
 notifier's loop does not care where a message goes. On a TTY (or when given a stream, as
 `fyr demo` may) the message is printed as readable text; otherwise it is one structured log line
 `slack_message_console` carrying the same text. It cannot look messages up again, so a message
@@ -50,6 +50,19 @@ class ConsoleSink:
             log.info("slack_message_console", channel=channel, thread_ts=thread_ts,
                      rollout_id=payload.get("rollout_id"), kind=payload.get("kind"), text=body)
         return channel, ts
+
+    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None) -> None:
+        body = render_console(RenderedMessage(text=text, blocks=list(blocks or [])), channel=channel)
+        body = f"✏️  (message {ts} updated in place)\n{body}"
+        self.printed.append(body)
+        stream = self._stream
+        if stream is None and sys.stdout.isatty():
+            stream = sys.stdout
+        if stream is not None:
+            stream.write(body + "\n\n")
+            stream.flush()
+        else:
+            log.info("slack_message_console_update", channel=channel, ts=ts, text=body)
 
     async def find_message(self, channel: str, rollout_id: int, oldest: float, *, kind: str = "failure",
                            thread_ts: str | None = None) -> tuple[str, str] | None:

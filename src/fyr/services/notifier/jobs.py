@@ -31,6 +31,8 @@ class MessageSink(Protocol):
     async def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None,
                    metadata: dict[str, Any] | None, thread_ts: str | None = None) -> tuple[str, str]: ...
 
+    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None) -> None: ...
+
     async def find_message(self, channel: str, rollout_id: int, oldest: float, *, kind: str = "failure",
                            thread_ts: str | None = None) -> tuple[str, str] | None: ...
 
@@ -65,6 +67,7 @@ class Plan:
     kind: str
     oldest: float
     failed_at: datetime | None = None
+    update_ts: str | None = None  # kind "update": the message to edit
 
 
 class Done(Exception):

@@ -31,6 +31,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from fyr.core.routing import Routing, load_routing
+from fyr.db import actions as actions_db
 from fyr.db import notify_queries as nq
 from fyr.db import repositories as repo
 from fyr.db.base import utcnow
@@ -42,6 +43,7 @@ from fyr.services.notifier.console import ConsoleSink
 from fyr.services.notifier.jobs import Done, Job, Lane, MessageSink, OnSent, Plan, retry_delay, wait_any
 from fyr.services.notifier.metrics import NotifierMetrics, notifier_metrics
 from fyr.services.notifier.render import (
+    IncidentView,
     render_failure,
     render_recovery,
     render_repeat,
@@ -152,7 +154,7 @@ class Notifier:
         self.room.clear()
         if not await self._auth_ok():
             return
-        for queue in (Queue.NOTIFY, Queue.RECOVERY):
+        for queue in (Queue.NOTIFY, Queue.RECOVERY, Queue.UPDATE):
             room = self.max_held - len(self.held)
             if room <= 0:
                 return
@@ -213,7 +215,7 @@ class Notifier:
             lane.task = asyncio.create_task(self._run_lane(job.lane, lane), name=f"notify-lane-{job.lane}")
 
     def _channel_for(self, rollout: Rollout, queue: Queue) -> str:
-        if queue is Queue.RECOVERY and rollout.slack_channel_sent:
+        if queue in (Queue.RECOVERY, Queue.UPDATE) and rollout.slack_channel_sent:
             return rollout.slack_channel_sent
         if rollout.slack_channel:
             return rollout.slack_channel
@@ -266,7 +268,7 @@ class Notifier:
     async def _attempt(self, job: Job, lane: Lane, interval: float) -> float | None:
         await self._ensure_lease(job)
         plan = await self._plan(job)
-        if job.claim.attempt > 1 and not job.looked_up:
+        if job.claim.attempt > 1 and not job.looked_up and plan.update_ts is None:
             try:
                 found = await self._look_up(job, plan)
             except RateLimited as exc:
@@ -279,8 +281,12 @@ class Notifier:
                 await self._record(job, found[0], found[1], plan.thread_ts, outcome="found_existing")
         blocks = None if job.text_only else plan.message.blocks
         try:
-            channel, ts = await self.sink.post(plan.channel, plan.message.text, blocks, plan.message.metadata,
-                                               plan.thread_ts)
+            if plan.update_ts is not None:
+                await self.sink.update(plan.channel, plan.update_ts, plan.message.text, blocks)
+                channel, ts = plan.channel, plan.update_ts
+            else:
+                channel, ts = await self.sink.post(plan.channel, plan.message.text, blocks,
+                                                   plan.message.metadata, plan.thread_ts)
         except RateLimited as exc:
             self.metrics.rate_limited.inc()
             self.log.info("slack_rate_limited", rollout_id=job.claim.rollout_id, channel=plan.channel,
@@ -319,13 +325,19 @@ class Notifier:
             if rows is None:
                 raise Done
             r = rows.rollout
-            status = r.notify_status if job.claim.queue is Queue.NOTIFY else r.recovery_status
+            status = {Queue.NOTIFY: r.notify_status, Queue.RECOVERY: r.recovery_status,
+                      Queue.UPDATE: r.update_status}[job.claim.queue]
             if status != NotifyStatus.PENDING:
                 raise Done
             parent = None
             if job.claim.queue is Queue.NOTIFY and job.channel is None:
                 parent = await nq.find_thread_parent(s, r, window_seconds=self.settings.notify_thread_window_seconds)
+            state = await actions_db.incident_state(s, r)
+            if parent is None and state.muted_until is not None and job.claim.queue is Queue.NOTIFY:
+                parent = await nq.find_workload_thread(s, r)  # muted: quietly into the first message's thread
         view = view_from_rows(r, rows.analysis, rows.metric)
+        view = dataclasses.replace(view, incident=IncidentView(**dataclasses.asdict(state)),
+                                   buttons=self.settings.slack_signing_secret is not None)
         if view.team is None:
             route = self.routing.route_for(r.git_project or r.gitlab_app, None)
             if route is not None and route.team:
@@ -340,6 +352,11 @@ class Notifier:
                 await self._give_up(job, "recovery without a sent failure message")
             thread = r.slack_thread_ts or r.slack_ts
             return Plan(str(r.slack_channel_sent), thread, render_recovery(view), "recovery", 0.0)
+        if job.claim.queue is Queue.UPDATE:
+            if not r.slack_channel_sent or not r.slack_ts:
+                await self._give_up(job, "update without a sent failure message")
+            return Plan(str(r.slack_channel_sent), None, render_failure(view), "update", 0.0,
+                        update_ts=r.slack_ts)
         if parent is not None:
             return Plan(parent.channel, parent.thread_ts, render_repeat(view), "repeat", 0.0)
         channel = job.channel or self._channel_for(r, Queue.NOTIFY)
@@ -366,7 +383,7 @@ class Notifier:
     async def _channel_failed(self, job: Job, plan: Plan, exc: ChannelError) -> None:
         default = self.settings.default_slack_channel
         same = self.alias.get(plan.channel, plan.channel) == self.alias.get(default, default)
-        if plan.kind == "recovery" or job.fallback_note or same:
+        if plan.kind in ("recovery", "update") or job.fallback_note or same:
             await self._give_up(job, f"slack {exc.code} in {plan.channel}")
             return
         hint = " — invite the Fyr app to that channel" if exc.code == "not_in_channel" else ""

@@ -79,6 +79,22 @@ class MessageView:
     analysis_error: str | None = None
     fallback_note: str | None = None
     history_url: str | None = None  # the rollout's history page when FYR_PUBLIC_URL is set
+    incident: IncidentView | None = None  # the incident's state when the message is edited in place
+    buttons: bool = False  # Slack interactivity is on: re-analyse, mute and roll back buttons
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """What the top message says at a glance: failed → recovered / fixed / superseded, repeats, mute."""
+
+    state: str = "failed"  # failed | recovered | fixed | superseded
+    at: datetime | None = None
+    by_generation: int | None = None
+    by_commit: str | None = None
+    repeats: int = 0
+    last_repeat_at: datetime | None = None
+    muted_until: datetime | None = None
+    muted_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -357,11 +373,70 @@ def _links(view: MessageView) -> str:
 # --- messages ----------------------------------------------------------------------------------
 
 
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+
+
+def _clock(at: datetime | None) -> str:
+    return f" at {at:%Y-%m-%d %H:%M} UTC" if at else ""
+
+
+def _header(view: MessageView) -> str:
+    where = f"{view.namespace}/{view.deployment}"
+    inc = view.incident
+    if inc is None or inc.state == "failed":
+        return f"🔴 Rollout failed: {where}"
+    if inc.state == "recovered":
+        return f"✅ Recovered: {where}"
+    if inc.state == "fixed":
+        return f"✅ Fixed by generation {inc.by_generation}: {where}"
+    return f"⏭️ Superseded by generation {inc.by_generation}: {where}"
+
+
+def _incident_lines(view: MessageView) -> list[str]:
+    """The state under the header: when it changed and by what, the repeat counter, the mute."""
+    inc = view.incident
+    if inc is None:
+        return []
+    lines = []
+    commit = f" (commit `{safe(inc.by_commit[:12], 20)}`)" if inc.by_commit else ""
+    if inc.state == "recovered":
+        lines.append(f"*Recovered*{_clock(inc.at)}: generation {view.generation} rolled out after all.")
+    elif inc.state == "fixed":
+        lines.append(f"*Fixed* by generation {inc.by_generation}{commit}{_clock(inc.at)}.")
+    elif inc.state == "superseded":
+        lines.append(f"*Superseded* by generation {inc.by_generation}{commit}{_clock(inc.at)} while still failing.")
+    if inc.repeats:
+        times = inc.repeats + 1
+        lines.append(f"🔁 Seen {times} times, last{_clock(inc.last_repeat_at)[3:] or ' recently'}.")
+    if inc.muted_until is not None:
+        who = f"<@{inc.muted_by}>" if inc.muted_by and _USER_ID.match(inc.muted_by) else safe(inc.muted_by, 64)
+        lines.append(f"🔕 Muted by {who} until {inc.muted_until:%Y-%m-%d %H:%M} UTC: "
+                     "new failures of this workload go quietly into this thread.")
+    return lines
+
+
+def _buttons(view: MessageView) -> dict[str, Any]:
+    value = str(view.rollout_id)
+    muted = view.incident is not None and view.incident.muted_until is not None
+    elements: list[dict[str, Any]] = [
+        {"type": "button", "action_id": "fyr_reanalyse", "value": value,
+         "text": {"type": "plain_text", "text": "Re-analyse"}},
+        {"type": "button", "action_id": "fyr_unmute" if muted else "fyr_mute", "value": value,
+         "text": {"type": "plain_text", "text": "Unmute" if muted else "Mute 24 h"}},
+        {"type": "button", "action_id": "fyr_rollback", "value": value,
+         "text": {"type": "plain_text", "text": "Roll back"}},
+    ]
+    return {"type": "actions", "block_id": f"fyr_actions_{view.rollout_id}", "elements": elements}
+
+
 def render_failure(view: MessageView) -> RenderedMessage:
-    """The top-level message for a failed rollout (ARCHITECTURE §6)."""
+    """The top-level message for a failed rollout (ARCHITECTURE §6), as first posted or as edited
+    later in place when its incident changed."""
     blocks: list[dict[str, Any]] = []
-    blocks.append({"type": "header",
-                   "text": _plain(f"🔴 Rollout failed: {view.namespace}/{view.deployment}", HEADER_MAX)})
+    blocks.append({"type": "header", "text": _plain(_header(view), HEADER_MAX)})
+    state = _incident_lines(view)
+    if state:
+        blocks.append(_section("\n".join(state)))
     if view.fallback_note:
         blocks.append(_section(f":warning: {safe(view.fallback_note, 500)}"))
     gen = f"{view.generation}" + (f" (revision {view.revision})" if view.revision is not None else "")
@@ -395,12 +470,14 @@ def render_failure(view: MessageView) -> RenderedMessage:
     links = _links(view)
     if links:
         blocks.append(_section(links))
+    if view.buttons and (view.incident is None or view.incident.state == "failed"):
+        blocks.append(_buttons(view))
     blocks.append(_context(_context_parts(view)))
     return RenderedMessage(text=_failure_text(view), blocks=_fit(blocks), metadata=_metadata(view, "failure"))
 
 
 def _failure_text(view: MessageView) -> str:
-    head = f"Rollout failed: {_where(view)} generation {view.generation}"
+    head = _header(view).split(" ", 1)[1].split(":", 1)[0] + f": {_where(view)} generation {view.generation}"
     detail = view.summary or view.failure_reason or view.status
     cat = f"[{safe(view.category, 60)}] " if view.category else ""
     text = safe(head, 800) + " — " + cat + safe(detail, 1200)

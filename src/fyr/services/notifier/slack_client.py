@@ -184,6 +184,16 @@ class SlackClient:
             self._ids[channel] = cid
         return cid, ts
 
+    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None) -> None:
+        """`chat.update` of our own message: the same payload twice gives the same message."""
+        kwargs: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        if blocks:
+            kwargs["blocks"] = blocks
+        try:
+            await self._client().chat_update(**kwargs)
+        except _CLIENT_ERRORS as exc:
+            raise classify(exc, channel=channel) from exc
+
     async def resolve(self, channel: str, *, max_pages: int = 20) -> str:
         """A channel id for `#name` (conversations.history wants ids): the cache learned from posts,
         else conversations.list (needs channels:read / groups:read; without them the name is kept)."""
