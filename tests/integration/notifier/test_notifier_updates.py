@@ -105,11 +105,16 @@ async def test_a_failed_update_is_retried_and_the_message_is_edited_once(databas
         slack.fail_next("chat.update", status=500)
         await recover(database, rid)
         await wait_for(lambda: _updated(slack, 1), within=20)
+        await wait_for(lambda: _update_sent(database, rid), within=20)
     assert len(slack.top_level()) == 1
     assert header(slack.messages[0].blocks) == "✅ Recovered: shop/api"
-    async with database.session() as s:
+    assert [c.status for c in slack.calls if c.method == "chat.update"][0] == 500
+
+
+async def _update_sent(db: Database, rid: int) -> bool:
+    async with db.session() as s:
         row = await repo.get_rollout(s, rid)
-        assert row is not None and str(row.update_status) == "SENT"
+        return row is not None and str(row.update_status) == "SENT"
 
 
 async def _has(slack: SlackFake, n: int) -> bool:
