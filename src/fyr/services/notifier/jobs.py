@@ -65,6 +65,7 @@ class Plan:
     kind: str
     oldest: float
     failed_at: datetime | None = None
+    team: str | None = None  # the team the message names, recorded with it
 
 
 class Done(Exception):
