@@ -160,9 +160,9 @@ async def _run(settings: Settings, place: DemoPlace, *, preview: Path | None) ->
         console.print(f"[bold]Fyr demo[/bold]: simulated cluster at {sim.url}, database {place.database}"
                       f"{' (kept)' if place.kept else ''}, ingestor on 127.0.0.1:{port}, "
                       f"LLM {'on' if s.llm_enabled else 'off (rules)'}, "
-                      f"Slack {'on' if s.slack_bot_token else 'off (console)'}")
+                      f"Slack {'on' if s.slack_bot_token else 'off (console)'}", soft_wrap=True)
         if place.replaced:
-            console.print(f"Replaced the demo database of an earlier run at {place.database}.")
+            console.print(f"Replaced the demo database of an earlier run at {place.database}.", soft_wrap=True)
         console.print()
 
         def on_sent(rollout_id: int, channel: str, ts: str) -> None:
@@ -200,7 +200,7 @@ async def _run(settings: Settings, place: DemoPlace, *, preview: Path | None) ->
             await sink.close()
     if preview is not None and isinstance(sink, PreviewSink):
         index = sink.write_index()
-        console.print(f"Message previews: {index}")
+        console.print(f"Message previews: {index}", soft_wrap=True)
     return _report(console, plays, results, sent_at, time.monotonic() - started)
 
 
