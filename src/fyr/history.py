@@ -78,7 +78,8 @@ def require_existing(settings: Settings) -> None:
         if not path.is_file():
             unset = "" if "database_url" in settings.model_fields_set else " (DATABASE_URL is not set)"
             raise ConfigError(f"no database at {path.resolve()}{unset}: point DATABASE_URL at your database "
-                              "(e.g. sqlite:///path/fyr.db or mysql://user:pw@host/fyr)")
+                              "(sqlite:///path/fyr.db or mysql://user:pw@host/fyr), or create it with "
+                              "`fyr db upgrade`")
 
 
 async def _open(settings: Settings) -> Database:
