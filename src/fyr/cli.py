@@ -217,6 +217,7 @@ def collect(
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply the database migrations (MySQL/MariaDB or SQLite)."""
+    from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
     from fyr.db.diagnose import classify, shown
@@ -228,6 +229,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     configure_logging(service="db", level=settings.log_level, fmt=settings.log_format)
     try:
         upgrade(settings.database_url, revision)
+    except CommandError as exc:  # an unknown revision
+        raise fail(f"migration failed: {exc}; `fyr db upgrade` with no argument goes to the newest") from None
     except SQLAlchemyError as exc:
         error = classify(exc, normalize_url(settings.database_url))
         raise fail(f"migration failed: {error}", 2 if isinstance(error, ConfigError) else 1) from None
@@ -237,10 +240,21 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision (base = empty).")]) -> None:
     """Revert the database migrations down to REVISION."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fyr.db.diagnose import classify
+    from fyr.db.engine import normalize_url
     from fyr.db.migrate import downgrade
 
     settings = settings_or_exit()
-    downgrade(settings.database_url, revision)
+    try:
+        downgrade(settings.database_url, revision)
+    except CommandError as exc:
+        raise fail(f"downgrade failed: {exc}") from None
+    except SQLAlchemyError as exc:
+        error = classify(exc, normalize_url(settings.database_url))
+        raise fail(f"downgrade failed: {error}", 2 if isinstance(error, ConfigError) else 1) from None
 
 
 @rollouts_app.command("list")

@@ -67,6 +67,13 @@ def test_log_level_is_accepted_in_any_case(tmp_path: Path) -> None:
     assert run(["db", "upgrade"], cwd=tmp_path, env=env).returncode == 0
 
 
+def test_an_unknown_migration_revision_is_a_user_error(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    for command in ("upgrade", "downgrade"):
+        res = run(["db", command, "zzz"], cwd=tmp_path, env=env)
+        assert res.returncode == 2 and "'zzz'" in one_line(res)
+
+
 def test_a_read_only_command_creates_no_database_and_names_the_one_it_looked_for(tmp_path: Path) -> None:
     res = run(["rollouts", "list"], cwd=tmp_path)
     line = one_line(res)
