@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from fyr.core.kubeclient import check_credentials
-from fyr.db.diagnose import shown
+from fyr.db.diagnose import classify, shown
 from fyr.db.engine import Database
 from fyr.db.migrate import upgrade_async
 from fyr.errors import ConfigError, DatabaseUnavailable
@@ -62,7 +63,10 @@ async def run_services(
     try:
         embedded = db.dialect == "sqlite" and len(names) > 1
         if upgrade_db or (upgrade_db is None and embedded):
-            await upgrade_async(settings.database_url)
+            try:
+                await upgrade_async(settings.database_url)
+            except SQLAlchemyError as exc:
+                raise classify(exc, db.url) from exc
         await db.check_schema()
         wake = wakeups or Wakeups()
         jobs: dict[str, Coroutine[Any, Any, None]] = {}
