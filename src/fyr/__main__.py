@@ -1,3 +1,3 @@
-from fyr.cli import main
+from fyr.entry import main
 
 main()

@@ -15,8 +15,11 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from fyr.core.kubeclient import check_credentials
+from fyr.db.diagnose import classify, shown
 from fyr.db.engine import Database
 from fyr.db.migrate import upgrade_async
 from fyr.errors import ConfigError, DatabaseUnavailable
@@ -49,13 +52,20 @@ async def run_services(
     stop: asyncio.Event | None = None,
     wakeups: Wakeups | None = None,
     extra: dict[str, Any] | None = None,
+    signals: bool = True,
 ) -> int:
-    """Run `names` until SIGINT/SIGTERM (or `stop`); returns the exit code."""
+    """Run `names` until SIGINT/SIGTERM (or `stop`); returns the exit code.
+
+    `signals=False`: the caller (`fyr demo`) handles SIGINT/SIGTERM itself and sets `stop`.
+    """
     unknown = names - set(SERVICES)
     if unknown:
         raise ConfigError(f"unknown service(s): {', '.join(sorted(unknown))}")
+    if names & {"watcher", "analyzer"}:
+        check_credentials(kubeconfig=settings.kubeconfig, context=settings.kube_context)
     stop = stop or asyncio.Event()
-    install_signal_handlers(stop)
+    if signals:
+        install_signal_handlers(stop)
     extra = extra or {}
     db = Database.from_url(settings.database_url, pool_size=settings.db_pool_size)
     if db.dialect == "sqlite":
@@ -63,7 +73,10 @@ async def run_services(
     try:
         embedded = db.dialect == "sqlite" and len(names) > 1
         if upgrade_db or (upgrade_db is None and embedded):
-            await upgrade_async(settings.database_url)
+            try:
+                await upgrade_async(settings.database_url)
+            except SQLAlchemyError as exc:
+                raise classify(exc, db.url) from exc
         await db.check_schema()
         wake = wakeups or Wakeups()
         jobs: dict[str, Coroutine[Any, Any, None]] = {}
@@ -86,6 +99,7 @@ async def run_services(
             jobs["notifier"] = run_notifier(settings=settings, db=db, stop=stop, wakeup=wake.notify,
                                             **extra.get("notifier", {}))
         mounts = history_pages(settings, db, host) if "ingestor" in names or "ui" in names else {}
+        running = set(names)
         if "ingestor" in names and (settings.gitlab_ingestor_token or names == {"ingestor"}):
             from fyr.services.gitlab_ingestor.main import run_ingestor
 
@@ -93,12 +107,13 @@ async def run_services(
                                         mounts=mounts)
         else:
             if "ingestor" in names:
+                running.discard("ingestor")
                 log.warning("ingestor_disabled", why="GITLAB_INGESTOR_TOKEN is not set")
             jobs["http"] = serve(create_health_app(db=db, checks=checks, mounts=mounts), host=host, port=port,
                                  stop=stop)
-        log.info("services_starting", services=sorted(names), port=port, database=db.dialect)
+        log.info("services_starting", services=sorted(running), port=port, database=shown(db.url))
         await _run_all(jobs, stop)
-        log.info("services_stopped", services=sorted(names))
+        log.info("services_stopped", services=sorted(running))
         return 0
     finally:
         await db.dispose()

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from fyr.db import actions as actions_db
 from fyr.db import repositories as repo
 from fyr.db.base import utcnow
-from fyr.db.engine import Database
+from fyr.db.diagnose import shown
+from fyr.db.engine import Database, normalize_url
 from fyr.errors import ConfigError
 from fyr.models.rollout import Rollout, RolloutStatus
 from fyr.settings import Settings
@@ -63,14 +66,31 @@ def rollout_dict(r: Rollout) -> dict[str, Any]:
         "notify_status": r.notify_status.value if r.notify_status else None,
         "git": {"project": r.git_project, "commit": r.git_commit, "pipeline_url": r.pipeline_url,
                 "mr_url": r.mr_url, "team": r.team, "slack_channel": r.slack_channel},
-        "slack": {"channel": r.slack_channel_sent, "ts": r.slack_ts},
+        "slack": {"channel": r.slack_channel_sent, "ts": r.slack_ts, "team": r.team_sent},
         "errors": {"analysis": r.analysis_error, "notify": r.notify_error},
     }
 
 
+def require_existing(settings: Settings) -> None:
+    """Read-only commands never create a database: a SQLite file that is not there is an error."""
+    url = normalize_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(str(url.database)).expanduser()
+        if not path.is_file():
+            unset = "" if "database_url" in settings.model_fields_set else " (DATABASE_URL is not set)"
+            raise ConfigError(f"no database at {path.resolve()}{unset}: point DATABASE_URL at your database "
+                              "(sqlite:///path/fyr.db or mysql://user:pw@host/fyr), or create it with "
+                              "`fyr db upgrade`")
+
+
 async def _open(settings: Settings) -> Database:
+    require_existing(settings)
     db = Database.from_url(settings.database_url)
-    await db.check_schema()
+    try:
+        await db.check_schema()
+    except BaseException:
+        await db.dispose()
+        raise
     return db
 
 
@@ -89,15 +109,43 @@ async def list_command(settings: Settings, *, status: str | None, team: str | No
     if fmt == "json":
         console.print_json(json.dumps([rollout_dict(r) for r in rows]))
         return 0
-    table = Table(title=f"{len(rows)} rollout(s)", title_justify="left")
-    for col in ("id", "cluster", "namespace/deployment", "gen", "status", "reason", "team", "started", "notify"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(str(r.id), r.cluster, f"{r.namespace}/{r.deployment}", str(r.generation), r.status.value,
-                      r.failure_reason or "", r.team or "", r.started_at.strftime("%Y-%m-%d %H:%M:%S")
-                      if r.started_at else "", r.notify_status.value if r.notify_status else "")
-    console.print(table)
+    console.print(rollouts_table(rows, where=shown(normalize_url(settings.database_url))))
     return 0
+
+
+def _when(at: datetime | None, today: date) -> str:
+    if at is None:
+        return ""
+    return at.strftime("%H:%M") if at.date() == today else at.strftime("%Y-%m-%d")
+
+
+def rollouts_table(rows: list[Rollout], *, where: str) -> Table:
+    """Readable at 80 columns: one cluster goes in the title, times are short, long reasons wrap."""
+    clusters = {r.cluster for r in rows}
+    one_cluster = len(clusters) <= 1
+    title = f"{len(rows)} rollout(s)" + (f" of cluster {next(iter(clusters))}" if len(clusters) == 1 else "")
+    table = Table(title=f"{title} — {where}", title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD,
+                  collapse_padding=True)
+    table.add_column("id", justify="right", no_wrap=True)
+    if not one_cluster:
+        table.add_column("cluster", overflow="fold")
+    longest = max((len(f"{r.namespace}/{r.deployment}") for r in rows), default=10)
+    table.add_column("deployment", overflow="fold", min_width=min(longest, 28))
+    table.add_column("gen", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    table.add_column("team", overflow="fold", min_width=min(max((len(r.team or r.team_sent or "") for r in rows),
+                                                                default=4), 12))
+    table.add_column("started", no_wrap=True)  # UTC: the time today, else the date
+    table.add_column("notify", min_width=7, overflow="fold")
+    today = utcnow().date()
+    for r in rows:
+        cells = [str(r.id)] + ([] if one_cluster else [r.cluster]) + [
+            f"{r.namespace}/{r.deployment}", str(r.generation), r.status.value, r.failure_reason or "",
+            r.team or r.team_sent or "", _when(r.started_at, today),
+            r.notify_status.value if r.notify_status else ""]
+        table.add_row(*cells)
+    return table
 
 
 async def show_command(settings: Settings, rollout_id: int, *, fmt: str) -> int:
@@ -133,7 +181,8 @@ async def show_command(settings: Settings, rollout_id: int, *, fmt: str) -> int:
                   f"generation {r.generation}  [bold]{r.status.value}[/bold]")
     for label, value in (("reason", r.failure_reason), ("message", r.failure_message), ("image", r.image),
                          ("commit", r.git_commit), ("pipeline", r.pipeline_url), ("merge request", r.mr_url),
-                         ("team", r.team), ("slack", f"{r.slack_channel_sent} {r.slack_ts}" if r.slack_ts else None)):
+                         ("team", r.team or r.team_sent),
+                         ("slack", f"{r.slack_channel_sent} {r.slack_ts}" if r.slack_ts else None)):
         if value:
             console.print(f"  {label:<14} {value}", markup=False, highlight=False)
     if analysis:

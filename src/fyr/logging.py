@@ -18,6 +18,14 @@ _QUIET = {"sqlalchemy.engine": logging.WARNING, "aiosqlite": logging.WARNING, "h
           "asyncio": logging.WARNING, "kubernetes_asyncio": logging.WARNING}
 
 
+def _drop_color_message(
+    _logger: object, _name: str, event: structlog.types.EventDict,
+) -> structlog.types.EventDict:
+    # uvicorn passes a copy of each message with ANSI colour codes as `extra={"color_message": ...}`.
+    event.pop("color_message", None)
+    return event
+
+
 def configure_logging(
     *, service: str, level: str = "INFO", fmt: Literal["auto", "json", "console"] = "auto",
     stream: object | None = None,
@@ -32,7 +40,7 @@ def configure_logging(
     ]
     renderer: structlog.types.Processor = (
         structlog.dev.ConsoleRenderer(colors=use_console and fmt != "json")
-        if use_console else structlog.processors.JSONRenderer()
+        if use_console else structlog.processors.JSONRenderer(ensure_ascii=False)  # "🔴", not "\\ud83d\\udd34"
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -41,7 +49,7 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             *([] if use_console else [structlog.processors.format_exc_info]),

@@ -8,11 +8,14 @@ is called by the CLI and the result passed down. Every field says its unit and w
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from fyr.errors import ConfigError
 
@@ -116,7 +119,10 @@ class Settings(BaseSettings):
 
     # --- watcher ------------------------------------------------------------------------------
     kubeconfig: Path | None = Field(None, validation_alias=_alias("KUBECONFIG", "FYR_KUBECONFIG"))
-    watch_namespaces: list[str] = Field(default_factory=list, description="empty: all namespaces")
+    kube_context: str | None = Field(None, description="kubeconfig context; none: the file's current-context")
+    watch_namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="empty: all namespaces; `shop,payments` or a JSON list"
+    )
     watch_label_selector: str | None = None
     crashloop_restarts: int = Field(3, ge=1, description="CrashLoopBackOff at this restartCount fails early")
     oom_restarts: int = Field(2, ge=1, description="OOMKilled at this restartCount fails early")
@@ -144,6 +150,25 @@ class Settings(BaseSettings):
 
     # --- services -----------------------------------------------------------------------------
     poll_interval_seconds: float = Field(1.0, gt=0, description="queue poll when no wake-up arrives")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("watch_namespaces", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """`shop,payments` (what people type) or a JSON list (what the Helm chart writes)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list ({exc.msg}); write shop,payments or [\"shop\"]") from None
+        return [part for part in re.split(r"[,\s]+", text) if part]
 
     @field_validator("database_url")
     @classmethod
@@ -190,10 +215,24 @@ def env_name(field: str) -> str:
     return f"FYR_{field.upper()}"
 
 
+_EXAMPLES = {
+    "FYR_LLM_PRICES": '''{"gpt-4o-mini": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}''',
+}
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build settings; a bad value raises ConfigError naming the variable in one line."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        # pydantic-settings could not decode a complex value (a dict or list setting) as JSON.
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = env_name(field.group(1)) if field else "a setting"
+        cause = exc.__cause__
+        why = f"not valid JSON ({cause.msg} at column {cause.colno})" if isinstance(
+            cause, json.JSONDecodeError) else str(cause or exc)
+        raise ConfigError(f"invalid setting {name}: {why}; it must be JSON, e.g. "
+                          f"{_EXAMPLES.get(name, '{...}')}") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = str(err["loc"][0]) if err["loc"] else "?"

@@ -70,9 +70,12 @@ def load_docs(paths: list[Path]) -> list[dict[str, Any]]:
     return docs
 
 
+SLACK_APP_MANIFEST = DEPLOY / "slack-app-manifest.yaml"  # Slack's format, not a Kubernetes object
+
+
 def deploy_files() -> list[Path]:
-    """Every manifest under deploy/, including the Secret template and the migration Job."""
-    return sorted(DEPLOY.rglob("*.yaml"))
+    """Every Kubernetes manifest under deploy/, including the Secret template and the migration Job."""
+    return sorted(p for p in DEPLOY.rglob("*.yaml") if p != SLACK_APP_MANIFEST)
 
 
 def render_chart(values: dict[str, Any], *, name: str = "fyr", namespace: str = "fyr") -> dict[str, str]:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from fyr.db.diagnose import classify, is_missing_table, shown
 from fyr.errors import DatabaseConflict, DatabaseUnavailable, SchemaOutdated
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -133,13 +134,20 @@ class Database:
         return True
 
     async def current_revision(self) -> str | None:
-        async with self.session() as s:
-            try:
-                row = (await s.execute(text("SELECT version_num FROM alembic_version"))).first()
-            except DBAPIError as exc:
-                if is_connection_error(exc):
-                    raise
-                return None
+        """The schema's revision; None when the database has no version table (never migrated).
+
+        Any other failure (wrong password, unknown database, server away) is raised as what it is.
+        """
+        try:
+            async with self.session() as s:
+                try:
+                    row = (await s.execute(text("SELECT version_num FROM alembic_version"))).first()
+                except DBAPIError as exc:
+                    if is_missing_table(exc):
+                        return None
+                    raise classify(exc, self.url) from exc
+        except DatabaseUnavailable as exc:
+            raise classify(exc.__cause__ or exc, self.url, unreachable=True) from exc
         return str(row[0]) if row else None
 
     async def check_schema(self) -> None:
@@ -148,7 +156,8 @@ class Database:
         head = head_revision()
         if current != head:
             raise SchemaOutdated(
-                f"database schema is at {current or 'nothing'}, code needs {head}: run `fyr db upgrade`"
+                f"{shown(self.url)}: schema is at {current or 'nothing (never migrated)'}, code needs {head}: "
+                "run `fyr db upgrade`"
             )
 
     async def dispose(self) -> None:

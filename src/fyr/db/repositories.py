@@ -436,15 +436,19 @@ async def complete_analysis(
 
 
 async def complete_notify(
-    session: AsyncSession, claim_: Claim, *, channel: str, ts: str, thread_ts: str | None = None
+    session: AsyncSession, claim_: Claim, *, channel: str, ts: str, thread_ts: str | None = None,
+    team: str | None = None,
 ) -> None:
-    """Record a delivered message (NOTIFY: the failure message; RECOVERY: the reply)."""
+    """Record a delivered message (NOTIFY: the failure message; RECOVERY: the reply).
+
+    `team`: the team the message named (explicit or from the routing file), kept for the history.
+    """
     c = _COLUMNS[claim_.queue]
     values: dict[Any, Any] = {c.status: c.done, c.owner: None, c.expires: None, c.error: None,
                               Rollout.updated_at: utcnow()}
     if claim_.queue is Queue.NOTIFY:
         values.update({Rollout.slack_channel_sent: channel, Rollout.slack_ts: ts,
-                       Rollout.slack_thread_ts: thread_ts})
+                       Rollout.slack_thread_ts: thread_ts, Rollout.team_sent: team})
         if thread_ts:  # a repeat (or muted) reply: the top message's counter goes up
             await request_update(session, and_(Rollout.slack_ts == thread_ts, Rollout.slack_channel_sent == channel))
     elif claim_.queue not in (Queue.RECOVERY, Queue.UPDATE):
@@ -507,7 +511,7 @@ async def list_rollouts(
     if statuses:
         stmt = stmt.where(Rollout.status.in_(list(statuses)))
     if team:
-        stmt = stmt.where(Rollout.team == team)
+        stmt = stmt.where(or_(Rollout.team == team, Rollout.team_sent == team))
     if since:
         stmt = stmt.where(Rollout.started_at >= since)
     if cluster:

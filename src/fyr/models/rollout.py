@@ -104,6 +104,7 @@ class Rollout(Base):
     notify_next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     notify_error: Mapped[str | None] = mapped_column(Text)
     slack_channel_sent: Mapped[str | None] = mapped_column(String(255))
+    team_sent: Mapped[str | None] = mapped_column(String(255))  # the team the message named (routing too)
     slack_ts: Mapped[str | None] = mapped_column(String(64))
     slack_thread_ts: Mapped[str | None] = mapped_column(String(64))
 

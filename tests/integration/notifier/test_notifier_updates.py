@@ -108,7 +108,7 @@ async def test_a_failed_update_is_retried_and_the_message_is_edited_once(databas
         await wait_for(lambda: _update_sent(database, rid), within=20)
     assert len(slack.top_level()) == 1
     assert header(slack.messages[0].blocks) == "✅ Recovered: shop/api"
-    assert [c.status for c in slack.calls if c.method == "chat.update"][0] == 500
+    assert next(c.status for c in slack.calls if c.method == "chat.update") == 500
 
 
 async def _update_sent(db: Database, rid: int) -> bool:

@@ -1,7 +1,7 @@
 """analysis_flights: one in-flight model call per failure signature, shared by analyzer processes
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-04 16:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from fyr.db.base import UTCDateTime
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

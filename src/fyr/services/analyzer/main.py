@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
@@ -70,7 +71,7 @@ async def kubernetes_source(settings: Settings, api_client_factory: ApiClientFac
     from fyr.core.kubeclient import make_api_client
     from fyr.services.analyzer.collector import collect_bundle
 
-    factory = api_client_factory or make_api_client
+    factory = api_client_factory or functools.partial(make_api_client, context=settings.kube_context)
     api = await factory(kubeconfig=settings.kubeconfig)
 
     async def collect(facts: RolloutFacts) -> Any:

@@ -70,7 +70,7 @@ async def collect_target(
     from fyr.services.analyzer.collector import collect_bundle
 
     namespace, deployment = parse_target(target)
-    api = await make_api_client(kubeconfig=settings.kubeconfig)
+    api = await make_api_client(kubeconfig=settings.kubeconfig, context=settings.kube_context)
     try:
         return await collect_bundle(
             api, namespace=namespace, deployment=deployment, cluster=settings.cluster_name,

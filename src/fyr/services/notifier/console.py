@@ -1,10 +1,10 @@
-"""The no-token sink: with no SLACK_BOT_TOKEN the message goes to the console/log (embedded default).
+"""The no-token sink: with no SLACK_BOT_TOKEN each message is printed instead of posted (a dry run).
 
 It has the same shape as `SlackClient` (`post`, `update`, `find_message`, `channel_id`, `close`) so the
-notifier's loop does not care where a message goes. On a TTY (or when given a stream, as
-`fyr demo` may) the message is printed as readable text; otherwise it is one structured log line
-`slack_message_console` carrying the same text. It cannot look messages up again, so a message
-whose first attempt's outcome is unknown may be printed twice — harmless on a console.
+notifier's loop does not care where a message goes. The message is the result of a dry run, so it
+goes to stdout as readable text (never as an escaped JSON log field); a log line
+`slack_message_console` on stderr records that it was printed. It cannot look messages up again,
+so a message whose first attempt's outcome is unknown may be printed twice — harmless on a console.
 """
 
 from __future__ import annotations
@@ -36,33 +36,25 @@ class ConsoleSink:
                    metadata: dict[str, Any] | None, thread_ts: str | None = None) -> tuple[str, str]:
         self._last_ts = max(time.time(), self._last_ts + 0.000001)
         ts = f"{self._last_ts:.6f}"
-        body = render_console(RenderedMessage(text=text, blocks=list(blocks or []), metadata=metadata or {}),
-                              channel=channel, thread_ts=thread_ts)
+        message = RenderedMessage(text=text, blocks=list(blocks or []), metadata=metadata or {})
+        body = render_console(message, channel=channel, thread_ts=thread_ts)
         self.printed.append(body)
-        stream = self._stream
-        if stream is None and sys.stdout.isatty():
-            stream = sys.stdout
+        stream = self._stream or sys.stdout
+        stream.write(body + "\n\n")
+        stream.flush()
         payload = (metadata or {}).get("event_payload", {})
-        if stream is not None:
-            stream.write(body + "\n\n")
-            stream.flush()
-        else:
-            log.info("slack_message_console", channel=channel, thread_ts=thread_ts,
-                     rollout_id=payload.get("rollout_id"), kind=payload.get("kind"), text=body)
+        log.info("slack_message_console", channel=channel, thread_ts=thread_ts,
+                 rollout_id=payload.get("rollout_id"), kind=payload.get("kind"))
         return channel, ts
 
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None) -> None:
         body = render_console(RenderedMessage(text=text, blocks=list(blocks or [])), channel=channel)
         body = f"✏️  (message {ts} updated in place)\n{body}"
         self.printed.append(body)
-        stream = self._stream
-        if stream is None and sys.stdout.isatty():
-            stream = sys.stdout
-        if stream is not None:
-            stream.write(body + "\n\n")
-            stream.flush()
-        else:
-            log.info("slack_message_console_update", channel=channel, ts=ts, text=body)
+        stream = self._stream or sys.stdout
+        stream.write(body + "\n\n")
+        stream.flush()
+        log.info("slack_message_console_update", channel=channel, ts=ts)
 
     async def find_message(self, channel: str, rollout_id: int, oldest: float, *, kind: str = "failure",
                            thread_ts: str | None = None) -> tuple[str, str] | None:

@@ -68,6 +68,7 @@ class Plan:
     oldest: float
     failed_at: datetime | None = None
     update_ts: str | None = None  # kind "update": the message to edit
+    team: str | None = None  # the team the message names, recorded with it
 
 
 class Done(Exception):

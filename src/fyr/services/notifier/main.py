@@ -278,7 +278,8 @@ class Notifier:
             job.looked_up = True
             if found is not None:
                 self.log.info("notify_found_existing", rollout_id=job.claim.rollout_id, channel=found[0], ts=found[1])
-                await self._record(job, found[0], found[1], plan.thread_ts, outcome="found_existing")
+                await self._record(job, found[0], found[1], plan.thread_ts, outcome="found_existing",
+                                   team=plan.team)
         blocks = None if job.text_only else plan.message.blocks
         try:
             if plan.update_ts is not None:
@@ -316,7 +317,7 @@ class Notifier:
                           kind=plan.kind, thread_ts=plan.thread_ts, attempt=job.claim.attempt)
             if channel != plan.channel:
                 self.alias.setdefault(channel, self.alias.get(plan.channel, plan.channel))
-            await self._record(job, channel, ts, plan.thread_ts, failed_at=plan.failed_at)
+            await self._record(job, channel, ts, plan.thread_ts, failed_at=plan.failed_at, team=plan.team)
         raise Done
 
     async def _plan(self, job: Job) -> Plan:
@@ -358,9 +359,9 @@ class Notifier:
             return Plan(str(r.slack_channel_sent), None, render_failure(view), "update", 0.0,
                         update_ts=r.slack_ts)
         if parent is not None:
-            return Plan(parent.channel, parent.thread_ts, render_repeat(view), "repeat", 0.0)
+            return Plan(parent.channel, parent.thread_ts, render_repeat(view), "repeat", 0.0, team=view.team)
         channel = job.channel or self._channel_for(r, Queue.NOTIFY)
-        return Plan(channel, None, render_failure(view), "failure", oldest, r.failed_at)
+        return Plan(channel, None, render_failure(view), "failure", oldest, r.failed_at, team=view.team)
 
     async def _look_up(self, job: Job, plan: Plan) -> tuple[str, str] | None:
         """Did an earlier attempt already post this? Its channel, then the default channel."""
@@ -416,10 +417,10 @@ class Notifier:
         job.deadline = started + self.settings.notify_lease_seconds
 
     async def _record(self, job: Job, channel: str, ts: str, thread_ts: str | None, *, outcome: str = "sent",
-                      failed_at: datetime | None = None) -> None:
+                      failed_at: datetime | None = None, team: str | None = None) -> None:
         try:
             async with self.db.session() as s:
-                await repo.complete_notify(s, job.claim, channel=channel, ts=ts, thread_ts=thread_ts)
+                await repo.complete_notify(s, job.claim, channel=channel, ts=ts, thread_ts=thread_ts, team=team)
         except LeaseLost:
             # Another notifier holds the row; being at attempt > 1 it looks the message up first.
             self.log.warning("notify_lease_lost_after_send", rollout_id=job.claim.rollout_id, ts=ts)

@@ -296,7 +296,7 @@ async def run_watcher(
     timeouts = WatchTimeouts(server_seconds=settings.watch_timeout_seconds,
                              inactivity_seconds=settings.watch_inactivity_seconds,
                              page_size=settings.watch_page_size)
-    api = await make_api_client(kubeconfig=settings.kubeconfig)
+    api = await make_api_client(kubeconfig=settings.kubeconfig, context=settings.kube_context)
     try:
         targets = scopes(settings.watch_namespaces, settings.watch_label_selector)
         health.expected_scopes = len(targets)
