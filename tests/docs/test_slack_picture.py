@@ -8,14 +8,16 @@ asking for the new files to be committed. FYR_REDRAW_PICTURE=1 redraws unconditi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from fyr.services.notifier.html import page
-from fyr.services.notifier.render import MessageView, render_failure
+from fyr.services.notifier.render import IncidentView, MessageView, render_failure
 from tests.docs.picture import SCALE, WIDTH, chromium, screenshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,13 +39,17 @@ SAMPLE = MessageView(
     git_project="acme/checkout", commit="5c9d917a27386b2a85c25c3fb90a2e805b252008",
     pipeline_url="https://gitlab.acme.example/acme/checkout/-/pipelines/64099",
     mr_url="https://gitlab.acme.example/acme/checkout/-/merge_requests/6409", team="payments",
-    model_name="gpt-4o-mini", prompt_version="analysis_v1", tokens=1843, cost_usd=0.00041,
+    model_name="gpt-4o-mini", prompt_version="analysis_v1", tokens=1843, cost_usd=0.00041, buttons=True,
 )
+RECOVERED = dataclasses.replace(SAMPLE, incident=IncidentView(
+    state="fixed", at=datetime(2026, 12, 4, 10, 42, tzinfo=UTC), by_generation=8, by_commit="e41f0c2b9d",
+    repeats=2, last_repeat_at=datetime(2026, 12, 4, 10, 31, tzinfo=UTC)))
 
 
 def current_page() -> str:
-    return page([(render_failure(SAMPLE), False)], channel="#team-payments",
-                title="Fyr: a failed rollout as posted to Slack")
+    """The failure message as first posted (with its buttons), then as it reads after the fix."""
+    return page([(render_failure(SAMPLE), False), (render_failure(RECOVERED), False)], channel="#team-payments",
+                title="Fyr: a failed rollout as posted to Slack, and the same message updated in place once fixed")
 
 
 def _png_size(path: Path) -> tuple[int, int]:
