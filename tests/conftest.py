@@ -100,3 +100,22 @@ async def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     db = Database.from_url(url, pool_size=20)
     yield db
     await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SQLite database `fyr demo --keep DIR` leaves behind, made once per test process.
+
+    Tests copy it (`shutil.copy`) before writing to it."""
+    import subprocess
+    import sys
+
+    keep = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FYR_", "SLACK_", "OPENAI_", "GITLAB_")) and k not in ("DATABASE_URL", "MYSQL_URL")}
+    res = subprocess.run([sys.executable, "-m", "fyr", "demo", "--keep", str(keep)], capture_output=True, text=True,
+                         env=env, cwd=keep, timeout=240)
+    assert res.returncode in (0, 1), res.stderr[-2000:]  # 1: a scenario missed its outcome; the rows are there
+    db = keep / "fyr.db"
+    assert db.exists(), res.stderr[-2000:]
+    return db

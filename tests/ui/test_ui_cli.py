@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -39,13 +40,11 @@ async def _wait_up(url: str, proc: asyncio.subprocess.Process) -> None:
     raise AssertionError(f"fyr ui did not answer {url} within 30 s")
 
 
-def _demo_history(tmp_path: Path) -> tuple[str, set[str], dict[str, Any], dict[str, Any]]:
-    """Run `fyr demo --keep`, then read back what it recorded with `fyr rollouts list/show`."""
-    keep = tmp_path / "demo"
-    demo = subprocess.run([*FYR, "demo", "--keep", str(keep)], capture_output=True, text=True, env=_env(),
-                          cwd=tmp_path, timeout=150)
-    assert demo.returncode == 0, demo.stderr[-2000:]
-    db_url = f"sqlite:///{keep / 'fyr.db'}"
+def _demo_history(db: Path, tmp_path: Path) -> tuple[str, set[str], dict[str, Any], dict[str, Any]]:
+    """A copy of the demo's database, read back with `fyr rollouts list/show`."""
+    copy = tmp_path / "fyr.db"
+    shutil.copy(db, copy)
+    db_url = f"sqlite:///{copy}"
     listed = json.loads(subprocess.run([*FYR, "rollouts", "list", "--format", "json", "--limit", "500"],
                                        capture_output=True, text=True, env=_env(DATABASE_URL=db_url),
                                        cwd=tmp_path, check=True).stdout)
@@ -57,8 +56,8 @@ def _demo_history(tmp_path: Path) -> tuple[str, set[str], dict[str, Any], dict[s
 
 
 @pytest.mark.timeout(180)
-async def test_fyr_ui_lists_the_demo_and_keeps_its_token_wall(tmp_path: Path) -> None:
-    db_url, workloads, failed, shown = await asyncio.to_thread(_demo_history, tmp_path)
+async def test_fyr_ui_lists_the_demo_and_keeps_its_token_wall(demo_history: Path, tmp_path: Path) -> None:
+    db_url, workloads, failed, shown = await asyncio.to_thread(_demo_history, demo_history, tmp_path)
     assert len(workloads) >= 7
 
     for token in (None, "s3cret-ui-token"):
