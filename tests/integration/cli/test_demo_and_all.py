@@ -37,6 +37,8 @@ def test_demo_shows_messages_and_table_then_history_reads_what_it_recorded(tmp_p
     out = res.stdout
     assert "Slack message to #team-payments" in out and "KeyError: 'PAYMENT_API_URL'" in out
     assert "7/7 scenarios reached their outcome" in out
+    # the recovering scenario's failure message is edited in place, not posted again
+    assert "updated in place" in out and "✅ Recovered: shop/orders-api" in out
     for category in ("crash_loop", "image_pull", "oom_killed", "config_error", "scheduling"):
         assert category in out
 
