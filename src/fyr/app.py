@@ -63,6 +63,7 @@ async def run_services(
 
             health = WatcherHealth()
             checks["watcher_synced"] = health.is_synced  # ready once every stream has been listed
+            checks["watcher_writes"] = health.writes_ok  # red once writes have failed past the threshold
             jobs["watcher"] = run_watcher(settings=settings, db=db, stop=stop, wake=wake.wake_analysis,
                                           health=health)
         if "analyzer" in names:

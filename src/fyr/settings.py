@@ -125,6 +125,9 @@ class Settings(BaseSettings):
         90.0, gt=0, description="no byte on a watch (not even a bookmark) for this long: reconnect"
     )
     watch_page_size: int = Field(500, ge=1, description="objects per list page; bounds memory on relist")
+    watcher_write_failure_ready_seconds: float = Field(
+        60.0, gt=0, description="/readyz turns red once the watcher's writes have failed this long"
+    )
 
     # --- services -----------------------------------------------------------------------------
     poll_interval_seconds: float = Field(1.0, gt=0, description="queue poll when no wake-up arrives")
