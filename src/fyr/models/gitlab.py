@@ -23,6 +23,7 @@ class GitlabMetadata(Base):
         Index("idx_gitlab_commit", "commit_sha"),
         Index("idx_gitlab_slug", "project_slug", "environment"),
         Index("idx_gitlab_job", "job_id"),
+        Index("idx_gitlab_updated", "updated_at"),  # retention (migration 0002)
     )
 
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
@@ -43,7 +44,10 @@ class GitlabMetadata(Base):
 
 class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (UniqueConstraint("dedupe_key"),)
+    __table_args__ = (
+        UniqueConstraint("dedupe_key"),
+        Index("idx_deliveries_received", "received_at"),  # retention (migration 0002)
+    )
 
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
     dedupe_key: Mapped[str] = mapped_column(BoundedString(128))

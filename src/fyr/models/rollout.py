@@ -65,6 +65,7 @@ class Rollout(Base):
         Index("idx_notify_queue", "notify_status", "notify_next_attempt_at"),
         Index("idx_recovery_queue", "recovery_status", "recovery_next_attempt_at"),
         Index("idx_git_commit", "git_commit"),
+        Index("idx_rollouts_updated", "updated_at"),  # retention (migration 0002)
     )
 
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
