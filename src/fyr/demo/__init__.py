@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -26,6 +27,7 @@ from rich.table import Table
 from fyr.app import run_services
 from fyr.db import repositories as repo
 from fyr.db.engine import Database
+from fyr.demo.gitlab import GITLAB as DEMO_GITLAB
 from fyr.demo.gitlab import post_hooks
 from fyr.demo.scenarios import Scenario, play, scenarios
 from fyr.logging import configure_logging
@@ -76,6 +78,8 @@ def demo_settings(settings: Settings, *, folder: Path, kubeconfig: Path) -> Sett
         "cluster_name": settings.cluster_name if "cluster_name" in fields else "demo",
         "poll_interval_seconds": 0.5,
         "slack_channel_interval_seconds": settings.slack_channel_interval_seconds if settings.slack_bot_token else 0,
+        # The demo's GitLab webhooks carry links to this host: let the messages link to it.
+        "gitlab_hosts": [*settings.gitlab_hosts, urlsplit(DEMO_GITLAB).hostname or ""],
     })
 
 

@@ -36,8 +36,9 @@ from fyr.db import repositories as repo
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
 from fyr.db.repositories import Queue
-from fyr.errors import LeaseLost, PermanentError, TransientError
+from fyr.errors import DatabaseUnavailable, LeaseLost, PermanentError, TransientError
 from fyr.models.rollout import NotifyStatus, Rollout
+from fyr.runtime import DatabaseWatch, service_backoff
 from fyr.services.notifier.console import ConsoleSink
 from fyr.services.notifier.jobs import Done, Job, Lane, MessageSink, OnSent, Plan, retry_delay, wait_any
 from fyr.services.notifier.metrics import NotifierMetrics, notifier_metrics
@@ -82,6 +83,7 @@ async def run_notifier(
     routing: Routing | None = None,
     owner: str | None = None,
     registry: CollectorRegistry | None = None,
+    db_watch: DatabaseWatch | None = None,
 ) -> None:
     """Run until `stop` is set. With no `sink`: Slack when SLACK_BOT_TOKEN is set, else the console."""
     own_sink = sink is None
@@ -95,7 +97,7 @@ async def run_notifier(
     log.info("notifier_started", owner=notifier.owner, sink=type(sink).__name__,
              default_channel=settings.default_slack_channel)
     try:
-        await notifier.run(stop, wakeup)
+        await notifier.run(stop, wakeup, db_watch=db_watch)
     finally:
         if own_sink:
             await sink.close()
@@ -131,18 +133,24 @@ class Notifier:
 
     # --- the claim loop (the one place errors of the loop itself are caught) ---------------------
 
-    async def run(self, stop: asyncio.Event, wakeup: asyncio.Event | None) -> None:
-        failures = 0
+    async def run(self, stop: asyncio.Event, wakeup: asyncio.Event | None,
+                  db_watch: DatabaseWatch | None = None) -> None:
+        backoff = service_backoff()
         try:
             while not stop.is_set():
                 try:
                     await self._claim_round()
-                    failures = 0
+                    backoff.reset()
                 except Exception as exc:  # the loop's one catch: log, back off, go on
-                    failures += 1
+                    delay = backoff.next_delay()
                     self.log.warning("notifier_round_failed", error=str(exc), error_type=type(exc).__name__,
-                                     failures=failures, exc_info=not isinstance(exc, TransientError))
-                    await wait_any(stop, None, min(30.0, 0.5 * 2 ** min(failures, 6)))
+                                     failures=backoff.failures, retry_in=round(delay, 2),
+                                     exc_info=not isinstance(exc, TransientError))
+                    # At most 5 s; a wake-up (an analysis stored) or the database answering again
+                    # ends the wait at once.
+                    back = (db_watch.report_down() if db_watch is not None
+                            and isinstance(exc, DatabaseUnavailable) else None)
+                    await wait_any(stop, wakeup, delay, back)
                     continue
                 await wait_any(stop, wakeup, self.settings.poll_interval_seconds, self.room)
         finally:
@@ -325,7 +333,8 @@ class Notifier:
             parent = None
             if job.claim.queue is Queue.NOTIFY and job.channel is None:
                 parent = await nq.find_thread_parent(s, r, window_seconds=self.settings.notify_thread_window_seconds)
-        view = view_from_rows(r, rows.analysis, rows.metric)
+        view = dataclasses.replace(view_from_rows(r, rows.analysis, rows.metric),
+                                   link_hosts=frozenset(self.settings.gitlab_hosts))
         if view.team is None:
             route = self.routing.route_for(r.git_project or r.gitlab_app, None)
             if route is not None and route.team:

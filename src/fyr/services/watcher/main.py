@@ -29,7 +29,7 @@ from fyr.db.base import utcnow
 from fyr.db.engine import Database
 from fyr.errors import DatabaseConflict, TransientError
 from fyr.models.rollout import Rollout, RolloutStatus
-from fyr.runtime import Backoff, run_loop
+from fyr.runtime import Backoff, DatabaseWatch, run_loop, service_backoff
 from fyr.services.watcher.k8s import EventType, JsonObj, Kind, KindWatcher, WatchScope, WatchTimeouts, scopes
 from fyr.services.watcher.logic import ClusterIndex, DeploymentRef
 from fyr.services.watcher.metrics import watcher_metrics
@@ -347,6 +347,7 @@ async def run_watcher(
     wake: Callable[[], None] | None = None,
     health: WatcherHealth | None = None,
     recorder: RolloutRecorder | None = None,
+    db_watch: DatabaseWatch | None = None,
 ) -> None:
     """Run until `stop`: one list/watch loop per kind (and namespace) plus the recorder loop.
 
@@ -371,8 +372,10 @@ async def run_watcher(
             streams = [tg.create_task(run_loop(f"watch_{w.scope.kind.lower()}", w.round, stop=stop,
                                                backoff=Backoff(initial=0.5, maximum=5.0)))
                        for w in watchers]
+            if db_watch is not None:
+                db_watch.on_back(recorder.wakeup.set)
             tg.create_task(run_loop("watcher_record", recorder.step, stop=stop, wakeup=recorder.wakeup,
-                                    backoff=Backoff(initial=0.5, maximum=5.0)))
+                                    backoff=service_backoff(), db_watch=db_watch))
             tg.create_task(_end_streams_on_stop(stop, streams))
     finally:
         await api.close()
