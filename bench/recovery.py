@@ -35,9 +35,9 @@ from fyr.logging import configure_logging
 from tests.e2e.outage import failure_to_slack_after_outage
 
 
-def _fresh(url: str | None, work: Path, run: int) -> str:
+def _fresh(url: str | None, work: Path, run: str) -> str:
     if url is None:
-        raw = f"sqlite+aiosqlite:///{work / f'recovery-{run}.db'}"
+        raw = f"sqlite+aiosqlite:///{work / f'recovery-{run}.db'}"  # a new file per run: nothing primed
     else:
         parsed = make_url(url)
         if not (parsed.database or "").startswith("fyr_bench"):
@@ -67,7 +67,7 @@ async def main() -> int:
         for outage in outages:
             delays = []
             for run in range(args.runs):
-                url = _fresh(args.database_url, Path(tmp), run)
+                url = _fresh(args.database_url, Path(tmp), f"{outage:.0f}-{run}")
                 result = await failure_to_slack_after_outage(database_url=url, outage_s=outage, work_dir=Path(tmp),
                                                              name=f"api{run}")
                 delays.append(result.back_to_slack_s)
