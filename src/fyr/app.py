@@ -24,7 +24,7 @@ from fyr.db.engine import Database
 from fyr.db.migrate import upgrade_async
 from fyr.errors import ConfigError, DatabaseUnavailable
 from fyr.health import ReadyCheck, create_health_app, serve
-from fyr.runtime import Wakeups, install_signal_handlers
+from fyr.runtime import DatabaseWatch, Wakeups, install_signal_handlers
 from fyr.settings import Settings
 
 log = structlog.get_logger()
@@ -53,10 +53,12 @@ async def run_services(
     wakeups: Wakeups | None = None,
     extra: dict[str, Any] | None = None,
     signals: bool = True,
+    db: Database | None = None,
 ) -> int:
     """Run `names` until SIGINT/SIGTERM (or `stop`); returns the exit code.
 
     `signals=False`: the caller (`fyr demo`) handles SIGINT/SIGTERM itself and sets `stop`.
+    `db`: a database to use instead of one built from the settings (tests, benchmarks); disposed here.
     """
     unknown = names - set(SERVICES)
     if unknown:
@@ -67,8 +69,9 @@ async def run_services(
     if signals:
         install_signal_handlers(stop)
     extra = extra or {}
-    db = Database.from_url(settings.database_url, pool_size=settings.db_pool_size)
-    if db.dialect == "sqlite":
+    if db is None:
+        db = Database.from_url(settings.database_url, pool_size=settings.db_pool_size)
+    if db.dialect == "sqlite" and not isinstance(db, OneWriterDatabase):
         db = OneWriterDatabase(db.engine)
     try:
         embedded = db.dialect == "sqlite" and len(names) > 1
@@ -79,6 +82,11 @@ async def run_services(
                 raise classify(exc, db.url) from exc
         await db.check_schema()
         wake = wakeups or Wakeups()
+        # One watch of the database for the process: when it answers again after an outage, every
+        # service's loop and the in-process wake-ups fire at once.
+        db_watch = DatabaseWatch(db.ping)
+        db_watch.on_back(wake.wake_analysis)
+        db_watch.on_back(wake.wake_notify)
         jobs: dict[str, Coroutine[Any, Any, None]] = {}
         checks: dict[str, ReadyCheck] = {}
         if "watcher" in names:
@@ -86,18 +94,24 @@ async def run_services(
 
             health = WatcherHealth()
             checks["watcher_synced"] = health.is_synced  # ready once every stream has been listed
+            checks["watcher_writes"] = health.writes_ok  # red once writes have failed past the threshold
             jobs["watcher"] = run_watcher(settings=settings, db=db, stop=stop, wake=wake.wake_analysis,
-                                          health=health)
+                                          health=health, db_watch=db_watch)
         if "analyzer" in names:
             from fyr.services.analyzer.main import run_analyzer
 
             jobs["analyzer"] = run_analyzer(settings=settings, db=db, stop=stop, wakeup=wake.analysis,
-                                            on_done=wake.wake_notify, **extra.get("analyzer", {}))
+                                            on_done=wake.wake_notify, db_watch=db_watch,
+                                            **extra.get("analyzer", {}))
         if "notifier" in names:
             from fyr.services.notifier.main import run_notifier
 
             jobs["notifier"] = run_notifier(settings=settings, db=db, stop=stop, wakeup=wake.notify,
-                                            **extra.get("notifier", {}))
+                                            db_watch=db_watch, **extra.get("notifier", {}))
+        if names & {"watcher", "ingestor"}:
+            from fyr.db.retention import run_pruner
+
+            jobs["retention"] = run_pruner(settings=settings, db=db, stop=stop)
         mounts = history_pages(settings, db, host) if "ingestor" in names or "ui" in names else {}
         running = set(names)
         if "ingestor" in names and (settings.gitlab_ingestor_token or names == {"ingestor"}):
@@ -112,7 +126,10 @@ async def run_services(
             jobs["http"] = serve(create_health_app(db=db, checks=checks, mounts=mounts), host=host, port=port,
                                  stop=stop)
         log.info("services_starting", services=sorted(running), port=port, database=shown(db.url))
-        await _run_all(jobs, stop)
+        try:
+            await _run_all(jobs, stop)
+        finally:
+            await db_watch.close()
         log.info("services_stopped", services=sorted(running))
         return 0
     finally:

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         30.0, gt=0, description="pause after Slack rejects the token (auth.test probes it); doubles up to 10 min"
     )
     routing_file: Path | None = Field(None, description="YAML: project glob -> team, slack_channel")
+    gitlab_hosts: list[str] = Field(
+        default_factory=list,
+        description="JSON list of GitLab host names a Slack link may point to (e.g. [\"gitlab.acme.io\"]); "
+                    "links to any other host, or with user info, are shown as text. Empty: no links",
+    )
 
     # --- gitlab ingestor ----------------------------------------------------------------------
     gitlab_ingestor_token: str | None = Field(None, validation_alias=_alias("GITLAB_INGESTOR_TOKEN"))
@@ -134,6 +139,25 @@ class Settings(BaseSettings):
         90.0, gt=0, description="no byte on a watch (not even a bookmark) for this long: reconnect"
     )
     watch_page_size: int = Field(500, ge=1, description="objects per list page; bounds memory on relist")
+    watcher_write_failure_ready_seconds: float = Field(
+        60.0, gt=0, description="/readyz turns red once the watcher's writes have failed this long"
+    )
+
+    # --- retention (the pruning loop runs with the watcher and/or the ingestor) -----------------
+    retention_days: float = Field(
+        90.0, ge=0, description="days of rollout history (with analyses) kept; the newest generation of "
+                                "each Deployment and queued rows are always kept; 0: forever"
+    )
+    retention_deliveries_days: float = Field(
+        7.0, ge=0, description="days a webhook delivery id is kept to drop a repeat; 0: forever"
+    )
+    retention_staging_days: float = Field(
+        30.0, ge=0, description="days staged GitLab metadata waits for its rollout; 0: forever"
+    )
+    retention_interval_seconds: float = Field(3600.0, gt=0, description="time between two pruning rounds")
+    retention_batch_size: int = Field(
+        500, ge=1, le=10_000, description="rows per delete transaction: short locks, never a table scan"
+    )
 
     # --- history page ---------------------------------------------------------------------------
     ui_token: SecretStr | None = Field(

@@ -46,7 +46,7 @@ def e2e_settings(tmp_path: Path, sim: SimCluster, slack: SlackFake) -> Settings:
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'fyr.db'}", kubeconfig=sim.kubeconfig_path,
         cluster_name="e2e", gitlab_ingestor_token=TOKEN, slack_bot_token="xoxb-e2e", slack_api_url=slack.url,
         default_slack_channel="#deployments", routing_file=routing, poll_interval_seconds=0.5,
-        slack_channel_interval_seconds=0.0, llm="none",
+        slack_channel_interval_seconds=0.0, llm="none", gitlab_hosts=["gitlab.acme.example"],
     )
 
 

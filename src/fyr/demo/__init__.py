@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -30,6 +31,7 @@ from fyr import exits
 from fyr.app import run_services
 from fyr.db import repositories as repo
 from fyr.db.engine import Database
+from fyr.demo.gitlab import GITLAB as DEMO_GITLAB
 from fyr.demo.gitlab import post_hooks
 from fyr.demo.place import DemoPlace, demo_place
 from fyr.demo.preview import PreviewSink
@@ -86,6 +88,8 @@ def demo_settings(settings: Settings, *, folder: Path, kubeconfig: Path, databas
         "cluster_name": settings.cluster_name if "cluster_name" in fields else DEMO_CLUSTER,
         "poll_interval_seconds": 0.5,
         "slack_channel_interval_seconds": settings.slack_channel_interval_seconds if settings.slack_bot_token else 0,
+        # The demo's GitLab webhooks carry links to this host: let the messages link to it.
+        "gitlab_hosts": [*settings.gitlab_hosts, urlsplit(DEMO_GITLAB).hostname or ""],
     })
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fyr.db.base import Base, UTCDateTime, utcnow
+from fyr.db.bounded import BoundedString, BoundedText
 from fyr.models.rollout import BIGINT
 
 
@@ -26,11 +27,11 @@ class RolloutAction(Base):
 
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
     rollout_id: Mapped[int] = mapped_column(BIGINT)
-    action: Mapped[str] = mapped_column(String(32))
-    slack_user_id: Mapped[str] = mapped_column(String(64))
-    slack_user_name: Mapped[str | None] = mapped_column(String(255))
-    dedupe_key: Mapped[str] = mapped_column(String(128))
-    detail: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(BoundedString(32))
+    slack_user_id: Mapped[str] = mapped_column(BoundedString(64))
+    slack_user_name: Mapped[str | None] = mapped_column(BoundedString(255))
+    dedupe_key: Mapped[str] = mapped_column(BoundedString(128))
+    detail: Mapped[str | None] = mapped_column(BoundedText())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -39,10 +40,10 @@ class WorkloadMute(Base):
     __table_args__ = (UniqueConstraint("cluster", "namespace", "deployment"),)
 
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
-    cluster: Mapped[str] = mapped_column(String(255))
-    namespace: Mapped[str] = mapped_column(String(255))
-    deployment: Mapped[str] = mapped_column(String(255))
+    cluster: Mapped[str] = mapped_column(BoundedString(255))
+    namespace: Mapped[str] = mapped_column(BoundedString(255))
+    deployment: Mapped[str] = mapped_column(BoundedString(255))
     muted_until: Mapped[datetime] = mapped_column(UTCDateTime())
-    muted_by: Mapped[str] = mapped_column(String(64))
+    muted_by: Mapped[str] = mapped_column(BoundedString(64))
     rollout_id: Mapped[int] = mapped_column(BIGINT)  # the rollout whose message was clicked
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Float, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fyr.db.base import Base, UTCDateTime, utcnow
+from fyr.db.bounded import BoundedString
 from fyr.models.rollout import BIGINT
 
 
@@ -52,11 +53,11 @@ class Analysis(Base):
 
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
     rollout_id: Mapped[int] = mapped_column(BIGINT)
-    model_name: Mapped[str] = mapped_column(String(255))
-    prompt_version: Mapped[str] = mapped_column(String(255))
+    model_name: Mapped[str] = mapped_column(BoundedString(255))
+    prompt_version: Mapped[str] = mapped_column(BoundedString(255))
     reduced_context: Mapped[dict[str, Any]] = mapped_column(JSON)
     analysis: Mapped[dict[str, Any]] = mapped_column(JSON)
-    signature: Mapped[str | None] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(BoundedString(64))
     reused_from_id: Mapped[int | None] = mapped_column(BIGINT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -68,7 +69,7 @@ class AnalysisMetric(Base):
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
     analysis_id: Mapped[int] = mapped_column(BIGINT)
     rollout_id: Mapped[int] = mapped_column(BIGINT)
-    model_name: Mapped[str] = mapped_column(String(255))
+    model_name: Mapped[str] = mapped_column(BoundedString(255))
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     context_tokens: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fyr.db.base import Base, UTCDateTime, utcnow
+from fyr.db.bounded import BoundedString
 from fyr.models.rollout import BIGINT
 
 
 class AnalysisFlight(Base):
     __tablename__ = "analysis_flights"
 
-    flight_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(255))
+    flight_key: Mapped[str] = mapped_column(BoundedString(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(BoundedString(255))
     rollout_id: Mapped[int] = mapped_column(BIGINT)
     analysis_id: Mapped[int | None] = mapped_column(BIGINT)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Enum, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Enum, Index, Integer, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fyr.db.base import Base, UTCDateTime
+from fyr.db.bounded import BoundedString, BoundedText
 
 
 class RolloutStatus(enum.StrEnum):
@@ -65,20 +66,21 @@ class Rollout(Base):
         Index("idx_recovery_queue", "recovery_status", "recovery_next_attempt_at"),
         Index("idx_update_queue", "update_status", "update_next_attempt_at"),
         Index("idx_git_commit", "git_commit"),
+        Index("idx_rollouts_updated", "updated_at"),  # retention (migration 0002)
     )
 
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
-    cluster: Mapped[str] = mapped_column(String(255))
-    namespace: Mapped[str] = mapped_column(String(255))
-    deployment: Mapped[str] = mapped_column(String(255))
+    cluster: Mapped[str] = mapped_column(BoundedString(255))
+    namespace: Mapped[str] = mapped_column(BoundedString(255))
+    deployment: Mapped[str] = mapped_column(BoundedString(255))
     generation: Mapped[int] = mapped_column(Integer)
     revision: Mapped[int | None] = mapped_column(Integer)
-    image: Mapped[str | None] = mapped_column(String(1024))
+    image: Mapped[str | None] = mapped_column(BoundedString(1024))
 
     status: Mapped[RolloutStatus] = mapped_column(_enum(RolloutStatus, "rollout_status"))
     origin: Mapped[Origin] = mapped_column(_enum(Origin, "rollout_origin"), default=Origin.K8S)
-    failure_reason: Mapped[str | None] = mapped_column(String(255))
-    failure_message: Mapped[str | None] = mapped_column(Text)
+    failure_reason: Mapped[str | None] = mapped_column(BoundedString(255))
+    failure_message: Mapped[str | None] = mapped_column(BoundedText())
 
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -89,49 +91,49 @@ class Rollout(Base):
     # analysis queue
     analysis_id: Mapped[int | None] = mapped_column(BIGINT)
     analysis_status: Mapped[AnalysisStatus | None] = mapped_column(_enum(AnalysisStatus, "analysis_status"))
-    analysis_lease_owner: Mapped[str | None] = mapped_column(String(64))
+    analysis_lease_owner: Mapped[str | None] = mapped_column(BoundedString(64))
     analysis_lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     analysis_attempts: Mapped[int] = mapped_column(Integer, default=0)
     analysis_next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    analysis_error: Mapped[str | None] = mapped_column(Text)
-    failure_signature: Mapped[str | None] = mapped_column(String(64))
+    analysis_error: Mapped[str | None] = mapped_column(BoundedText())
+    failure_signature: Mapped[str | None] = mapped_column(BoundedString(64))
 
     # notification queue
     notify_status: Mapped[NotifyStatus | None] = mapped_column(_enum(NotifyStatus, "notify_status"))
-    notify_lease_owner: Mapped[str | None] = mapped_column(String(64))
+    notify_lease_owner: Mapped[str | None] = mapped_column(BoundedString(64))
     notify_lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     notify_attempts: Mapped[int] = mapped_column(Integer, default=0)
     notify_next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    notify_error: Mapped[str | None] = mapped_column(Text)
-    slack_channel_sent: Mapped[str | None] = mapped_column(String(255))
-    team_sent: Mapped[str | None] = mapped_column(String(255))  # the team the message named (routing too)
-    slack_ts: Mapped[str | None] = mapped_column(String(64))
-    slack_thread_ts: Mapped[str | None] = mapped_column(String(64))
+    notify_error: Mapped[str | None] = mapped_column(BoundedText())
+    slack_channel_sent: Mapped[str | None] = mapped_column(BoundedString(255))
+    slack_ts: Mapped[str | None] = mapped_column(BoundedString(64))
+    slack_thread_ts: Mapped[str | None] = mapped_column(BoundedString(64))
+    team_sent: Mapped[str | None] = mapped_column(BoundedString(255))  # the team the message named (routing too)
 
     # recovery reply queue (a FAILED rollout that later reached SUCCESS)
     recovery_status: Mapped[NotifyStatus | None] = mapped_column(_enum(NotifyStatus, "recovery_status"))
-    recovery_lease_owner: Mapped[str | None] = mapped_column(String(64))
+    recovery_lease_owner: Mapped[str | None] = mapped_column(BoundedString(64))
     recovery_lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     recovery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     recovery_next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    recovery_error: Mapped[str | None] = mapped_column(Text)
+    recovery_error: Mapped[str | None] = mapped_column(BoundedText())
 
     # message update queue: the top Slack message is edited in place (chat.update) when its incident
     # changes (recovered, fixed by a newer generation, superseded, repeated, muted, re-analysed)
     update_status: Mapped[NotifyStatus | None] = mapped_column(_enum(NotifyStatus, "update_status"))
-    update_lease_owner: Mapped[str | None] = mapped_column(String(64))
+    update_lease_owner: Mapped[str | None] = mapped_column(BoundedString(64))
     update_lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     update_attempts: Mapped[int] = mapped_column(Integer, default=0)
     update_next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    update_error: Mapped[str | None] = mapped_column(Text)
+    update_error: Mapped[str | None] = mapped_column(BoundedText())
     analysis_fresh: Mapped[bool] = mapped_column(Boolean, default=False)  # re-analysis: reuse nothing
 
     # git metadata (ARCHITECTURE §4)
-    gitlab_app: Mapped[str | None] = mapped_column(String(255))
-    gitlab_env: Mapped[str | None] = mapped_column(String(255))
-    git_project: Mapped[str | None] = mapped_column(String(255))
-    git_commit: Mapped[str | None] = mapped_column(String(255))
-    pipeline_url: Mapped[str | None] = mapped_column(Text)
-    mr_url: Mapped[str | None] = mapped_column(Text)
-    team: Mapped[str | None] = mapped_column(String(255))
-    slack_channel: Mapped[str | None] = mapped_column(String(255))
+    gitlab_app: Mapped[str | None] = mapped_column(BoundedString(255))
+    gitlab_env: Mapped[str | None] = mapped_column(BoundedString(255))
+    git_project: Mapped[str | None] = mapped_column(BoundedString(255))
+    git_commit: Mapped[str | None] = mapped_column(BoundedString(255))
+    pipeline_url: Mapped[str | None] = mapped_column(BoundedText())
+    mr_url: Mapped[str | None] = mapped_column(BoundedText())
+    team: Mapped[str | None] = mapped_column(BoundedString(255))
+    slack_channel: Mapped[str | None] = mapped_column(BoundedString(255))

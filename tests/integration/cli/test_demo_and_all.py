@@ -86,7 +86,7 @@ async def test_fyr_all_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path
                         pass
                     await asyncio.sleep(0.2)
                 assert body, "fyr all did not become ready in 60 s"
-                assert body["checks"] == {"database": "ok", "watcher_synced": "ok"}
+                assert body["checks"] == {"database": "ok", "watcher_synced": "ok", "watcher_writes": "ok"}
                 metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
                 assert "fyr_ingestor" in metrics and "fyr_analyses" in metrics
                 assert (await client.get(f"http://127.0.0.1:{port}/ui/")).status_code == 200  # history pages

@@ -11,6 +11,9 @@ Differences from the seed's §17 schema, on purpose (ARCHITECTURE §2-§4):
 - gitlab_metadata, webhook_deliveries: GitLab metadata staged until its rollout is seen; dedupe of
   repeated webhook deliveries.
 
+Every step goes through fyr.migrations.steps, which skips what already exists: on MySQL/MariaDB
+(DDL is not transactional) a run killed midway is completed by the next `fyr db upgrade`.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-27 11:05:03.306665
@@ -22,6 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from fyr.db.base import UTCDateTime
+from fyr.migrations import steps
 
 revision = "0001"
 down_revision = None
@@ -30,7 +34,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    steps.create_table(
         "analyses",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
@@ -45,11 +49,10 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_analyses")),
     )
-    with op.batch_alter_table("analyses", schema=None) as batch_op:
-        batch_op.create_index("idx_rollout", ["rollout_id"], unique=False)
-        batch_op.create_index("idx_signature", ["signature", "created_at"], unique=False)
+    steps.create_index("idx_rollout", "analyses", ["rollout_id"])
+    steps.create_index("idx_signature", "analyses", ["signature", "created_at"])
 
-    op.create_table(
+    steps.create_table(
         "analysis_metrics",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
@@ -68,10 +71,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_analysis_metrics")),
     )
-    with op.batch_alter_table("analysis_metrics", schema=None) as batch_op:
-        batch_op.create_index("idx_metrics_analysis", ["analysis_id"], unique=False)
+    steps.create_index("idx_metrics_analysis", "analysis_metrics", ["analysis_id"])
 
-    op.create_table(
+    steps.create_table(
         "gitlab_metadata",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
@@ -97,12 +99,11 @@ def upgrade() -> None:
             name=op.f("uq_gitlab_metadata_project_path_environment_commit_sha"),
         ),
     )
-    with op.batch_alter_table("gitlab_metadata", schema=None) as batch_op:
-        batch_op.create_index("idx_gitlab_commit", ["commit_sha"], unique=False)
-        batch_op.create_index("idx_gitlab_job", ["job_id"], unique=False)
-        batch_op.create_index("idx_gitlab_slug", ["project_slug", "environment"], unique=False)
+    steps.create_index("idx_gitlab_commit", "gitlab_metadata", ["commit_sha"])
+    steps.create_index("idx_gitlab_job", "gitlab_metadata", ["job_id"])
+    steps.create_index("idx_gitlab_slug", "gitlab_metadata", ["project_slug", "environment"])
 
-    op.create_table(
+    steps.create_table(
         "rollouts",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
@@ -182,18 +183,13 @@ def upgrade() -> None:
             name=op.f("uq_rollouts_cluster_namespace_deployment_generation"),
         ),
     )
-    with op.batch_alter_table("rollouts", schema=None) as batch_op:
-        batch_op.create_index(
-            "idx_analysis_queue", ["analysis_status", "analysis_next_attempt_at"], unique=False
-        )
-        batch_op.create_index("idx_git_commit", ["git_commit"], unique=False)
-        batch_op.create_index("idx_notify_queue", ["notify_status", "notify_next_attempt_at"], unique=False)
-        batch_op.create_index(
-            "idx_recovery_queue", ["recovery_status", "recovery_next_attempt_at"], unique=False
-        )
-        batch_op.create_index("idx_status", ["cluster", "status"], unique=False)
+    steps.create_index("idx_analysis_queue", "rollouts", ["analysis_status", "analysis_next_attempt_at"])
+    steps.create_index("idx_git_commit", "rollouts", ["git_commit"])
+    steps.create_index("idx_notify_queue", "rollouts", ["notify_status", "notify_next_attempt_at"])
+    steps.create_index("idx_recovery_queue", "rollouts", ["recovery_status", "recovery_next_attempt_at"])
+    steps.create_index("idx_status", "rollouts", ["cluster", "status"])
 
-    op.create_table(
+    steps.create_table(
         "webhook_deliveries",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
@@ -207,27 +203,23 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("webhook_deliveries")
-    with op.batch_alter_table("rollouts", schema=None) as batch_op:
-        batch_op.drop_index("idx_status")
-        batch_op.drop_index("idx_recovery_queue")
-        batch_op.drop_index("idx_notify_queue")
-        batch_op.drop_index("idx_git_commit")
-        batch_op.drop_index("idx_analysis_queue")
+    steps.drop_table("webhook_deliveries")
+    steps.drop_index("idx_status", "rollouts")
+    steps.drop_index("idx_recovery_queue", "rollouts")
+    steps.drop_index("idx_notify_queue", "rollouts")
+    steps.drop_index("idx_git_commit", "rollouts")
+    steps.drop_index("idx_analysis_queue", "rollouts")
 
-    op.drop_table("rollouts")
-    with op.batch_alter_table("gitlab_metadata", schema=None) as batch_op:
-        batch_op.drop_index("idx_gitlab_slug")
-        batch_op.drop_index("idx_gitlab_job")
-        batch_op.drop_index("idx_gitlab_commit")
+    steps.drop_table("rollouts")
+    steps.drop_index("idx_gitlab_slug", "gitlab_metadata")
+    steps.drop_index("idx_gitlab_job", "gitlab_metadata")
+    steps.drop_index("idx_gitlab_commit", "gitlab_metadata")
 
-    op.drop_table("gitlab_metadata")
-    with op.batch_alter_table("analysis_metrics", schema=None) as batch_op:
-        batch_op.drop_index("idx_metrics_analysis")
+    steps.drop_table("gitlab_metadata")
+    steps.drop_index("idx_metrics_analysis", "analysis_metrics")
 
-    op.drop_table("analysis_metrics")
-    with op.batch_alter_table("analyses", schema=None) as batch_op:
-        batch_op.drop_index("idx_signature")
-        batch_op.drop_index("idx_rollout")
+    steps.drop_table("analysis_metrics")
+    steps.drop_index("idx_signature", "analyses")
+    steps.drop_index("idx_rollout", "analyses")
 
-    op.drop_table("analyses")
+    steps.drop_table("analyses")

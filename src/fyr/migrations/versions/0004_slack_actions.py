@@ -7,7 +7,7 @@
 - workload_mutes: one row per muted workload, with its end.
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from alembic import op
 
 from fyr.db.base import UTCDateTime
+from fyr.migrations import steps
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -26,17 +27,19 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("rollouts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("update_status", sa.Enum("PENDING", "SENT", "FAILED", name="update_status",
-                                                               length=16), nullable=True))
-        batch_op.add_column(sa.Column("update_lease_owner", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("update_lease_expires_at", UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column("update_attempts", sa.Integer(), nullable=False, server_default="0"))
-        batch_op.add_column(sa.Column("update_next_attempt_at", UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column("update_error", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("analysis_fresh", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.create_index("idx_update_queue", ["update_status", "update_next_attempt_at"], unique=False)
-    op.create_table(
+    for column in (
+        sa.Column("update_status", sa.Enum("PENDING", "SENT", "FAILED", name="update_status", length=16),
+                  nullable=True),
+        sa.Column("update_lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("update_lease_expires_at", UTCDateTime(), nullable=True),
+        sa.Column("update_attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("update_next_attempt_at", UTCDateTime(), nullable=True),
+        sa.Column("update_error", sa.Text(), nullable=True),
+        sa.Column("analysis_fresh", sa.Boolean(), nullable=False, server_default=sa.false()),
+    ):
+        steps.add_column("rollouts", column)
+    steps.create_index("idx_update_queue", "rollouts", ["update_status", "update_next_attempt_at"])
+    steps.create_table(
         "rollout_actions",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
         sa.Column("rollout_id", _ID, nullable=False),
@@ -49,9 +52,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rollout_actions")),
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_rollout_actions_dedupe_key")),
     )
-    with op.batch_alter_table("rollout_actions", schema=None) as batch_op:
-        batch_op.create_index("idx_actions_rollout", ["rollout_id", "created_at"], unique=False)
-    op.create_table(
+    steps.create_index("idx_actions_rollout", "rollout_actions", ["rollout_id", "created_at"])
+    steps.create_table(
         "workload_mutes",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
         sa.Column("cluster", sa.String(length=255), nullable=False),
@@ -68,12 +70,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("workload_mutes")
-    with op.batch_alter_table("rollout_actions", schema=None) as batch_op:
-        batch_op.drop_index("idx_actions_rollout")
-    op.drop_table("rollout_actions")
-    with op.batch_alter_table("rollouts", schema=None) as batch_op:
-        batch_op.drop_index("idx_update_queue")
-        for col in ("analysis_fresh", "update_error", "update_next_attempt_at", "update_attempts",
-                    "update_lease_expires_at", "update_lease_owner", "update_status"):
-            batch_op.drop_column(col)
+    steps.drop_table("workload_mutes")
+    steps.drop_index("idx_actions_rollout", "rollout_actions")
+    steps.drop_table("rollout_actions")
+    steps.drop_index("idx_update_queue", "rollouts")
+    for col in ("analysis_fresh", "update_error", "update_next_attempt_at", "update_attempts",
+                "update_lease_expires_at", "update_lease_owner", "update_status"):
+        steps.drop_column("rollouts", col)

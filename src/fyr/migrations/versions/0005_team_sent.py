@@ -12,7 +12,8 @@ Create Date: 2026-12-04 16:00:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from fyr.migrations import steps
 
 revision = "0005"
 down_revision = "0004"
@@ -21,10 +22,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("rollouts") as batch:
-        batch.add_column(sa.Column("team_sent", sa.String(length=255), nullable=True))
+    steps.add_column("rollouts", sa.Column("team_sent", sa.String(length=255), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("rollouts") as batch:
-        batch.drop_column("team_sent")
+    steps.drop_column("rollouts", "team_sent")

@@ -8,9 +8,9 @@ Create Date: 2026-12-04 16:10:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
 from fyr.db.base import UTCDateTime
+from fyr.migrations import steps
 
 revision = "0007"
 down_revision = "0005"
@@ -19,7 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    steps.create_table(
         "analysis_flights",
         sa.Column("flight_key", sa.String(length=64), nullable=False),
         sa.Column("owner", sa.String(length=255), nullable=False),
@@ -32,4 +32,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("analysis_flights")
+    steps.drop_table("analysis_flights")

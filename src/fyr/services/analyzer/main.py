@@ -31,8 +31,9 @@ from fyr.db import repositories as repo
 from fyr.db.analysis_queries import find_recent_analysis_by_signature
 from fyr.db.engine import Database
 from fyr.db.repositories import Claim, Queue
-from fyr.errors import FyrError, LeaseLost, PermanentError, TransientError
+from fyr.errors import DatabaseUnavailable, FyrError, LeaseLost, PermanentError, TransientError
 from fyr.models.analysis import Analysis, AnalysisResult
+from fyr.runtime import DatabaseWatch, service_backoff
 from fyr.services.analyzer import flights
 from fyr.services.analyzer.chains import PROMPT_VERSION, ChatModel, build_chat_model, explain
 from fyr.services.analyzer.costs import estimate_cost
@@ -95,6 +96,7 @@ async def run_analyzer(
     owner: str | None = None,
     registry: CollectorRegistry | None = None,
     shutdown_grace_s: float = 10.0,
+    db_watch: DatabaseWatch | None = None,
 ) -> None:
     """Run until `stop` is set. `model`: the chat model (default: from settings when the LLM is on).
 
@@ -108,7 +110,7 @@ async def run_analyzer(
     worker = Analyzer(settings=settings, db=db, model=model, source=source, owner=owner or default_owner(),
                       metrics=analyzer_metrics(registry), on_done=on_done)
     try:
-        await worker.run(stop=stop, wakeup=wakeup, shutdown_grace_s=shutdown_grace_s)
+        await worker.run(stop=stop, wakeup=wakeup, shutdown_grace_s=shutdown_grace_s, db_watch=db_watch)
     finally:
         await source.close()
 
@@ -132,10 +134,11 @@ class Analyzer:
 
     # --- the loop -------------------------------------------------------------------------------
 
-    async def run(self, *, stop: asyncio.Event, wakeup: asyncio.Event | None, shutdown_grace_s: float) -> None:
+    async def run(self, *, stop: asyncio.Event, wakeup: asyncio.Event | None, shutdown_grace_s: float,
+                  db_watch: DatabaseWatch | None = None) -> None:
         slots = self.claim_slots
         in_flight: set[asyncio.Task[None]] = set()
-        db_failures = 0
+        backoff = service_backoff()
         log.info("analyzer_started", owner=self.owner, concurrency=self.settings.analyzer_concurrency,
                  claims=slots, llm=self.model is not None)
         try:
@@ -152,12 +155,17 @@ class Analyzer:
                                 max_attempts=self.settings.analysis_max_attempts,
                                 cluster=self.settings.cluster_name)  # we can only collect from our cluster
                     except TransientError as exc:
-                        db_failures += 1
-                        delay = min(30.0, 0.5 * 2 ** min(db_failures, 6))
-                        log.warning("analysis_claim_failed", error=str(exc), retry_in=delay)
-                        await _wait_any(stop, None, set(), delay)
+                        # Back off (at most 5 s), but a wake-up (a FAILED just written) or the
+                        # database answering again ends the wait at once.
+                        delay = backoff.next_delay()
+                        log.warning("analysis_claim_failed", error=str(exc), retry_in=round(delay, 2))
+                        back = (db_watch.report_down() if db_watch is not None
+                                and isinstance(exc, DatabaseUnavailable) else None)
+                        await _wait_any(stop, wakeup, set(), delay, back)
+                        if wakeup is not None:
+                            wakeup.clear()
                         continue
-                    db_failures = 0
+                    backoff.reset()
                     got = len(claims)
                     for c in claims:
                         in_flight.add(asyncio.create_task(self.process(c), name=f"analyze-{c.rollout_id}"))
@@ -402,11 +410,12 @@ def _with_collection_status(context: dict[str, Any], fetch: BundleFetch) -> dict
 
 
 async def _wait_any(stop: asyncio.Event, wakeup: asyncio.Event | None, tasks: set[asyncio.Task[None]],
-                    wait_s: float | None) -> set[asyncio.Task[None]]:
-    """Wait for stop, a wake-up, a finished task or the timeout; return the finished tasks."""
+                    wait_s: float | None, also: asyncio.Event | None = None) -> set[asyncio.Task[None]]:
+    """Wait for stop, a wake-up (or `also`), a finished task or the timeout; return the finished tasks."""
     waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
-    if wakeup is not None:
-        waiters.append(asyncio.create_task(wakeup.wait()))
+    for event in (wakeup, also):
+        if event is not None:
+            waiters.append(asyncio.create_task(event.wait()))
     try:
         await asyncio.wait([*tasks, *waiters], timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -82,6 +82,7 @@ def retry_delay(exc: RateLimited, interval: float) -> float:
 
 async def wait_any(stop: asyncio.Event, wakeup: asyncio.Event | None, seconds: float,
                 room: asyncio.Event | None = None) -> None:
+    """Wait for `stop`, `wakeup` (cleared after), `room` or `seconds`, whichever comes first."""
     events = [e for e in (stop, wakeup, room) if e is not None]
     waiters = [asyncio.create_task(e.wait()) for e in events]
     try:

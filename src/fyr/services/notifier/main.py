@@ -26,6 +26,7 @@ import os
 import socket
 import time
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -37,8 +38,9 @@ from fyr.db import repositories as repo
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
 from fyr.db.repositories import Queue
-from fyr.errors import LeaseLost, PermanentError, TransientError
+from fyr.errors import DatabaseUnavailable, LeaseLost, PermanentError, TransientError
 from fyr.models.rollout import NotifyStatus, Rollout
+from fyr.runtime import DatabaseWatch, service_backoff
 from fyr.services.notifier.console import ConsoleSink
 from fyr.services.notifier.jobs import Done, Job, Lane, MessageSink, OnSent, Plan, retry_delay, wait_any
 from fyr.services.notifier.metrics import NotifierMetrics, notifier_metrics
@@ -84,6 +86,7 @@ async def run_notifier(
     routing: Routing | None = None,
     owner: str | None = None,
     registry: CollectorRegistry | None = None,
+    db_watch: DatabaseWatch | None = None,
 ) -> None:
     """Run until `stop` is set. With no `sink`: Slack when SLACK_BOT_TOKEN is set, else the console."""
     own_sink = sink is None
@@ -97,7 +100,7 @@ async def run_notifier(
     log.info("notifier_started", owner=notifier.owner, sink=type(sink).__name__,
              default_channel=settings.default_slack_channel)
     try:
-        await notifier.run(stop, wakeup)
+        await notifier.run(stop, wakeup, db_watch=db_watch)
     finally:
         if own_sink:
             await sink.close()
@@ -116,6 +119,9 @@ class Notifier:
         self.log = log.bind(owner=owner)
         self.metrics = metrics or notifier_metrics()
         self.held: dict[tuple[Queue, int], Job] = {}
+        # Links only to the GitLab hosts the operator named, and to Fyr's own history pages.
+        public = urlsplit(settings.public_url).hostname if settings.public_url else None
+        self.link_hosts = frozenset([*settings.gitlab_hosts, *([public] if public else [])])
         self.lanes: dict[str, Lane] = {}
         # Slack answers a post to "#name" with the channel id; both must share one lane (one pace).
         self.alias: dict[str, str] = {}
@@ -133,18 +139,24 @@ class Notifier:
 
     # --- the claim loop (the one place errors of the loop itself are caught) ---------------------
 
-    async def run(self, stop: asyncio.Event, wakeup: asyncio.Event | None) -> None:
-        failures = 0
+    async def run(self, stop: asyncio.Event, wakeup: asyncio.Event | None,
+                  db_watch: DatabaseWatch | None = None) -> None:
+        backoff = service_backoff()
         try:
             while not stop.is_set():
                 try:
                     await self._claim_round()
-                    failures = 0
+                    backoff.reset()
                 except Exception as exc:  # the loop's one catch: log, back off, go on
-                    failures += 1
+                    delay = backoff.next_delay()
                     self.log.warning("notifier_round_failed", error=str(exc), error_type=type(exc).__name__,
-                                     failures=failures, exc_info=not isinstance(exc, TransientError))
-                    await wait_any(stop, None, min(30.0, 0.5 * 2 ** min(failures, 6)))
+                                     failures=backoff.failures, retry_in=round(delay, 2),
+                                     exc_info=not isinstance(exc, TransientError))
+                    # At most 5 s; a wake-up (an analysis stored) or the database answering again
+                    # ends the wait at once.
+                    back = (db_watch.report_down() if db_watch is not None
+                            and isinstance(exc, DatabaseUnavailable) else None)
+                    await wait_any(stop, wakeup, delay, back)
                     continue
                 await wait_any(stop, wakeup, self.settings.poll_interval_seconds, self.room)
         finally:
@@ -338,7 +350,8 @@ class Notifier:
                 parent = await nq.find_workload_thread(s, r)  # muted: quietly into the first message's thread
         view = view_from_rows(r, rows.analysis, rows.metric)
         view = dataclasses.replace(view, incident=IncidentView(**dataclasses.asdict(state)),
-                                   buttons=self.settings.slack_signing_secret is not None)
+                                   buttons=self.settings.slack_signing_secret is not None,
+                                   link_hosts=self.link_hosts)
         if view.team is None:
             route = self.routing.route_for(r.git_project or r.gitlab_app, None)
             if route is not None and route.team:

@@ -6,6 +6,7 @@ WIRE-FORMATS B5) so that it can never ping `@channel`, a user, or forge a `<url|
 Fyr builds itself use `<url|label>` with a validated http(s) URL. Block Kit limits (B4) are
 respected by truncating *after* escaping, never inside an entity, with a visible marker, so Slack
 never answers `invalid_blocks` or `msg_too_long` because of what a log happened to contain.
+Fences, invisible format characters and link hosts are handled by `sanitize.py` (see there why).
 No I/O here: the notifier's main loop builds a `MessageView` from rows and posts what this returns.
 """
 
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 from fyr.models.analysis import Analysis, AnalysisMetric
 from fyr.models.rollout import Rollout
+from fyr.services.notifier.sanitize import inline_code_safe, link_host_allowed, neutralise_fences, strip_invisible
 
 EVENT_TYPE = "fyr_rollout"
 TRUNCATED = "… [truncated]"
@@ -81,6 +83,8 @@ class MessageView:
     history_url: str | None = None  # the rollout's history page when FYR_PUBLIC_URL is set
     incident: IncidentView | None = None  # the incident's state when the message is edited in place
     buttons: bool = False  # Slack interactivity is on: re-analyse, mute and roll back buttons
+    # Hosts a link may point to (the configured GitLab hosts); None: no host policy (offline use).
+    link_hosts: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,8 +194,8 @@ def escape(text: str) -> str:
 
 
 def clean(text: str) -> str:
-    """Drop terminal escapes and control characters (keeps newlines and tabs)."""
-    return _CONTROL.sub("", _ANSI.sub("", text))
+    """Drop terminal escapes, control and invisible format characters (keeps newlines and tabs)."""
+    return strip_invisible(_CONTROL.sub("", _ANSI.sub("", text)))
 
 
 def truncate_escaped(text: str, limit: int, marker: str = TRUNCATED) -> str:
@@ -206,29 +210,31 @@ def truncate_escaped(text: str, limit: int, marker: str = TRUNCATED) -> str:
 
 
 def safe(text: str | None, limit: int) -> str:
-    """Untrusted text → escaped, cleaned, truncated mrkdwn."""
-    return truncate_escaped(escape(clean(text or "")), limit)
+    """Untrusted text → cleaned, fences neutralised, escaped, truncated mrkdwn."""
+    return truncate_escaped(escape(neutralise_fences(clean(text or ""))), limit)
 
 
-def safe_url(url: str | None) -> str | None:
-    """A URL Fyr may put inside `<url|label>`: http(s) only, no whitespace, `|<>` percent-encoded."""
+def code(text: str | None, limit: int) -> str:
+    """Untrusted text as inline code: no backtick inside can end the span."""
+    return f"`{inline_code_safe(safe(text, limit))}`"
+
+
+def safe_url(url: str | None, hosts: frozenset[str] | None = None) -> str | None:
+    """A URL Fyr may put inside `<url|label>`: http(s) only, no userinfo, no whitespace, a host in
+    `hosts` (when given), `|<>` percent-encoded."""
     if not url:
         return None
     url = url.strip()
-    if len(url) > URL_MAX or any(ch.isspace() or ord(ch) < 0x20 for ch in url):
+    if len(url) > URL_MAX or any(ch.isspace() or ord(ch) < 0x20 for ch in url) or strip_invisible(url) != url:
         return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    if not link_host_allowed(url, hosts):
         return None
     return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
 
 
-def link(url: str | None, label: str) -> str:
-    """`<url|label>` for a valid URL, else the escaped label alone (never a link we did not vet)."""
-    good = safe_url(url)
+def link(url: str | None, label: str, hosts: frozenset[str] | None = None) -> str:
+    """`<url|label>` for a vetted URL, else the escaped label alone (never a link we did not vet)."""
+    good = safe_url(url, hosts)
     label_s = safe(label, 200).replace("|", "¦")
     if good is None:
         return label_s
@@ -239,7 +245,7 @@ def commit_url(view: MessageView) -> str | None:
     """GitLab commit URL from the pipeline URL's host and the project path, when both are known."""
     if not view.commit or not view.git_project or not re.fullmatch(r"[0-9a-fA-F]{7,64}", view.commit):
         return None
-    base = safe_url(view.pipeline_url) or safe_url(view.mr_url)
+    base = safe_url(view.pipeline_url, view.link_hosts) or safe_url(view.mr_url, view.link_hosts)
     if base is None:
         return None
     parts = urlsplit(base)
@@ -278,7 +284,7 @@ def _context(parts: list[str]) -> dict[str, Any]:
 def _code_block(lines: tuple[str, ...] | list[str], limit: int) -> str:
     """Lines in a ``` fence; escaped; a ``` inside a log line cannot close the fence early."""
     fence = "```"
-    body = "\n".join(escape(clean(line)).replace("```", "ʼʼʼ") for line in lines)
+    body = "\n".join(escape(neutralise_fences(clean(line))) for line in lines)
     body = truncate_escaped(body, max(10, limit - 2 * len(fence) - 2))
     return f"{fence}\n{body}\n{fence}"
 
@@ -358,15 +364,16 @@ def _links(view: MessageView) -> str:
     if view.commit:
         label = view.commit[:12]
         url = commit_url(view)
-        items.append(f"Commit {link(url, label)}" if url else f"Commit `{safe(label, 64)}`")
-    if safe_url(view.pipeline_url):
-        items.append(link(view.pipeline_url, "Pipeline"))
-    if safe_url(view.mr_url):
-        items.append(link(view.mr_url, "Merge request"))
+        items.append(f"Commit {link(url, label, view.link_hosts)}" if url else f"Commit {code(label, 64)}")
+    for url, label in ((view.pipeline_url, "Pipeline"), (view.mr_url, "Merge request")):
+        if safe_url(url, view.link_hosts):
+            items.append(link(url, label, view.link_hosts))
+        elif url:
+            items.append(f"{label} (link withheld: not a configured GitLab host)")
     if view.git_project:
-        items.append(f"Project `{safe(view.git_project, 200)}`")
-    if safe_url(view.history_url):
-        items.append(link(view.history_url, "Open in Fyr"))
+        items.append(f"Project {code(view.git_project, 200)}")
+    if safe_url(view.history_url, view.link_hosts):
+        items.append(link(view.history_url, "Open in Fyr", view.link_hosts))
     return " · ".join(items)
 
 
@@ -441,15 +448,15 @@ def render_failure(view: MessageView) -> RenderedMessage:
         blocks.append(_section(f":warning: {safe(view.fallback_note, 500)}"))
     gen = f"{view.generation}" + (f" (revision {view.revision})" if view.revision is not None else "")
     pairs = [
-        ("Deployment", f"`{safe(_where(view), 600)}`"),
+        ("Deployment", code(_where(view), 600)),
         ("Generation", gen),
-        ("Image", f"`{safe(view.image, 900)}`" if view.image else "_unknown_"),
+        ("Image", code(view.image, 900) if view.image else "_unknown_"),
         ("Status", f"{safe(view.status, 40)}" + (f" — {safe(view.failure_reason, 200)}"
                                                  if view.failure_reason else "")),
     ]
     if view.category:
         conf = f" ({safe(view.confidence, 20)} confidence)" if view.confidence else ""
-        pairs.append(("Category", f"`{safe(view.category, 60)}`{conf}"))
+        pairs.append(("Category", f"{code(view.category, 60)}{conf}"))
     if view.team:
         pairs.append(("Team", safe(view.team, 200)))
     blocks.append(_fields(pairs))
@@ -490,7 +497,7 @@ def render_repeat(view: MessageView) -> RenderedMessage:
     """Thread reply: the same deployment failed again with the same failure signature."""
     rev = f", revision {view.revision}" if view.revision is not None else ""
     line = (f"🔁 Failed again, same cause — generation {view.generation}{rev}"
-            + (f", image `{safe(view.image, 900)}`" if view.image else ""))
+            + (f", image {code(view.image, 900)}" if view.image else ""))
     blocks = [_section(line)]
     if view.fallback_note:
         blocks.append(_section(f":warning: {safe(view.fallback_note, 500)}"))
@@ -508,7 +515,7 @@ def render_repeat(view: MessageView) -> RenderedMessage:
 def render_recovery(view: MessageView) -> RenderedMessage:
     """Thread reply: the rollout that failed has since completed."""
     when = f" at {view.completed_at:%Y-%m-%d %H:%M:%S} UTC" if view.completed_at else ""
-    line = f"✅ Recovered: generation {view.generation} of `{safe(_where(view), 600)}` rolled out{when}."
+    line = f"✅ Recovered: generation {view.generation} of {code(_where(view), 600)} rolled out{when}."
     blocks = [_section(line), _context([f"rollout #{view.rollout_id}"])]
     text = truncate_escaped(f"Recovered: {safe(_where(view), 800)} generation {view.generation}", TEXT_MAX)
     return RenderedMessage(text=text, blocks=blocks, metadata=_metadata(view, "recovery"))

@@ -27,11 +27,12 @@ from fyr.core.status import RolloutVerdict, StatusThresholds
 from fyr.db import repositories as repo
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
-from fyr.errors import DatabaseConflict
+from fyr.errors import DatabaseConflict, TransientError
 from fyr.models.rollout import Rollout, RolloutStatus
-from fyr.runtime import Backoff, run_loop
+from fyr.runtime import Backoff, DatabaseWatch, run_loop, service_backoff
 from fyr.services.watcher.k8s import EventType, JsonObj, Kind, KindWatcher, WatchScope, WatchTimeouts, scopes
 from fyr.services.watcher.logic import ClusterIndex, DeploymentRef
+from fyr.services.watcher.metrics import watcher_metrics
 from fyr.settings import Settings
 
 CONFLICT_RETRIES = 5  # immediate re-runs of a batch that lost a deadlock, before the loop backs off
@@ -50,6 +51,9 @@ class WatcherHealth:
     lists: int = 0  # completed (re)lists over all streams
     events: int = 0  # objects delivered by lists and watches
     written: int = 0  # rollout rows inserted or moved
+    skipped: int = 0  # writes the database refused even alone (logged with their key, then dropped)
+    failing_since: float | None = None  # monotonic time writes started failing; None while they succeed
+    write_failure_ready_seconds: float = 60.0
 
     def is_synced(self) -> bool:
         return self.expected_scopes > 0 and len(self.synced) >= self.expected_scopes
@@ -57,6 +61,19 @@ class WatcherHealth:
     def mark_synced(self, scope: WatchScope) -> None:
         self.synced.add(str(scope))
         self.lists += 1
+
+    def writes_ok(self, now: float | None = None) -> bool:
+        """Readiness: False once writes have been failing for longer than the threshold."""
+        if self.failing_since is None:
+            return True
+        return (now if now is not None else time.monotonic()) - self.failing_since <= self.write_failure_ready_seconds
+
+    def write_failed(self) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+
+    def write_succeeded(self) -> None:
+        self.failing_since = None
 
 
 @dataclass(frozen=True)
@@ -166,36 +183,77 @@ class RolloutRecorder:
         log.info("watcher_primed", deployments=len(self.persisted))
 
     async def flush(self) -> int:
-        """Write pending transitions in batches, in order; on a database error nothing is dropped."""
+        """Write pending transitions in batches, in order; on a database error nothing is dropped.
+
+        A batch the database refuses for a reason other than an outage or a lock conflict (a value
+        it will not store, a constraint) is written again one transition at a time: the ones that
+        still fail are logged with their key, counted and skipped, so one poison row never holds
+        back the rollouts of the rest of the cluster.
+        """
         written = conflicts = 0
-        while self.pending:
-            # Failures first: on a first start thousands of healthy rollouts are recorded, and a crash
-            # loop found meanwhile must not wait behind them.
-            refs = [r for r in self.urgent if r in self.pending][: self.batch_size]
-            refs += [r for r in islice(self.pending, self.batch_size) if r not in self.urgent][
-                : self.batch_size - len(refs)]
-            self.urgent.difference_update(refs)
-            batch = {ref: self.pending.pop(ref) for ref in refs}
-            done = False
-            try:
-                written += await self._write_batch(batch)
-                done = True
-            except DatabaseConflict:
-                # A deadlock with a webhook transaction (MySQL picks a victim): the batch goes back
-                # below and is simply run again at once; only a persistent conflict reaches the loop.
-                conflicts += 1
-                if conflicts > CONFLICT_RETRIES:
+        try:
+            while self.pending:
+                # Failures first: on a first start thousands of healthy rollouts are recorded, and a crash
+                # loop found meanwhile must not wait behind them.
+                refs = [r for r in self.urgent if r in self.pending][: self.batch_size]
+                refs += [r for r in islice(self.pending, self.batch_size) if r not in self.urgent][
+                    : self.batch_size - len(refs)]
+                self.urgent.difference_update(refs)
+                batch = {ref: self.pending.pop(ref) for ref in refs}
+                left: dict[DeploymentRef, list[_Write]] = batch
+                try:
+                    written += await self._write_batch(batch)
+                    left = {}
+                except DatabaseConflict:
+                    # A deadlock with a webhook transaction (MySQL picks a victim): the batch goes back
+                    # below and is simply run again at once; only a persistent conflict reaches the loop.
+                    conflicts += 1
+                    if conflicts > CONFLICT_RETRIES:
+                        raise
+                    await asyncio.sleep(random.uniform(0.005, 0.05))
+                except TransientError:
                     raise
-                await asyncio.sleep(random.uniform(0.005, 0.05))
-            finally:
-                if not done:
-                    # Put the batch back in front of anything queued meanwhile, order kept.
-                    rest = self.pending
-                    self.pending = dict(batch)
-                    for ref, writes in rest.items():
-                        self.pending.setdefault(ref, []).extend(writes)
-                    self.urgent |= {r for r, ws in batch.items()
-                                    if any(w.verdict.status == RolloutStatus.FAILED for w in ws)}
+                except Exception as exc:  # refused, not unavailable: find the poison row by writing alone
+                    log.warning("watcher_batch_refused", cluster=self.cluster, rollouts=len(batch),
+                                error_type=type(exc).__name__, error=_short(exc))
+                    written += await self._write_alone(batch, left)
+                finally:
+                    if left:
+                        self._put_back(left)
+        except BaseException:
+            self.health.write_failed()
+            raise
+        self.health.write_succeeded()
+        return written
+
+    def _put_back(self, batch: dict[DeploymentRef, list[_Write]]) -> None:
+        """Put writes back in front of anything queued meanwhile, order kept."""
+        rest = self.pending
+        self.pending = dict(batch)
+        for ref, writes in rest.items():
+            self.pending.setdefault(ref, []).extend(writes)
+        self.urgent |= {r for r, ws in batch.items() if any(w.verdict.status == RolloutStatus.FAILED for w in ws)}
+
+    async def _write_alone(self, batch: dict[DeploymentRef, list[_Write]],
+                           left: dict[DeploymentRef, list[_Write]]) -> int:
+        """Each transition of `batch` in its own transaction; `left` keeps what is not done yet, so a
+        transient error (raised) leaves it to be put back. A transition refused alone is skipped."""
+        written = 0
+        for ref in list(batch):
+            while left.get(ref):
+                w = left[ref][0]
+                try:
+                    written += await self._write_batch({ref: [w]})
+                except TransientError:
+                    raise
+                except Exception as exc:  # this one transition is the poison: log its key, skip it
+                    self.health.skipped += 1
+                    watcher_metrics().rows_skipped.inc()
+                    log.error("rollout_write_skipped", cluster=self.cluster, namespace=ref[0], deployment=ref[1],
+                              generation=w.verdict.generation, status=str(w.verdict.status),
+                              error_type=type(exc).__name__, error=_short(exc))
+                left[ref].pop(0)
+            left.pop(ref, None)
         return written
 
     async def _write_batch(self, batch: dict[DeploymentRef, list[_Write]]) -> int:
@@ -272,6 +330,11 @@ class RolloutRecorder:
         return 30.0
 
 
+def _short(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).splitlines()[0][:200] if str(orig) else type(exc).__name__
+
+
 def thresholds_from(settings: Settings) -> StatusThresholds:
     return StatusThresholds.from_settings(settings)
 
@@ -284,6 +347,7 @@ async def run_watcher(
     wake: Callable[[], None] | None = None,
     health: WatcherHealth | None = None,
     recorder: RolloutRecorder | None = None,
+    db_watch: DatabaseWatch | None = None,
 ) -> None:
     """Run until `stop`: one list/watch loop per kind (and namespace) plus the recorder loop.
 
@@ -291,6 +355,7 @@ async def run_watcher(
     configuration error (no usable kubeconfig) ends this coroutine.
     """
     health = recorder.health if recorder is not None else (health or WatcherHealth())
+    health.write_failure_ready_seconds = settings.watcher_write_failure_ready_seconds
     recorder = recorder or RolloutRecorder(index=ClusterIndex(), db=db, cluster=settings.cluster_name,
                                            thresholds=thresholds_from(settings), wake=wake, health=health)
     timeouts = WatchTimeouts(server_seconds=settings.watch_timeout_seconds,
@@ -307,8 +372,10 @@ async def run_watcher(
             streams = [tg.create_task(run_loop(f"watch_{w.scope.kind.lower()}", w.round, stop=stop,
                                                backoff=Backoff(initial=0.5, maximum=5.0)))
                        for w in watchers]
+            if db_watch is not None:
+                db_watch.on_back(recorder.wakeup.set)
             tg.create_task(run_loop("watcher_record", recorder.step, stop=stop, wakeup=recorder.wakeup,
-                                    backoff=Backoff(initial=0.5, maximum=5.0)))
+                                    backoff=service_backoff(), db_watch=db_watch))
             tg.create_task(_end_streams_on_stop(stop, streams))
     finally:
         await api.close()
