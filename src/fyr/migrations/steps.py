@@ -84,9 +84,19 @@ def drop_index(name: str, table: str) -> None:
     _done(f"drop_index {name}")
 
 
+def _clear_batch_leftover(table: str) -> None:
+    """SQLite's batch mode copies a table through `_alembic_tmp_<table>`; Python's sqlite3 commits
+    the CREATE of that copy on its own, so a run stopped mid-copy leaves it behind and the next
+    batch on the table fails with "already exists". The copy holds nothing the table lacks."""
+    leftover = f"_alembic_tmp_{table}"
+    if op.get_bind().dialect.name == "sqlite" and has_table(leftover):
+        op.drop_table(leftover)
+
+
 def add_column(table: str, column: sa.Column[Any]) -> None:
     """ADD COLUMN unless present. A NOT NULL column needs a server_default (rows already exist)."""
     if not has_column(table, column.name):
+        _clear_batch_leftover(table)
         with op.batch_alter_table(table) as batch:
             batch.add_column(column)
     _done(f"add_column {table}.{column.name}")
@@ -94,6 +104,7 @@ def add_column(table: str, column: sa.Column[Any]) -> None:
 
 def drop_column(table: str, column: str) -> None:
     if has_column(table, column):
+        _clear_batch_leftover(table)
         with op.batch_alter_table(table) as batch:
             batch.drop_column(column)
     _done(f"drop_column {table}.{column}")

@@ -36,6 +36,7 @@ async def test_recovery_edits_the_failure_message_and_drops_its_buttons(database
             "fyr_reanalyse", "fyr_mute", "fyr_rollback"]
         await recover(database, rid)
         await wait_for(lambda: _updated(slack, 1), within=30)
+        await wait_for(lambda: _has(slack, 2), within=30)  # the recovery reply in the thread
     assert len(slack.top_level()) == 1  # edited, never re-posted
     assert header(msg.blocks) == "✅ Recovered: shop/api"
     assert "Recovered" in msg.text and action_ids(msg.blocks) == []
