@@ -1,12 +1,19 @@
-"""A Kubernetes API server on loopback, backed by `ClusterState`.
+"""A Kubernetes API server on loopback, backed by `ClusterState`, that real kubectl and client-go use.
 
-Why it exists: `fyr demo` needs a cluster to watch, and the tests need a fake that the real
-`kubernetes_asyncio` client can talk to over real HTTP. It serves what Fyr reads (list, watch,
-get and pod logs of Deployments, ReplicaSets, Pods and Events, plus enough discovery for clients)
-with the API server's wire formats: list metadata with `resourceVersion` and `continue`, chunked
-JSON-line watch streams with ADDED/MODIFIED/DELETED/BOOKMARK/ERROR, `metav1.Status` errors.
-Faults a real cluster has are injectable: streams dropped, history compacted (410 Gone), the server
-unavailable (503) or gone (connection refused/reset).
+Why it exists: `fyr demo`, `fyr simcluster`, the tests and the benches need a cluster, and every
+claim Fyr makes about Kubernetes is checked against what the real clients (kubectl 1.37, the
+`kubernetes_asyncio` client) do with this server. It serves the API server's wire formats: list
+metadata with `resourceVersion` and `continue`; chunked JSON-line watch streams with
+ADDED/MODIFIED/DELETED/BOOKMARK/ERROR, WatchList (`sendInitialEvents`) ending with the
+`k8s.io/initial-events-end` bookmark, "Too large resource version"; aggregated and legacy
+discovery; Table responses for `kubectl get`; create/replace/patch/delete with the status and scale
+subresources (rules in `writes.py`); pod logs with follow, since and timestamps; a `metav1.Status`
+body on every error. Faults a real cluster has are injectable: streams dropped, history compacted
+(410 Gone), the server unavailable (503) or gone (connection refused/reset).
+
+Authentication: the server listens on 127.0.0.1 only and needs no credentials (client-go sends no
+bearer token over plain http); a request that does carry an Authorization header must carry this
+server's token, anything else is 401.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +37,8 @@ import structlog
 import yaml
 from aiohttp import web
 
+from fyr.simcluster import discovery, openapi, tables, writes
+from fyr.simcluster.patch import PatchError, apply_patch
 from fyr.simcluster.store import (
     BY_KIND,
     RESOURCES,
@@ -39,10 +50,13 @@ from fyr.simcluster.store import (
     WatchSubscription,
     parse_selector,
 )
+from fyr.simcluster.writes import ApiError
 
 log = structlog.get_logger()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WriteHook = Callable[[ResourceType, str, JsonObj], None]
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 def status_body(code: int, reason: str, message: str, **details: Any) -> JsonObj:
@@ -61,6 +75,47 @@ def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
+def _json(body: Any, *, status: int = 200, content_type: str = "application/json") -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, headers={"Content-Type": content_type})
+
+
+@dataclass(frozen=True)
+class Route:
+    """A parsed API path: which prefix, namespace, resource, name and subresource it names."""
+
+    prefix: str  # "/api/v1" or "/apis/apps/v1"
+    plural: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    sub: str | None = None
+
+
+def parse_path(path: str) -> Route | None:
+    parts = [p for p in path.split("/") if p]
+    if parts[:2] == ["api", "v1"]:
+        prefix, rest = "/api/v1", parts[2:]
+    elif parts[:3] == ["apis", "apps", "v1"]:
+        prefix, rest = "/apis/apps/v1", parts[3:]
+    else:
+        return None
+    if not rest:
+        return Route(prefix)
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        ns, plural, tail = rest[1], rest[2], rest[3:]
+        if len(tail) > 2:
+            return None
+        return Route(prefix, plural, ns, tail[0] if tail else None, tail[1] if len(tail) > 1 else None)
+    if len(rest) == 1:
+        return Route(prefix, rest[0])
+    if rest[0] == "namespaces" and len(rest) == 2:
+        return Route(prefix, "namespaces", None, rest[1])
+    return None
+
+
+def _rfc3339nano(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
 class _Api:
     """Request handlers; one instance per server, sharing the cluster state."""
 
@@ -68,61 +123,144 @@ class _Api:
         self.sim = sim
         self.state = sim.state
 
-    # --- discovery ----------------------------------------------------------------------------
-    async def version(self, request: web.Request) -> web.Response:
-        return web.json_response({
-            "major": "1", "minor": "31", "gitVersion": "v1.31.0-fyr-sim", "gitCommit": "0" * 40,
-            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.22.0",
-            "compiler": "gc", "platform": "linux/amd64"})
+    # --- entry --------------------------------------------------------------------------------
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        path, method = request.path, request.method
+        accept = request.headers.get("Accept", "")
+        if path in ("/version", "/version/"):
+            return _json(discovery.SERVER_VERSION)
+        if path.rstrip("/") in ("/api", "/apis"):
+            core = path.rstrip("/") == "/api"
+            if discovery.wants_aggregated(accept):
+                return _json(discovery.aggregated(core), content_type=discovery.AGGREGATED_TYPE)
+            return _json(discovery.api_versions() if core else discovery.api_groups())
+        if path.rstrip("/") == "/apis/apps":
+            return _json(discovery.apps_group())
+        if path.rstrip("/") == "/openapi/v3":
+            return _json(openapi.root())
+        if path.startswith("/openapi/v3/"):
+            doc = openapi.group_version_doc(path.removeprefix("/openapi/v3/").rstrip("/"))
+            if doc is not None:
+                return _json(doc)
+        route = parse_path(path)
+        if route is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if route.plural is None:
+            if method != "GET":
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the "
+                               "requested resource")
+            return _json(discovery.resource_list(route.prefix))
+        if route.plural == "namespaces" and route.prefix == "/api/v1" and route.namespace is None:
+            return await self.namespaces(request, route)
+        res = RESOURCES.get(route.plural)
+        if res is None or res.prefix != route.prefix:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if route.name is None:
+            if method == "GET":
+                return await self.collection(request, res, route.namespace)
+            if method == "POST" and route.namespace is not None:
+                obj = writes.create(self.state, res, route.namespace, await self._body(request))
+                self.sim.notify(res, "ADDED", obj)
+                return _json(obj, status=201)
+            if method == "DELETE" and route.namespace is not None:
+                return self.delete_collection(request, res, route.namespace)
+        elif route.namespace is not None:
+            if route.sub is None:
+                return await self.item(request, res, route.namespace, route.name)
+            if route.sub == "status" and res.status_subresource:
+                return await self.item(request, res, route.namespace, route.name, sub="status")
+            if route.sub == "scale" and res.scale_subresource:
+                return await self.scale(request, res, route.namespace, route.name)
+            if route.sub == "log" and res.plural == "pods" and method == "GET":
+                return await self.pod_log(request, route.namespace, route.name)
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
-    async def api(self, request: web.Request) -> web.Response:
-        return web.json_response({"kind": "APIVersions", "versions": ["v1"],
-                                  "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                                                  "serverAddress": "127.0.0.1"}]})
+    @staticmethod
+    async def _body(request: web.Request) -> Any:
+        if request.headers.get("Content-Type", "").startswith("application/vnd.kubernetes.protobuf"):
+            raise ApiError(415, "UnsupportedMediaType", "the simulated cluster reads JSON and YAML bodies only, not "
+                           "protobuf: create objects from a manifest (kubectl create -f / apply -f)")
+        raw = await request.read()
+        try:
+            return orjson.loads(raw) if raw.strip()[:1] in (b"{", b"[") else yaml.safe_load(raw)
+        except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+            raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {exc}") from exc
 
-    async def apis(self, request: web.Request) -> web.Response:
-        group = {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-                 "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}
-        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]})
+    # --- namespaces (not stored: created on demand, always Active) ----------------------------
+    async def namespaces(self, request: web.Request, route: Route) -> web.Response:
+        rv = str(self.state.rv)
+        if route.name is None:
+            if request.method == "POST":
+                body = await self._body(request)
+                name = str(((body or {}).get("metadata") or {}).get("name") or "")
+                if not name:
+                    raise ApiError(422, "Invalid", 'Namespace "" is invalid: metadata.name: Required value')
+                if name in self.state.namespaces:
+                    raise ApiError(409, "AlreadyExists", f'namespaces "{name}" already exists', name=name,
+                                   kind="namespaces")
+                return _json({"kind": "Namespace", "apiVersion": "v1", **self.state.add_namespace(name)},
+                             status=201)
+            items = [self.state.namespaces[n] for n in sorted(self.state.namespaces)]
+            if tables.wants_table(request.headers.get("Accept", "")):
+                return _json(tables.table("Namespace", "v1", items, metadata={"resourceVersion": rv},
+                                          include=request.query.get("includeObject", "Metadata")))
+            return _json({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {"resourceVersion": rv},
+                          "items": items})
+        ns = self.state.namespaces.get(route.name)
+        if ns is None:
+            raise ApiError(404, "NotFound", f'namespaces "{route.name}" not found', name=route.name,
+                           kind="namespaces")
+        if request.method == "PATCH":
+            try:
+                patched = apply_patch(request.headers.get("Content-Type", ""), dict(ns), await self._body(request))
+            except PatchError as exc:
+                raise ApiError(422, "Invalid", f'Namespace "{route.name}" is invalid: {exc}') from exc
+            for key in ("labels", "annotations"):
+                if (patched.get("metadata") or {}).get(key) is not None:
+                    ns["metadata"][key] = patched["metadata"][key]
+        elif request.method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "the simulated cluster does not delete or replace namespaces")
+        if tables.wants_table(request.headers.get("Accept", "")):
+            return _json(tables.table("Namespace", "v1", [ns], metadata={"resourceVersion": rv},
+                                      include=request.query.get("includeObject", "Metadata")))
+        return _json({"kind": "Namespace", "apiVersion": "v1", **ns})
 
-    async def group_versions(self, request: web.Request) -> web.Response:
-        prefix = "/apis/apps/v1" if request.path.startswith("/apis") else "/api/v1"
-        resources: list[JsonObj] = []
-        for res in RESOURCES.values():
-            if res.prefix != prefix:
-                continue
-            resources.append({"name": res.plural, "singularName": res.kind.lower(), "namespaced": True,
-                              "kind": res.kind, "verbs": ["get", "list", "watch"]})
-            if res.plural == "pods":
-                resources.append({"name": "pods/log", "singularName": "", "namespaced": True,
-                                  "kind": "Pod", "verbs": ["get"]})
-        return web.json_response({"kind": "APIResourceList", "apiVersion": "v1",
-                                  "groupVersion": prefix.rsplit("/apis/", 1)[-1].removeprefix("/api/"),
-                                  "resources": resources})
-
-    # --- resources ----------------------------------------------------------------------------
-    def _resource(self, request: web.Request) -> ResourceType:
-        res = RESOURCES.get(request.match_info["plural"])
-        if res is None or not request.path.startswith(res.prefix + "/"):
-            raise web.HTTPNotFound(text=json.dumps(status_body(404, "NotFound", "the server could not "
-                                   "find the requested resource")), content_type="application/json")
-        return res
-
-    async def collection(self, request: web.Request) -> web.StreamResponse:
-        res = self._resource(request)
-        namespace = request.match_info.get("ns")
+    # --- collections --------------------------------------------------------------------------
+    async def collection(self, request: web.Request, res: ResourceType, namespace: str | None) -> web.StreamResponse:
         q = request.query
         try:
             labels = parse_selector(q.get("labelSelector"))
             fields = parse_selector(q.get("fieldSelector"))
         except SelectorError as exc:
-            return status_response(400, "BadRequest", str(exc))
+            raise ApiError(400, "BadRequest", str(exc)) from exc
         if _truthy(q.get("watch")):
             return await self._watch(request, res, namespace, labels, fields)
-        return self._list(res, namespace, labels, fields, q.get("limit"), q.get("continue"))
+        rv_text = q.get("resourceVersion", "")
+        if rv_text not in ("", "0"):
+            if not rv_text.isdigit():
+                raise ApiError(400, "BadRequest", f"invalid resource version: {rv_text}")
+            await self._wait_fresh(int(rv_text))
+        body = self._list(res, namespace, labels, fields, q.get("limit"), q.get("continue"))
+        if tables.wants_table(request.headers.get("Accept", "")):
+            return _json(tables.table(res.kind, res.api_version, body["items"], metadata=body["metadata"],
+                                      include=q.get("includeObject", "Metadata")))
+        return _json(body)
+
+    async def _wait_fresh(self, rv: int) -> None:
+        """The watch cache waits up to a few seconds for a resourceVersion it has not seen, then 504."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.sim.too_large_wait
+        while self.state.rv < rv and loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.state.next_commit().wait(), deadline - loop.time())
+        if self.state.rv < rv:
+            raise ApiError(504, "Timeout", f"Too large resource version: {rv}, current: {self.state.rv}",
+                           causes=[{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                           retryAfterSeconds=1)
 
     def _list(self, res: ResourceType, namespace: str | None, labels: Any, fields: Any,
-              limit_text: str | None, token: str | None) -> web.Response:
+              limit_text: str | None, token: str | None) -> JsonObj:
         # Pages after the first are read from current state, not a snapshot; the list's
         # resourceVersion is the first page's, so a watch from it still sees every later change.
         list_rv, after = self.state.rv, None
@@ -130,12 +268,11 @@ class _Api:
             try:
                 decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
                 list_rv, after = int(decoded["rv"]), (str(decoded["after"][0]), str(decoded["after"][1]))
-            except (ValueError, KeyError, TypeError, binascii.Error):
-                return status_response(400, "BadRequest", "invalid continue token")
+            except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+                raise ApiError(400, "BadRequest", "invalid continue token") from exc
             if list_rv < self.state.floor:
-                return status_response(410, "Expired", "The provided continue parameter is too old to "
-                                       "display a consistent list result. You can start a new list "
-                                       "without the continue parameter.")
+                raise ApiError(410, "Expired", "The provided continue parameter is too old to display a "
+                               "consistent list result. You can start a new list without the continue parameter.")
         limit = int(limit_text) if limit_text and limit_text.isdigit() and int(limit_text) > 0 else None
         items: list[JsonObj] = []
         next_token = None
@@ -152,23 +289,46 @@ class _Api:
         meta: JsonObj = {"resourceVersion": str(list_rv)}
         if next_token:
             meta["continue"] = next_token
-        body = {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta, "items": items}
-        return web.Response(body=orjson.dumps(body), content_type="application/json")
+        return {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta, "items": items}
 
+    def delete_collection(self, request: web.Request, res: ResourceType, namespace: str) -> web.Response:
+        try:
+            labels = parse_selector(request.query.get("labelSelector"))
+            fields = parse_selector(request.query.get("fieldSelector"))
+        except SelectorError as exc:
+            raise ApiError(400, "BadRequest", str(exc)) from exc
+        names = [key[1] for key, _ in self.state.select(res, namespace=namespace, labels=labels, fields=fields)]
+        gone = [writes.delete(self.state, res, namespace, n, propagation=request.query.get("propagationPolicy"))
+                for n in names]
+        for obj in gone:
+            self.sim.notify(res, "DELETED", obj)
+        return _json({"kind": f"{res.kind}List", "apiVersion": res.api_version,
+                      "metadata": {"resourceVersion": str(self.state.rv)}, "items": gone})
+
+    # --- watch --------------------------------------------------------------------------------
     async def _watch(self, request: web.Request, res: ResourceType, namespace: str | None,
                      labels: Any, fields: Any) -> web.StreamResponse:
         q = request.query
         rv_text = q.get("resourceVersion", "")
-        since = None if rv_text in ("", "0") else int(rv_text) if rv_text.isdigit() else -1
-        if since == -1:
-            return status_response(400, "BadRequest", f"invalid resource version: {rv_text}")
+        if rv_text not in ("", "0") and not rv_text.isdigit():
+            raise ApiError(400, "BadRequest", f"invalid resource version: {rv_text}")
+        since = None if rv_text in ("", "0") else int(rv_text)
+        initial_events = _truthy(q.get("sendInitialEvents"))
+        if initial_events and q.get("resourceVersionMatch") != "NotOlderThan":
+            raise ApiError(422, "Invalid", "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+                           "resourceVersionMatch to NotOlderThan")
+        if since is not None:
+            await self._wait_fresh(since)
         timeout = float(q.get("timeoutSeconds") or self.sim.default_watch_timeout)
         bookmarks = _truthy(q.get("allowWatchBookmarks"))
+        as_table = tables.wants_table(request.headers.get("Accept", ""))
+        include = q.get("includeObject", "Metadata")
         sub = WatchSubscription(res, namespace, labels, fields)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
         try:
-            first = self.state.subscribe(sub, since)
+            # WatchList: the current state as ADDED whatever the version asked, then a bookmark.
+            first = self.state.subscribe(sub, None if initial_events else since)
         except TooOld as exc:
             # The real server answers 200 and then one ERROR event carrying a 410 Status.
             await resp.prepare(request)
@@ -176,12 +336,34 @@ class _Api:
             await resp.write(json.dumps(event).encode() + b"\n")
             await resp.write_eof()
             return resp
+        if initial_events:
+            meta = {"resourceVersion": str(self.state.rv), "annotations": {INITIAL_EVENTS_END: "true"}}
+            first.append(orjson.dumps({"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.api_version,
+                                                                        "metadata": meta}}) + b"\n")
+        headers_sent = False
+
+        def encode(lines: list[bytes]) -> bytes:
+            nonlocal headers_sent
+            if not as_table:
+                return b"".join(lines)
+            out = []
+            for line in lines:
+                event = orjson.loads(line)
+                if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                    obj = event["object"]
+                    event["object"] = tables.table(res.kind, res.api_version, [obj], include=include,
+                                                   metadata={"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                                   headers=not headers_sent)
+                    headers_sent = True
+                out.append(orjson.dumps(event) + b"\n")
+            return b"".join(out)
+
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
             await resp.prepare(request)
             if first:
-                await resp.write(b"".join(first))
+                await resp.write(encode(first))
             next_bookmark = loop.time() + self.sim.bookmark_interval
             while True:
                 now = loop.time()
@@ -204,7 +386,7 @@ class _Api:
                 while not sub.queue.empty() and chunk[-1] is not None:
                     chunk.append(sub.queue.get_nowait())
                 ended = chunk[-1] is None
-                data = b"".join(c for c in chunk if c is not None)
+                data = encode([c for c in chunk if c is not None])
                 if data:
                     await resp.write(data)
                 if ended:
@@ -219,54 +401,141 @@ class _Api:
             self.state.unsubscribe(sub)
         return resp
 
-    async def item(self, request: web.Request) -> web.Response:
-        res = self._resource(request)
-        ns, name = request.match_info["ns"], request.match_info["name"]
-        obj = self.state.objects[res.plural].get((ns, name))
-        if obj is None:
-            group = res.api_version.split("/")[0] if "/" in res.api_version else ""
-            qualified = f"{res.plural}.{group}" if group else res.plural
-            return status_response(404, "NotFound", f'{qualified} "{name}" not found', name=name,
-                                   group=group, kind=res.plural)
-        return web.Response(body=orjson.dumps(obj), content_type="application/json")
+    # --- single objects -----------------------------------------------------------------------
+    async def item(self, request: web.Request, res: ResourceType, ns: str, name: str,
+                   sub: str | None = None) -> web.Response:
+        method = request.method
+        if method == "GET":
+            obj = self.state.objects[res.plural].get((ns, name))
+            if obj is None:
+                raise writes.not_found(res, name)
+            if sub is None and tables.wants_table(request.headers.get("Accept", "")):
+                return _json(tables.table(res.kind, res.api_version, [obj],
+                                          metadata={"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                          include=request.query.get("includeObject", "Metadata")))
+            return web.Response(body=orjson.dumps(obj), content_type="application/json")
+        if method == "PUT":
+            obj = writes.replace(self.state, res, ns, name, await self._body(request), subresource=sub)
+        elif method == "PATCH":
+            obj = writes.patch(self.state, res, ns, name, request.headers.get("Content-Type", ""),
+                               await self._body(request), subresource=sub)
+        elif method == "DELETE" and sub is None:
+            propagation = request.query.get("propagationPolicy")
+            raw = await request.read()
+            if raw.strip():
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    opts = orjson.loads(raw)
+                    propagation = opts.get("propagationPolicy", propagation) if isinstance(opts, dict) else propagation
+            obj = writes.delete(self.state, res, ns, name, propagation=propagation)
+            self.sim.notify(res, "DELETED", obj)
+            return _json(obj)
+        else:
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        self.sim.notify(res, "MODIFIED", obj)
+        return _json(obj)
 
-    async def pod_log(self, request: web.Request) -> web.Response:
-        ns, name = request.match_info["ns"], request.match_info["name"]
+    async def scale(self, request: web.Request, res: ResourceType, ns: str, name: str) -> web.Response:
+        if request.method == "GET":
+            obj = self.state.objects[res.plural].get((ns, name))
+            if obj is None:
+                raise writes.not_found(res, name)
+            return _json(writes.scale_of(res, obj))
+        if request.method not in ("PUT", "PATCH"):
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        content_type = request.headers.get("Content-Type", "") if request.method == "PATCH" else None
+        scale = writes.update_scale(self.state, res, ns, name, content_type, await self._body(request))
+        stored = self.state.objects[res.plural][(ns, name)]
+        self.sim.notify(res, "MODIFIED", stored)
+        return _json(scale)
+
+    # --- logs ---------------------------------------------------------------------------------
+    async def pod_log(self, request: web.Request, ns: str, name: str) -> web.StreamResponse:
         pod = self.state.objects["pods"].get((ns, name))
         if pod is None:
-            return status_response(404, "NotFound", f'pods "{name}" not found', name=name, kind="pods")
+            raise writes.not_found(RESOURCES["pods"], name)
         spec = pod.get("spec", {})
         names = [c["name"] for c in spec.get("containers", [])]
         init_names = [c["name"] for c in spec.get("initContainers", []) or []]
-        container = request.query.get("container")
+        q = request.query
+        container = q.get("container")
         if not container:
             if len(names) != 1:
-                return status_response(400, "BadRequest", f"a container name must be specified for pod "
-                                       f"{name}, choose one of: [{' '.join(names)}] or one of the init "
-                                       f"containers: [{' '.join(init_names)}]")
+                raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, choose one "
+                               f"of: [{' '.join(names)}] or one of the init containers: [{' '.join(init_names)}]")
             container = names[0]
         if container not in names and container not in init_names:
-            return status_response(400, "BadRequest", f"container {container} is not valid for pod {name}")
-        previous = _truthy(request.query.get("previous"))
-        text = self.state.logs.get((ns, name, container, previous))
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        previous = _truthy(q.get("previous"))
+        key = (ns, name, container, previous)
+        text = self.state.logs.get(key)
         if text is None:
             if previous:
-                return status_response(400, "BadRequest", f'previous terminated container "{container}" '
-                                       f'in pod "{name}" not found')
+                raise ApiError(400, "BadRequest", f'previous terminated container "{container}" in pod "{name}" '
+                               "not found")
             waiting = self._waiting_reason(pod, container)
             if waiting:
-                return status_response(400, "BadRequest", f'container "{container}" in pod "{name}" is '
-                                       f"waiting to start: {waiting}")
+                raise ApiError(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: '
+                               f"{waiting}")
             text = ""
-        tail = request.query.get("tailLines")
+        stamps = self.state.log_stamps.get(key) or []
+        lines = text.splitlines(keepends=True)
+        stamped = [(stamps[i] if i < len(stamps) else self.state.clock(), line) for i, line in enumerate(lines)]
+        since = self._since(q)
+        if since is not None:
+            stamped = [(at, line) for at, line in stamped if at >= since]
+        tail = q.get("tailLines")
         if tail and tail.isdigit():
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[-int(tail):]) if int(tail) > 0 else ""
-        data = text.encode()
-        limit = request.query.get("limitBytes")
-        if limit and limit.isdigit():
-            data = data[: int(limit)]
-        return web.Response(body=data, content_type="text/plain", charset="utf-8")
+            stamped = stamped[-int(tail):] if int(tail) > 0 else []
+        timestamps = _truthy(q.get("timestamps"))
+
+        def render(rows: list[tuple[datetime, str]]) -> bytes:
+            return "".join(f"{_rfc3339nano(at)} {line}" if timestamps else line for at, line in rows).encode()
+
+        data = render(stamped)
+        limit = q.get("limitBytes")
+        if not _truthy(q.get("follow")) or previous:
+            if limit and limit.isdigit():
+                data = data[: int(limit)]
+            return web.Response(body=data, content_type="text/plain", charset="utf-8")
+        return await self._follow(request, key, data)
+
+    async def _follow(self, request: web.Request, key: tuple[str, str, str, bool], first: bytes) -> web.StreamResponse:
+        """`logs -f`: what is there, then every appended line until the pod goes or the client leaves."""
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.state.log_followers.setdefault(key, set()).add(queue)
+        timestamps = _truthy(request.query.get("timestamps"))
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain; charset=utf-8"})
+        resp.enable_chunked_encoding()
+        try:
+            await resp.prepare(request)
+            if first:
+                await resp.write(first)
+            while True:
+                text = await queue.get()
+                if text is None:
+                    break
+                if timestamps:
+                    stamp = _rfc3339nano(self.state.clock())
+                    text = "".join(f"{stamp} {line}" for line in text.splitlines(keepends=True))
+                await resp.write(text.encode())
+            await resp.write_eof()
+        except ConnectionResetError:
+            pass
+        finally:
+            self.state.log_followers.get(key, set()).discard(queue)
+        return resp
+
+    def _since(self, q: Any) -> datetime | None:
+        seconds = q.get("sinceSeconds")
+        if seconds and seconds.isdigit():
+            return self.state.clock() - timedelta(seconds=int(seconds))
+        text = q.get("sinceTime")
+        if text:
+            try:
+                return datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise ApiError(400, "BadRequest", f"invalid sinceTime: {text}") from exc
+        return None
 
     @staticmethod
     def _waiting_reason(pod: JsonObj, container: str) -> str | None:
@@ -288,10 +557,14 @@ class SimCluster:
     """
 
     def __init__(self, *, history_limit: int = 10_000, bookmark_interval: float = 60.0,
-                 default_watch_timeout: float = 1800.0, token: str | None = None) -> None:
+                 default_watch_timeout: float = 1800.0, token: str | None = None,
+                 too_large_wait: float = 3.0) -> None:
         self.state = ClusterState(history_limit=history_limit)
         self.bookmark_interval = bookmark_interval
         self.default_watch_timeout = default_watch_timeout
+        self.too_large_wait = too_large_wait
+        # Called after each write a client made over HTTP (not the driver API): the controller's trigger.
+        self.write_hooks: list[WriteHook] = []
         self.token = token or secrets.token_hex(16)
         self.host = "127.0.0.1"
         self.port = 0
@@ -323,18 +596,8 @@ class SimCluster:
 
     def app(self) -> web.Application:
         api = _Api(self)
-        app = web.Application(middlewares=[self._middleware])
-        r = app.router
-        # The generated client asks for discovery paths with a trailing slash.
-        for path, handler in (("/version", api.version), ("/api", api.api), ("/apis", api.apis),
-                              ("/api/v1", api.group_versions), ("/apis/apps/v1", api.group_versions)):
-            r.add_get(path, handler)
-            r.add_get(path + "/", handler)
-        for prefix in ("/api/v1", "/apis/apps/v1"):
-            r.add_get(prefix + "/namespaces/{ns}/pods/{name}/log", api.pod_log)
-            r.add_get(prefix + "/{plural}", api.collection)
-            r.add_get(prefix + "/namespaces/{ns}/{plural}", api.collection)
-            r.add_get(prefix + "/namespaces/{ns}/{plural}/{name}", api.item)
+        app = web.Application(middlewares=[self._middleware], client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", api.dispatch)
         return app
 
     async def start(self, *, port: int = 0) -> None:
@@ -361,15 +624,17 @@ class SimCluster:
         return {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
             "clusters": [{"name": "fyr-sim", "cluster": {"server": self.url}}],
-            "users": [{"name": "fyr-sim", "user": {"token": self.token}}],
+            "users": [{"name": "fyr-sim", "user": {}}],  # loopback: no credentials (module docstring)
             "contexts": [{"name": "fyr-sim", "context": {"cluster": "fyr-sim", "user": "fyr-sim"}}],
             "current-context": "fyr-sim",
         }
 
     def write_kubeconfig(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.kubeconfig(), sort_keys=False))
-        path.chmod(0o600)
+        part = path.with_name(f".{path.name}.part")
+        part.write_text(yaml.safe_dump(self.kubeconfig(), sort_keys=False))
+        part.chmod(0o600)
+        part.replace(path)  # whole or absent: a reader waiting for the file never sees half of it
         self.kubeconfig_path = path
         return path
 
@@ -388,6 +653,16 @@ class SimCluster:
 
     def set_log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
         self.state.set_log(namespace, pod, container, text, previous=previous)
+
+    def append_log(self, namespace: str, pod: str, container: str, text: str) -> None:
+        self.state.append_log(namespace, pod, container, text)
+
+    def notify(self, res: ResourceType, event_type: str, obj: JsonObj) -> None:
+        for hook in list(self.write_hooks):
+            try:
+                hook(res, event_type, obj)
+            except Exception:  # a hook's bug must not turn a stored write into an error answer
+                log.exception("simcluster_write_hook_failed", resource=res.plural)
 
     def compact(self) -> None:
         self.state.compact()
@@ -440,6 +715,15 @@ class SimCluster:
         if self._unavailable == "503":
             return status_response(503, "ServiceUnavailable", "the server is currently unable to handle "
                                    "the request")
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        auth = request.headers.get("Authorization")
+        if auth is not None and auth != f"Bearer {self.token}":
             return status_response(401, "Unauthorized", "Unauthorized")
-        return await handler(request)
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return status_response(exc.code, exc.reason, exc.message, **exc.details)
+        except web.HTTPException:
+            raise
+        except Exception as exc:
+            log.exception("simcluster_request_failed", path=request.path, method=request.method)
+            return status_response(500, "InternalError", f"Internal error occurred: {exc}")
