@@ -99,3 +99,26 @@ async def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     db = Database.from_url(url, pool_size=20)
     yield db
     await db.dispose()
+
+
+TOOLS = Path(__file__).resolve().parent.parent / ".cache" / "tools"
+
+
+def _tool(name: str) -> Path:
+    path = TOOLS / name
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is missing: `make test` fetches it (or run `python scripts/fetch_tools.py`)",
+                    pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> Path:
+    """The real kubectl 1.37 binary that judges the simulated cluster (cached by scripts/fetch_tools.py)."""
+    return _tool("kubectl")
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """The real helm 4 binary (cached by scripts/fetch_tools.py)."""
+    return _tool("helm")

@@ -566,6 +566,8 @@ class SimCluster:
         # Called after each write a client made over HTTP (not the driver API): the controller's trigger.
         self.write_hooks: list[WriteHook] = []
         self.token = token or secrets.token_hex(16)
+        # True: every request must carry the token (what a cluster that revoked the kubeconfig's access does).
+        self.require_token = False
         self.host = "127.0.0.1"
         self.port = 0
         self.kubeconfig_path = Path()
@@ -716,7 +718,7 @@ class SimCluster:
             return status_response(503, "ServiceUnavailable", "the server is currently unable to handle "
                                    "the request")
         auth = request.headers.get("Authorization")
-        if auth is not None and auth != f"Bearer {self.token}":
+        if (auth is not None or self.require_token) and auth != f"Bearer {self.token}":
             return status_response(401, "Unauthorized", "Unauthorized")
         try:
             return await handler(request)
