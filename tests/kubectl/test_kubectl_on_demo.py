@@ -146,6 +146,19 @@ def test_set_image_crashloop_fails_the_rollout_and_get_w_streams_it(
     assert any("CrashLoopBackOff" in line for line in out.splitlines()[1:])
 
 
+def test_generators_create_in_protobuf_and_the_controller_fails_the_named_image(k_demo: Kubectl) -> None:
+    k_demo.ok("create", "namespace", "gen")
+    k_demo.ok("create", "deployment", "api", "-n", "gen", "--image=reg.example/api:notfound", "--replicas=2",
+              "--port=8080")
+    deadline, status = time.monotonic() + 10, ""
+    while time.monotonic() < deadline and "ImagePullBackOff" not in status:
+        status = k_demo("get", "pods", "-n", "gen").out  # "No resources found" until the controller acts
+        time.sleep(0.2)
+    assert "ImagePullBackOff" in status
+    k_demo.ok("run", "one", "-n", "gen", "--image=busybox:1", "--", "sleep", "10")
+    assert k_demo.ok("get", "pod", "one", "-n", "gen", "-o", "jsonpath={.spec.containers[0].args}") == '["sleep","10"]'
+
+
 def test_logs_follow_streams_until_the_pod_is_deleted(k_demo: Kubectl) -> None:
     pod = next(p["metadata"]["name"] for p in _pods(k_demo, "billing")
                if p["status"]["containerStatuses"][0].get("ready"))

@@ -15,6 +15,7 @@ import pytest
 
 from fyr.simcluster.controller import DeploymentSim
 from fyr.simcluster.patch import strategic_merge
+from fyr.simcluster.protobuf import MAGIC, Unsupported, decode_object
 from fyr.simcluster.reactive import ReactiveController, failure_of
 from fyr.simcluster.server import SimCluster
 from fyr.simcluster.tables import human_duration, pod_status_text
@@ -43,6 +44,7 @@ async def sim() -> AsyncIterator[SimCluster]:
 
 @pytest.fixture
 async def http(sim: SimCluster) -> AsyncIterator[aiohttp.ClientSession]:
+    sim.state.add_namespace("shop")
     async with aiohttp.ClientSession(base_url=sim.url) as session:
         yield session
 
@@ -73,6 +75,8 @@ async def test_create_defaults_the_object_and_clears_the_status(http):
     assert spec["template"]["spec"]["dnsPolicy"] == "ClusterFirst"
     status, again = await call(http, "POST", f"{APPS}/deployments", deployment())
     assert (status, again["reason"]) == (409, "AlreadyExists")
+    status, nowhere = await call(http, "POST", "/apis/apps/v1/namespaces/nowhere/deployments", deployment())
+    assert (status, nowhere["message"]) == (404, 'namespaces "nowhere" not found')
 
 
 async def test_status_and_spec_writes_follow_the_subresource_rules(http):
@@ -199,6 +203,29 @@ def test_replicaset_history_is_pruned_to_the_limit(sim):
         d.rollout(image=f"app:{tag}")
         d.become_ready()
     assert len(sim.list("ReplicaSet", "shop")) == 2
+
+
+def _pb(number: int, value: bytes | int) -> bytes:
+    def varint(n: int) -> bytes:
+        out = b""
+        while True:
+            out += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
+            n >>= 7
+            if not n:
+                return out
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def test_protobuf_bodies_decode_and_unknown_fields_are_refused():
+    meta = _pb(1, b"ns1") + _pb(4, b"") + _pb(7, 0)  # selfLink "" and generation 0: Go's zero values
+    body = MAGIC + _pb(1, _pb(1, b"v1") + _pb(2, b"Namespace")) + _pb(2, _pb(1, meta))
+    assert decode_object(body) == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns1"}}
+    with pytest.raises(Unsupported):
+        decode_object(MAGIC + _pb(1, _pb(1, b"v1") + _pb(2, b"Namespace")) + _pb(2, _pb(1, meta + _pb(99, 5))))
+    with pytest.raises(Unsupported):
+        decode_object(MAGIC + _pb(1, _pb(1, b"v1") + _pb(2, b"Secret")))
 
 
 def test_failure_tags():

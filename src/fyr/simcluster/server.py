@@ -37,7 +37,7 @@ import structlog
 import yaml
 from aiohttp import web
 
-from fyr.simcluster import discovery, openapi, tables, writes
+from fyr.simcluster import discovery, openapi, protobuf, tables, writes
 from fyr.simcluster.patch import PatchError, apply_patch
 from fyr.simcluster.store import (
     BY_KIND,
@@ -179,8 +179,11 @@ class _Api:
     @staticmethod
     async def _body(request: web.Request) -> Any:
         if request.headers.get("Content-Type", "").startswith("application/vnd.kubernetes.protobuf"):
-            raise ApiError(415, "UnsupportedMediaType", "the simulated cluster reads JSON and YAML bodies only, not "
-                           "protobuf: create objects from a manifest (kubectl create -f / apply -f)")
+            try:
+                return protobuf.decode_object(await request.read())
+            except protobuf.Unsupported as exc:
+                raise ApiError(415, "UnsupportedMediaType", f"the simulated cluster cannot read this protobuf body "
+                               f"({exc}): create the object from a manifest (kubectl create -f / apply -f)") from exc
         raw = await request.read()
         try:
             return orjson.loads(raw) if raw.strip()[:1] in (b"{", b"[") else yaml.safe_load(raw)

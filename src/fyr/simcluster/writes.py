@@ -80,6 +80,8 @@ def _check_identity(res: ResourceType, namespace: str, body: Any, name: str | No
 
 
 def create(state: ClusterState, res: ResourceType, namespace: str, body: Any) -> JsonObj:
+    if namespace not in state.namespaces:
+        raise ApiError(404, "NotFound", f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
     obj = _check_identity(res, namespace, body, None)
     meta = obj["metadata"]
     if meta.get("resourceVersion"):
