@@ -16,6 +16,8 @@ from fyr.services.analyzer.offline import collect_target
 from fyr.settings import Settings
 from tests.kubectl.conftest import Kubectl, Playground
 
+pytestmark = pytest.mark.timeout(300)
+
 
 def _pods(k: Kubectl, ns: str) -> list[dict]:
     items: list[dict] = json.loads(k.ok("get", "pods", "-n", ns, "-o", "json"))["items"]

@@ -31,6 +31,9 @@ from fyr.settings import Settings
 from tests.kubectl.conftest import Kubectl, Playground, Result
 from tests.kubectl.states import NS, State, states
 
+# The module fixtures start `fyr simcluster` and build every state inside the first test's time.
+pytestmark = pytest.mark.timeout(300)
+
 STATES = states()
 BY_NAME = {s.name: s for s in STATES}
 # One state per kubectl branch and per kind of early failure: these also go through the CLI.
