@@ -34,29 +34,35 @@ def remove_stale_kubeconfig(path: Path) -> None:
 
 
 async def serve_simcluster(*, scenario: str, controller: bool, kubeconfig: Path, port: int) -> int:
+    sim = SimCluster()
+    try:
+        await sim.start(port=port)
+    except OSError as exc:
+        print(f"fyr: simcluster: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with SimCluster.running(port=port) as sim:
-        ctl = ReactiveController(sim) if controller else None
-        try:
-            if scenario == "demo":
-                plays = scenarios()
-                await asyncio.gather(*(play(sim, sc) for sc in plays))
-                if ctl is not None:
-                    for sc in plays:
-                        if sc.sim is not None:
-                            ctl.adopt(sc.sim)
-            sim.write_kubeconfig(kubeconfig)
-            log.info("simcluster_ready", url=sim.url, kubeconfig=str(kubeconfig), scenario=scenario,
-                     controller=controller)
-            print(f"export KUBECONFIG={kubeconfig}", flush=True)
-            await stop.wait()
-        finally:
+    ctl = ReactiveController(sim) if controller else None
+    try:
+        if scenario == "demo":
+            plays = scenarios()
+            await asyncio.gather(*(play(sim, sc) for sc in plays))
             if ctl is not None:
-                await ctl.close()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.remove_signal_handler(sig)
+                for sc in plays:
+                    if sc.sim is not None:
+                        ctl.adopt(sc.sim)
+        sim.write_kubeconfig(kubeconfig)
+        log.info("simcluster_ready", url=sim.url, kubeconfig=str(kubeconfig), scenario=scenario,
+                 controller=controller)
+        print(f"export KUBECONFIG={kubeconfig}", flush=True)
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if ctl is not None:
+            await ctl.close()
+        await sim.stop()
     print("fyr: simcluster stopped", file=sys.stderr)
     return 0
