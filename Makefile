@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean bench
+.PHONY: demo test lint install clean bench tools
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "fyr: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -26,7 +26,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fyr demo
 
-test: $(STAMP) $(SCAN)
+# The real kubectl 1.37 and helm 4 for tests/kubectl (cached in .cache/tools, verified by sha256).
+tools: $(STAMP)
+	$(BIN)/python scripts/fetch_tools.py
+
+test: $(STAMP) $(SCAN) tools
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)

@@ -119,3 +119,24 @@ def demo_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = keep / "fyr.db"
     assert db.exists(), res.stderr[-2000:]
     return db
+TOOLS = Path(__file__).resolve().parent.parent / ".cache" / "tools"
+
+
+def _tool(name: str) -> Path:
+    path = TOOLS / name
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is missing: `make test` fetches it (or run `python scripts/fetch_tools.py`)",
+                    pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> Path:
+    """The real kubectl 1.37 binary that judges the simulated cluster (cached by scripts/fetch_tools.py)."""
+    return _tool("kubectl")
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """The real helm 4 binary (cached by scripts/fetch_tools.py)."""
+    return _tool("helm")

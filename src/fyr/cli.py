@@ -191,6 +191,30 @@ def demo(
 
 
 @app.command()
+def simcluster(
+    scenario: Annotated[str, typer.Option(help="What the cluster holds at start: demo or empty.")] = "demo",
+    controller: Annotated[bool, typer.Option("--controller/--no-controller",
+                                             help="Roll out created or changed Deployments (default), or store "
+                                                  "objects exactly as given.")] = True,
+    kubeconfig: Annotated[Path, typer.Option(help="Where to write the kubeconfig once the server is ready.")]
+    = Path("simcluster.kubeconfig"),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+) -> None:
+    """Serve the simulated cluster on loopback for kubectl and Fyr until Ctrl-C (docs/simcluster.md)."""
+    from fyr.demo.playground import SCENARIOS, remove_stale_kubeconfig, serve_simcluster
+    from fyr.logging import configure_logging
+
+    if scenario not in SCENARIOS:
+        raise fail(f"simcluster: unknown scenario {scenario!r} (choose from {', '.join(SCENARIOS)})")
+    if not 0 <= port <= 65535:
+        raise fail(f"simcluster: port {port} is out of range")
+    configure_logging(service="simcluster", level="INFO", fmt="auto")
+    remove_stale_kubeconfig(kubeconfig)
+    run_async(lambda: serve_simcluster(scenario=scenario, controller=controller, kubeconfig=kubeconfig,
+                                       port=port))
+
+
+@app.command()
 def analyze(
     bundle: Annotated[Path, typer.Option("--bundle", help="A RolloutBundle JSON file (see `fyr collect`).")],
     fmt: Annotated[AnalyzeFormat, typer.Option("--format", help="json (the contract) or text (for a person).")]

@@ -216,9 +216,15 @@ async def test_refusing_server_closes_its_port_then_comes_back_on_it(sim, api):
     assert (await core.list_pod_for_all_namespaces()).items == []
 
 
-async def test_requests_without_the_token_are_unauthorized(sim):
-    async with aiohttp.ClientSession() as http, http.get(sim.url + "/api/v1/pods") as resp:
-        assert resp.status == 401
+async def test_loopback_needs_no_credentials_but_a_wrong_token_is_unauthorized(sim):
+    async with aiohttp.ClientSession() as http:
+        async with http.get(sim.url + "/api/v1/pods") as resp:
+            assert resp.status == 200
+        async with http.get(sim.url + "/api/v1/pods", headers={"Authorization": "Bearer nope"}) as resp:
+            assert resp.status == 401
+            assert (await resp.json())["reason"] == "Unauthorized"
+        async with http.get(sim.url + "/api/v1/pods", headers={"Authorization": f"Bearer {sim.token}"}) as resp:
+            assert resp.status == 200
 
 
 async def test_discovery_is_enough_for_the_client(sim, api):

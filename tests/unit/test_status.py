@@ -161,11 +161,20 @@ def test_scale_only_generation_keeps_revision_and_new_replicaset() -> None:
     assert done.status is RolloutStatus.SUCCESS
 
 
-def test_paused_deployment_waiting_is_rolling_out_paused() -> None:
+def test_paused_deployment_waiting_is_rolling_out_paused_with_kubectl_line() -> None:
     dep = rolling(paused=True, conditions=[progressing("DeploymentPaused")])
     v = scene(dep)
     assert v.status is RolloutStatus.ROLLING_OUT
     assert v.reason == "Paused"
+    assert v.message.startswith('Waiting for deployment "web" rollout to finish: ')
+    assert v.message.endswith("...")
+
+
+def test_only_the_first_progressing_condition_counts_like_kubectl() -> None:
+    later = rolling(conditions=[progressing("ReplicaSetUpdated"), progressing("ProgressDeadlineExceeded")])
+    assert scene(later).status is RolloutStatus.ROLLING_OUT
+    first = rolling(conditions=[progressing("ProgressDeadlineExceeded"), progressing("ReplicaSetUpdated")])
+    assert scene(first).status is RolloutStatus.FAILED
 
 
 def test_paused_deployment_with_matching_counts_is_success_like_kubectl() -> None:
@@ -491,9 +500,10 @@ def _kubectl_status(dep: dict[str, Any]) -> tuple[str, bool, bool]:
     meta, spec, st = dep["metadata"], dep["spec"], dep["status"]
     name = meta["name"]
     if meta["generation"] <= st.get("observedGeneration", 0):
-        for c in st.get("conditions", []):
-            if c["type"] == "Progressing" and c["reason"] == "ProgressDeadlineExceeded":
-                return f'deployment "{name}" exceeded its progress deadline', False, True
+        # GetDeploymentCondition: the first condition of the type, never a later duplicate.
+        cond = next((c for c in st.get("conditions", []) if c["type"] == "Progressing"), None)
+        if cond is not None and cond["reason"] == "ProgressDeadlineExceeded":
+            return f'deployment "{name}" exceeded its progress deadline', False, True
         upd, rep, avail = st.get("updatedReplicas", 0), st.get("replicas", 0), st.get("availableReplicas", 0)
         wait = f'Waiting for deployment "{name}" rollout to finish: '
         if spec.get("replicas") is not None and upd < spec["replicas"]:
@@ -510,13 +520,16 @@ def _kubectl_status(dep: dict[str, Any]) -> tuple[str, bool, bool]:
     generation=st.integers(1, 4), observed=st.integers(0, 4), replicas=st.integers(0, 4),
     updated=st.integers(0, 5), total=st.integers(0, 6), available=st.integers(0, 6),
     deadline=st.booleans(), paused=st.booleans(),
+    duplicate=st.sampled_from([None, "ProgressDeadlineExceeded", "NewReplicaSetAvailable"]),
 )
 @settings(max_examples=300, deadline=None)
 def test_status_agrees_with_kubectl_on_every_count_combination(
     generation: int, observed: int, replicas: int, updated: int, total: int, available: int,
-    deadline: bool, paused: bool,
+    deadline: bool, paused: bool, duplicate: str | None,
 ) -> None:
     conditions = [progressing("ProgressDeadlineExceeded" if deadline else "ReplicaSetUpdated")]
+    if duplicate is not None:
+        conditions.append(progressing(duplicate))
     dep = deployment(generation=generation, observed=observed, replicas=replicas, updated=updated, total=total,
                      available=available, conditions=conditions, paused=paused)
     message, done, error = _kubectl_status(dep)
@@ -524,7 +537,7 @@ def test_status_agrees_with_kubectl_on_every_count_combination(
     expected = (RolloutStatus.SUCCESS if done else RolloutStatus.FAILED if error
                 else RolloutStatus.PENDING if generation > observed else RolloutStatus.ROLLING_OUT)
     assert v.status is expected
-    if not error and not paused:
+    if not error:
         assert v.message == message
     else:
         assert v.message.startswith(message)

@@ -153,12 +153,13 @@ def decide(
     if d.generation > d.observed_generation:
         return verdict(RolloutStatus.PENDING, REASON_SPEC_NOT_OBSERVED,
                        "Waiting for deployment spec update to be observed...")
-    # 2. kubectl errors on a Progressing condition with reason ProgressDeadlineExceeded (status not checked).
-    for cond in d.conditions:
-        if cond.type == "Progressing" and cond.reason == REASON_DEADLINE:
-            return verdict(RolloutStatus.FAILED, REASON_DEADLINE,
-                           f'deployment "{d.name}" exceeded its progress deadline'
-                           + (f": {cond.message}" if cond.message else ""))
+    # 2. kubectl errors when the FIRST Progressing condition (GetDeploymentCondition) has reason
+    #    ProgressDeadlineExceeded, whatever its status; later duplicates are never read.
+    cond = next((c for c in d.conditions if c.type == "Progressing"), None)
+    if cond is not None and cond.reason == REASON_DEADLINE:
+        return verdict(RolloutStatus.FAILED, REASON_DEADLINE,
+                       f'deployment "{d.name}" exceeded its progress deadline'
+                       + (f": {cond.message}" if cond.message else ""))
     # 3. kubectl's count checks; success exactly where kubectl says "successfully rolled out".
     waiting = f'Waiting for deployment "{d.name}" rollout to finish: '
     if d.spec_replicas is not None and d.updated_replicas < d.spec_replicas:
@@ -180,8 +181,8 @@ def decide(
         failure = _stuck_pending(new_rs, new_pods, events, thresholds.pending_fail_seconds, when)
     if failure is not None:
         return verdict(RolloutStatus.FAILED, *failure)
-    if d.paused:
-        return verdict(RolloutStatus.ROLLING_OUT, REASON_PAUSED, f"{message} (deployment is paused)")
+    if d.paused:  # kubectl's line as is; the pause is told by the reason
+        return verdict(RolloutStatus.ROLLING_OUT, REASON_PAUSED, message)
     return verdict(RolloutStatus.ROLLING_OUT, reason, message)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from fyr.simcluster.defaults import normalize_status
 from fyr.simcluster.store import JsonObj, format_time
 
 HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # rand.SafeEncodeString
@@ -106,6 +107,45 @@ class DeploymentSim:
         self.new_rs: str | None = None
         self._stored_rs: dict[str, JsonObj] = {}
         self._dirty = False  # deployment changed locally since it was last applied
+
+    @classmethod
+    def adopt(cls, cluster: Applier, stored: JsonObj, replicasets: list[JsonObj], pods: list[JsonObj],
+              *, clock: Callable[[], datetime] | None = None) -> DeploymentSim:
+        """Take over a Deployment a client created, with the ReplicaSets and pods it already owns."""
+        meta, spec = stored["metadata"], stored.get("spec") or {}
+        containers = spec["template"]["spec"]["containers"]
+        d = cls(cluster, namespace=meta["namespace"], name=meta["name"], image=str(containers[0].get("image", "")),
+                replicas=int(spec.get("replicas", 1)), clock=clock)
+        d.refresh(stored)
+        uid = meta["uid"]
+        for rs in replicasets:
+            if any(ref.get("uid") == uid for ref in rs["metadata"].get("ownerReferences") or ()):
+                d.replicasets[rs["metadata"]["name"]] = copy.deepcopy(rs)
+                d._stored_rs[rs["metadata"]["name"]] = copy.deepcopy(rs)
+        rs_uids = {rs["metadata"]["uid"]: name for name, rs in d.replicasets.items()}
+        for pod in pods:
+            refs = pod["metadata"].get("ownerReferences") or ()
+            if refs and refs[0].get("uid") in rs_uids:
+                d.pods[pod["metadata"]["name"]] = copy.deepcopy(pod)
+        template = _without_hash(d.deployment["spec"]["template"])
+        d.new_rs = next((name for name, rs in d.replicasets.items()
+                         if _without_hash(rs["spec"]["template"]) == template), None)
+        return d
+
+    def refresh(self, stored: JsonObj) -> None:
+        """Take the Deployment as stored now (a client may have changed its spec or metadata)."""
+        self.deployment = copy.deepcopy(stored)
+        self.deployment["metadata"].setdefault("annotations", {})
+        self.deployment.setdefault("status", {})
+        self.replicas = int(self.deployment["spec"].get("replicas", 1))
+        self.surge = max(1, math.ceil(self.replicas * 0.25))
+
+    def template_changed(self) -> bool:
+        """The Deployment's template is not the new ReplicaSet's: the controller must roll out."""
+        if self.new_rs is None or self.new_rs not in self.replicasets:
+            return True
+        return _without_hash(self.replicasets[self.new_rs]["spec"]["template"]) != \
+            _without_hash(self.deployment["spec"]["template"])
 
     # --- helpers ------------------------------------------------------------------------------
     def _now(self) -> str:
@@ -203,9 +243,9 @@ class DeploymentSim:
         for rs in self.replicasets.values():
             owned = [p for p in active if p["metadata"]["ownerReferences"][0]["name"] == rs["metadata"]["name"]]
             rs_ready = [p for p in owned if _pod_ready(p)]
-            rs["status"] = {"replicas": len(owned), "fullyLabeledReplicas": len(owned),
-                            "readyReplicas": len(rs_ready), "availableReplicas": len(rs_ready),
-                            "observedGeneration": rs["metadata"].get("generation", 1)}
+            rs["status"] = normalize_status("ReplicaSet", {
+                "replicas": len(owned), "fullyLabeledReplicas": len(owned), "readyReplicas": len(rs_ready),
+                "availableReplicas": len(rs_ready), "observedGeneration": rs["metadata"].get("generation", 1)})
             stored = self._stored_rs.get(rs["metadata"]["name"])
             if stored is None or stored["status"] != rs["status"] or stored["spec"] != rs["spec"] \
                     or stored["metadata"].get("annotations") != rs["metadata"].get("annotations"):
@@ -251,7 +291,7 @@ class DeploymentSim:
             h = pod_template_hash(template)
             rs_name = f"{self.name}-{h}"
             tmpl = copy.deepcopy(template)
-            tmpl["metadata"]["labels"]["pod-template-hash"] = h
+            tmpl["metadata"].setdefault("labels", {})["pod-template-hash"] = h
             rs: JsonObj = {
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {
@@ -263,7 +303,8 @@ class DeploymentSim:
                     "ownerReferences": [_owner(self.deployment)],
                 },
                 "spec": {"replicas": min(self.replicas, self.surge),
-                         "selector": {"matchLabels": {"app": self.name, "pod-template-hash": h}},
+                         "selector": {"matchLabels": {**((self.deployment["spec"].get("selector") or {})
+                                                         .get("matchLabels") or {}), "pod-template-hash": h}},
                          "template": tmpl},
                 "status": {"replicas": 0},
             }
@@ -276,7 +317,7 @@ class DeploymentSim:
         self.replicasets[rs_name] = rs
         self._stored_rs[rs_name] = copy.deepcopy(rs)
         self.new_rs = rs_name
-        self.deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = str(revision)
+        self.deployment["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(revision)
         self.event(self.deployment, "ScalingReplicaSet",
                    f"Scaled up replica set {rs_name} from 0 to {rs['spec']['replicas']}",
                    component="deployment-controller")
@@ -317,9 +358,16 @@ class DeploymentSim:
     def become_ready(self) -> None:
         """Every pod of the new RS runs and is ready; old ReplicaSets scale to zero: SUCCESS."""
         rs = self.replicasets[str(self.new_rs)]
+        before = len(self.pods_of())
         rs["spec"]["replicas"] = self.replicas
         for _ in range(self.replicas - len(self.pods_of())):
             self._create_pod(rs)
+        for pod in self.pods_of()[self.replicas:]:  # scaled down
+            self.cluster.delete("Pod", self.namespace, pod["metadata"]["name"])
+            del self.pods[pod["metadata"]["name"]]
+        if before > self.replicas:
+            self.event(self.deployment, "ScalingReplicaSet", f"Scaled down replica set {self.new_rs} from "
+                       f"{before} to {self.replicas}", component="deployment-controller")
         for pod in self.pods_of():
             self._set_running(pod, ready=True)
         for name, old in list(self.replicasets.items()):
@@ -334,6 +382,21 @@ class DeploymentSim:
         self._condition("Progressing", "True", "NewReplicaSetAvailable",
                         f'ReplicaSet "{self.new_rs}" has successfully progressed.')
         self.sync()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        """Delete the oldest scaled-down ReplicaSets beyond `revisionHistoryLimit` (cleanupDeployment)."""
+        limit = self.deployment["spec"].get("revisionHistoryLimit")
+        if limit is None:
+            return
+        old = [rs for name, rs in self.replicasets.items()
+               if name != self.new_rs and not rs["spec"]["replicas"] and not self.pods_of(name)]
+        old.sort(key=lambda rs: int(rs["metadata"]["annotations"].get("deployment.kubernetes.io/revision", "0")))
+        for rs in old[: max(0, len(old) - int(limit))]:
+            name = rs["metadata"]["name"]
+            self.cluster.delete("ReplicaSet", self.namespace, name)
+            del self.replicasets[name]
+            self._stored_rs.pop(name, None)
 
     def _set_running(self, pod: JsonObj, *, ready: bool) -> None:
         now = self._now()

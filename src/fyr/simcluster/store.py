@@ -20,30 +20,60 @@ from typing import Any
 
 import orjson
 
+from fyr.simcluster.defaults import apply_defaults
+
 JsonObj = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class ResourceType:
-    """One served resource: where it lives in the URL space and what it is called."""
+    """One served resource: where it lives in the URL space, what it is called, what it serves."""
 
     plural: str
     kind: str
     api_version: str
     prefix: str  # "/api/v1" or "/apis/apps/v1"
     has_generation: bool = False
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    status_subresource: bool = False
+    scale_subresource: bool = False
+
+    @property
+    def group(self) -> str:
+        return self.api_version.split("/")[0] if "/" in self.api_version else ""
+
+    @property
+    def qualified(self) -> str:
+        """`deployments.apps`, `pods`: how the API server names the resource in its messages."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
 RESOURCES: dict[str, ResourceType] = {
     r.plural: r
     for r in (
-        ResourceType("pods", "Pod", "v1", "/api/v1"),
-        ResourceType("events", "Event", "v1", "/api/v1"),
-        ResourceType("deployments", "Deployment", "apps/v1", "/apis/apps/v1", has_generation=True),
-        ResourceType("replicasets", "ReplicaSet", "apps/v1", "/apis/apps/v1", has_generation=True),
+        ResourceType("pods", "Pod", "v1", "/api/v1", short_names=("po",), categories=("all",),
+                     status_subresource=True),
+        ResourceType("events", "Event", "v1", "/api/v1", short_names=("ev",)),
+        ResourceType("deployments", "Deployment", "apps/v1", "/apis/apps/v1", has_generation=True,
+                     short_names=("deploy",), categories=("all",), status_subresource=True,
+                     scale_subresource=True),
+        ResourceType("replicasets", "ReplicaSet", "apps/v1", "/apis/apps/v1", has_generation=True,
+                     short_names=("rs",), categories=("all",), status_subresource=True,
+                     scale_subresource=True),
+        # Stored and served (discovery, Table, status subresource); no controller of this module
+        # acts on them.
+        ResourceType("statefulsets", "StatefulSet", "apps/v1", "/apis/apps/v1", has_generation=True,
+                     short_names=("sts",), categories=("all",), status_subresource=True,
+                     scale_subresource=True),
+        ResourceType("daemonsets", "DaemonSet", "apps/v1", "/apis/apps/v1", has_generation=True,
+                     short_names=("ds",), categories=("all",), status_subresource=True),
+        ResourceType("controllerrevisions", "ControllerRevision", "apps/v1", "/apis/apps/v1"),
     )
 }
 BY_KIND: dict[str, ResourceType] = {r.kind: r for r in RESOURCES.values()}
+# Namespaces are not stored: a namespace exists once created or once an object was put in it.
+BUILTIN_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 
 
 def _copy(obj: JsonObj) -> JsonObj:
@@ -160,6 +190,15 @@ class HistoryEntry:
     line: bytes  # the serialized watch event, shared by every watcher
 
 
+class TooLarge(Exception):
+    """A resourceVersion newer than the server's: answered as the watch cache does (504)."""
+
+    def __init__(self, requested: int, current: int) -> None:
+        super().__init__(f"Too large resource version: {requested}, current: {current}")
+        self.requested = requested
+        self.current = current
+
+
 class TooOld(Exception):
     """A resourceVersion older than the retained history: the client must relist (410 Gone)."""
 
@@ -184,6 +223,13 @@ class ClusterState:
         self.floor = 0
         self.watches: set[WatchSubscription] = set()
         self.logs: dict[tuple[str, str, str, bool], str] = {}
+        # When each line of a log was written (kubelet's timestamps), and the open `logs -f` readers.
+        self.log_stamps: dict[tuple[str, str, str, bool], list[datetime]] = {}
+        self.log_followers: dict[tuple[str, str, str, bool], set[asyncio.Queue[str | None]]] = {}
+        self.namespaces: dict[str, JsonObj] = {}
+        self._committed: asyncio.Event | None = None  # set at the next commit, for readers of a future rv
+        for ns in BUILTIN_NAMESPACES:
+            self.add_namespace(ns)
         self._sorted: dict[str, list[tuple[str, str]]] = {}  # keys in list order, rebuilt after add/delete
         self.events_emitted = 0
 
@@ -202,6 +248,8 @@ class ClusterState:
         meta.setdefault("namespace", "default")
         key = (meta["namespace"], meta["name"])
         old = self.objects[res.plural].get(key)
+        apply_defaults(res.kind, new)
+        self.add_namespace(meta["namespace"])
         if old is not None:
             meta["uid"] = old["metadata"]["uid"]
             meta["creationTimestamp"] = old["metadata"]["creationTimestamp"]
@@ -225,14 +273,61 @@ class ClusterState:
             return None
         gone = _copy(old)
         self._commit(res, "DELETED", (namespace, name), gone)
+        if kind == "Pod":
+            self.end_logs(namespace, name)
         return gone
+
+    def dependents(self, uid: str) -> list[tuple[str, str, str]]:
+        """(kind, namespace, name) of every object whose ownerReferences name `uid`."""
+        out = []
+        for res in RESOURCES.values():
+            for (ns, name), obj in self.objects[res.plural].items():
+                if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or ()):
+                    out.append((res.kind, ns, name))
+        return out
+
+    def delete_cascade(self, kind: str, namespace: str, name: str) -> JsonObj | None:
+        """Delete and let the garbage collector delete the dependents, as a background propagation."""
+        gone = self.delete(kind, namespace, name)
+        if gone is not None:
+            for dep in self.dependents(gone["metadata"]["uid"]):
+                self.delete_cascade(*dep)
+        return gone
+
+    def add_namespace(self, name: str) -> JsonObj:
+        ns = self.namespaces.get(name)
+        if ns is None:
+            ns = self.namespaces[name] = {
+                "metadata": {"name": name, "uid": str(uuid.uuid4()), "resourceVersion": str(self.rv),
+                             "creationTimestamp": format_time(self.clock()),
+                             "labels": {"kubernetes.io/metadata.name": name}},
+                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+        return ns
 
     def get(self, kind: str, namespace: str, name: str) -> JsonObj | None:
         found = self.objects[BY_KIND[kind].plural].get((namespace, name))
         return _copy(found) if found is not None else None
 
     def set_log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
-        self.logs[(namespace, pod, container, previous)] = text
+        """Replace a container's log; every line is stamped now (the kubelet's timestamp)."""
+        key = (namespace, pod, container, previous)
+        self.logs[key] = text
+        self.log_stamps[key] = [self.clock()] * len(text.splitlines())
+
+    def append_log(self, namespace: str, pod: str, container: str, text: str) -> None:
+        """Lines the running container writes now; open `logs -f` readers receive them."""
+        key = (namespace, pod, container, False)
+        self.logs[key] = self.logs.get(key, "") + text
+        self.log_stamps.setdefault(key, []).extend([self.clock()] * len(text.splitlines()))
+        for q in self.log_followers.get(key, ()):
+            q.put_nowait(text)
+
+    def end_logs(self, namespace: str, pod: str) -> None:
+        """The pod's containers stopped (pod deleted): `logs -f` readers see the end of the stream."""
+        for key, followers in self.log_followers.items():
+            if key[:2] == (namespace, pod):
+                for q in followers:
+                    q.put_nowait(None)
 
     def compact(self) -> None:
         """Forget all history (etcd compaction): a watch from any older version now gets 410."""
@@ -249,7 +344,16 @@ class ClusterState:
         return n
 
     # --- server side --------------------------------------------------------------------------
+    def next_commit(self) -> asyncio.Event:
+        """An event set at the next commit (a new resourceVersion)."""
+        if self._committed is None:
+            self._committed = asyncio.Event()
+        return self._committed
+
     def _commit(self, res: ResourceType, event_type: str, key: tuple[str, str], obj: JsonObj) -> None:
+        if self._committed is not None:
+            self._committed.set()
+            self._committed = None
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         if event_type == "DELETED":
@@ -299,6 +403,8 @@ class ClusterState:
         """
         if since is not None and since < self.floor:
             raise TooOld(since, self.floor)
+        if since is not None and since > self.rv:
+            raise TooLarge(since, self.rv)
         if since is None:
             first = [
                 orjson.dumps({"type": "ADDED", "object": obj}) + b"\n"

@@ -133,7 +133,7 @@ async def test_unavailable_server_is_transient_and_unauthorized_is_permanent(sim
     with pytest.raises(KubeUnavailable):
         await w.round()
     await sim.set_unavailable(False)
-    sim.token = "rotated"
+    sim.require_token = True  # the credentials the client holds (none) are no longer accepted
     with pytest.raises(PermanentError):
         await w.round()
 
