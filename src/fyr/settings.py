@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     ingestor_max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="GitLab's own maximum")
 
     # --- llm / analyzer -----------------------------------------------------------------------
+    gitlab_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts of your GitLab instances (JSON list): the only hosts besides kubernetes.io, the "
+                    "runtimes' docs, image registries and in-cluster names that an analysis may link to",
+    )
     openai_api_key: str | None = Field(None, validation_alias=_alias("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=_alias("OPENAI_BASE_URL"))
     llm: Literal["auto", "openai", "none"] = Field(

@@ -13,6 +13,7 @@ from typing import Literal
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from fyr.health import collectors_for
+from fyr.models.analysis import AnalysisResult
 
 Outcome = Literal["llm", "fallback", "reused", "rules"]
 
@@ -24,6 +25,7 @@ class AnalyzerMetrics:
     llm_latency: Histogram
     analyses: Counter
     llm_errors: Counter
+    flags: Counter
 
     def observe_call(self, *, model: str, tokens_in: int, tokens_out: int, cost_usd: float,
                      latency_s: float) -> None:
@@ -34,6 +36,10 @@ class AnalyzerMetrics:
 
     def observe_outcome(self, outcome: Outcome) -> None:
         self.analyses.labels(outcome=outcome).inc()
+
+    def observe_flags(self, analysis: AnalysisResult) -> None:
+        for flag in analysis.flags:
+            self.flags.labels(kind=flag.kind.value).inc()
 
 
 def analyzer_metrics(registry: CollectorRegistry | None = None) -> AnalyzerMetrics:
@@ -52,4 +58,7 @@ def _build(reg: CollectorRegistry) -> AnalyzerMetrics:
         analyses=Counter("fyr_analyses", "Analyses stored, by how they were produced", ["outcome"],
                          registry=reg),
         llm_errors=Counter("fyr_llm_errors", "LLM calls that failed, by kind", ["kind"], registry=reg),
+        flags=Counter("fyr_analysis_flags", "Analyses stored with a flag, by kind: prompt_injection (instruction-"
+                      "like text in logs or events), category_kept (the model's category refused), output_guard "
+                      "(a field replaced)", ["kind"], registry=reg),
     )
