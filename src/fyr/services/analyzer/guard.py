@@ -5,9 +5,9 @@ Two checks sit between the model and the team, each independent of the prompt an
 - the category: when the rules reached theirs with high confidence, another category is accepted
   only when the cluster's structured facts (waiting and terminated reasons, event reasons, signal
   kinds: written by the kubelet and the controllers, not by the application) show that category's
-  signal AND the answer cites it as evidence. A log line that says "ErrImagePull" is not a pull
-  error; a waiting reason of ErrImagePull is. Otherwise the rules' category stands and the
-  disagreement is recorded as a flag.
+  signal AND the answer cites it as evidence (at medium confidence the signal must exist; at low
+  the model may infer). A log line that says "ErrImagePull" is not a pull error; a waiting reason
+  of ErrImagePull is. Otherwise the rules' category stands and the disagreement is recorded.
 - the free text (summary, root cause, fix): no command that downloads and executes, no URL whose
   host is outside the allow-list (the configured GitLab hosts, the cluster's own names and private
   addresses, the registries of the rollout's images, kubernetes.io and the runtimes'
@@ -107,7 +107,7 @@ def _context_images(context: dict[str, Any]) -> list[str]:
     return images
 
 
-_URL = re.compile(r"(?<![\w.])(?:[a-z][a-z0-9+.\-]{1,15}://|www\.)[^\s\"'<>`|)\]}]+", re.IGNORECASE)
+_URL = re.compile(r"(?<![\w.])(?!hxxps?://)(?:[a-z][a-z0-9+.\-]{1,15}://|www\.)[^\s\"'<>`|)\]}]+", re.IGNORECASE)
 _SCRIPT_URI = re.compile(r"(?<![\w])(?:javascript|vbscript|data):[^\s]{4,}", re.IGNORECASE)
 # A bare host handed to a network tool: `curl evil.example/x`.
 _TOOL_HOST = re.compile(
@@ -357,18 +357,23 @@ def cluster_facts(context: dict[str, Any]) -> list[_Fact]:
 
 def category_check(rules: AnalysisResult, category: Category, evidence: Sequence[str],
                    context: dict[str, Any]) -> AnalysisFlag | None:
-    """None when the model's category may stand; else the flag recording the disagreement."""
-    if category == rules.category or rules.confidence != "high":
+    """None when the model's category may stand; else the flag recording the disagreement.
+
+    Rules at high confidence: another category needs the cluster's signal of it, cited in the
+    evidence. At medium: the signal must exist. At low (the rules found nothing specific) the
+    model may infer a category from the logs.
+    """
+    if category == rules.category or rules.confidence == "low":
         return None
     supporting = [f for f in cluster_facts(context) if f.category == category]
     cited = any(c.casefold() in e.casefold() for f in supporting for c in f.cites for e in evidence)
-    if supporting and cited:
+    if supporting and (cited or rules.confidence != "high"):
         return None
     why = ("the cluster shows no signal of it" if not supporting
            else "its evidence cites none of the cluster's signals of it")
     return _flag(FlagKind.CATEGORY_KEPT,
-                 f"the model said {category.value}, but {why}: the rules' {rules.category.value} (high "
-                 "confidence) stands", "category")
+                 f"the model said {category.value}, but {why}: the rules' {rules.category.value} "
+                 f"({rules.confidence} confidence) stands", "category")
 
 
 __all__ = ["DOC_HOSTS", "REMOVED_COMMAND", "WITHHELD", "UrlPolicy", "bad_urls", "category_check", "cluster_facts",
