@@ -136,6 +136,9 @@ def analyze(
     if llm not in (None, "openai", "none"):
         raise fail(f"--llm must be openai or none, not {llm!r}")
     settings = settings_or_exit()
+    from fyr.logging import configure_logging
+
+    configure_logging(service="analyze", level=settings.log_level, fmt=settings.log_format)  # stdout: results only
     out_fmt: Literal["json", "text"] = "json" if fmt == "json" else "text"
     try:
         code, out, err = asyncio.run(analyze_command(bundle, fmt=out_fmt, llm=llm, settings=settings))
