@@ -139,6 +139,8 @@ async def show_command(settings: Settings, rollout_id: int, *, fmt: str) -> int:
         console.print(f"  fix            {a.get('suggested_fix')}", markup=False, highlight=False)
         for line in a.get("evidence", []):
             console.print(f"  evidence       {line}", markup=False, highlight=False)
+        for flag in a.get("flags") or []:
+            console.print(f"  flag           {flag.get('message')}", markup=False, highlight=False)
     if doc["metrics"]:
         m = doc["metrics"]
         console.print(f"\n  model {m['model_name']}  tokens {m['tokens_in']} in / {m['tokens_out']} out  "
