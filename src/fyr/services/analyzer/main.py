@@ -271,8 +271,8 @@ class Analyzer:
 
     async def _reuse(self, claim: Claim, result: PipelineResult, context: dict[str, Any]) -> bool:
         window = self.settings.analysis_reuse_window_seconds
-        if window <= 0 or not result.signature:
-            return False
+        if window <= 0 or not result.signature or result.rules.flags:
+            return False  # a flagged analysis (e.g. possible prompt injection) is never swapped for an older one
         async with self.db.session() as s:
             found = await find_recent_analysis_by_signature(s, result.signature, window_seconds=window)
             if found is None:
