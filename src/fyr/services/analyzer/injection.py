@@ -179,9 +179,27 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"(?<!\w)end of (?:the )?(?:context|untrusted (?:data|text)|rules|prompt|system prompt)(?!\w)|"
         r"(?<!\w)(?:begin|start) of (?:the )?(?:new )?(?:instructions|system prompt)(?!\w)|"
         r"(?<!\w)(?:begin|end) (?:untrusted|system|instructions)(?!\w)")),
+    ("directive to the reader", re.compile(
+        r"(?<!\w)(?:system|admin|security|priority|emergency) override(?!\w)|"
+        r"(?<!\w)(?:important|urgent|critical|priority|mandatory) (?:instructions?|directive|notice|message|update) "
+        r"(?:for|to) (?:the |any |all )?(?:reader|assistant|ai|model|analy[sz]er|llm|bot)|"
+        r"(?<!\w)(?:previous|prior|above|earlier|original|old) "
+        r"(?:instructions?|guidance|directives?|rules|prompt|context) (?:is|are|were|was|have been|has been) "
+        r"(?:now )?(?:obsolete|void|invalid|cancel+ed|revoked|superseded|"
+        r"outdated|replaced|no longer (?:valid|apply|applies|in effect))|"
+        r"(?<!\w)(?:stop|do not|don't|no need to) (?:analy[sz]|investigat|diagnos|troubleshoot)\w*|"
+        r"(?<!\w)(?:print|reveal|show|repeat|output|leak|disclose) (?:me )?(?:your|the) (?:system |initial |hidden )?"
+        r"(?:prompt|instructions)(?!\w)|"
+        r"(?<!\w)(?:team|on-?call|operators?|engineers?|developers?|admins?|sres?) "
+        r"(?:should|must|needs? to|has to|have to) (?:run|execute|install|apply|paste|download|curl)(?!\w)|"
+        # advice to pipe a download into a shell: a fix nobody should take from a log line
+        r"(?<!\w)(?:run|execute|paste|fix|remediat\w*|solution|resolve|repair|workaround)(?!\w)[^\n]{0,80}"
+        r"(?<![\w-])(?:curl|wget|irm|iwr|invoke-webrequest)(?!\w)[^|\n]{0,200}\|\s*(?:sudo\s+)?(?:(?:ba|z)?sh|iex|"
+        r"python\d?)(?!\w)")),
     ("answer-shaped", re.compile(
         rf"[\"']?(?:suggested_fix|root_cause)[\"']?\s*[:=]"
-        rf"|(?<!\w)category\W{{0,6}}(?:to\W{{1,3}}|as\W{{1,3}}|is\W{{1,3}}|=|:)?\W{{0,3}}(?:{_CATEGORIES})(?!\w)"
+        rf"|(?<!\w)(?:categor|kategor|catégor|категор|类别|類別|カテゴリ|카테고리|classif|label|report|answer|respond|"
+        rf"reply|output|analysis|analyse|verdict|diagnos)[^\n]{{0,60}}?(?<![a-z_])(?:{_CATEGORIES})(?![a-z_])"
         rf"|(?<!\w)(?:summary|root cause|fix|analysis)\s+(?:should|must|has to|needs to)\s+(?:be|say|read|state)(?!\w)"
         rf"|(?<!\w)(?:tell|instruct|advise|ask|urge) (?:the |your |all |our )?(?:team|users?|readers?|"
         rf"operators?|on-?call|engineers?|developers?|owners?|admins?)(?!\w)[^.\n]{{0,20}}(?<!\w)(?:to|that)(?!\w)")),
