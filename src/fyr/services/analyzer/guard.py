@@ -117,6 +117,22 @@ _TOOL_HOST = re.compile(
     re.IGNORECASE)
 
 
+# A bare domain a reader is sent to ("download it from evil.com/fix.sh", "see evil.com"), or one
+# serving a script: Slack links bare domains too. Module paths in stack traces (github.com/x/y.(*T).F)
+# are neither and stay readable.
+_BARE = re.compile(
+    r"(?:(?<!\w)(?:visit|see|open|go to|browse(?: to)?|download(?: it| the \w+)?(?: from)?|fetch(?: it)? from|"
+    r"log ?in (?:at|to)|sign in (?:at|to))\s+(?:<)?((?:[a-z0-9-]+\.)+[a-z]{2,24})(?![\w.-]*\()(?=[/:\s>.,;)]|$)"
+    r"|(?<![\w@./-])((?:[a-z0-9-]+\.)+[a-z]{2,24})/[^\s`\"']*\.(?:sh|bash|ps1|py|pl|exe|bat|cmd|bin|msi|dmg|apk|jar|"
+    r"vbs|hta)(?![\w]))", re.IGNORECASE)
+
+
+_FILE_EXTENSIONS = frozenset({
+    "py", "js", "ts", "go", "rb", "java", "kt", "rs", "c", "h", "cpp", "cs", "php", "json", "yaml", "yml", "toml",
+    "ini", "cfg", "conf", "env", "txt", "log", "md", "xml", "html", "sql", "lock", "jar", "war", "sh", "ps1",
+    "properties", "gradle"})
+
+
 def _host_of(url: str) -> str | None:
     text = url if "://" in url else "http://" + url
     try:
@@ -137,6 +153,12 @@ def bad_urls(text: str, policy: UrlPolicy) -> list[str]:
     for m in _TOOL_HOST.finditer(text):
         if not policy.allows(m.group(1)):
             out.append(m.group(1))
+    for m in _BARE.finditer(text):
+        host = (m.group(1) or m.group(2)).rstrip(".")
+        if host.rsplit(".", 1)[-1].lower() in _FILE_EXTENSIONS and m.group(1):
+            continue  # "see main.py": a file, not a host
+        if "." in host and not host.replace(".", "").isdigit() and not policy.allows(host):
+            out.append(host)
     return out
 
 
