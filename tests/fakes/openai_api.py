@@ -140,9 +140,10 @@ class FakeOpenAI:
     """The fake server. Use `async with FakeOpenAI(...) as fake:`; `fake.base_url` ends in /v1."""
 
     def __init__(self, *, latency_s: float = 0.0, answer: Answer = answer_from_rules,
-                 answered_model_suffix: str = "-2024-07-18", host: str = "127.0.0.1", port: int = 0) -> None:
+                 answered_model_suffix: str = "-2024-07-18", host: str = "127.0.0.1", port: int = 0,
+                 obedient: bool = False) -> None:
         self.latency_s = latency_s
-        self.answer = answer
+        self.answer = answer_obediently if obedient else answer
         self.answered_model_suffix = answered_model_suffix
         self.host, self.port = host, port
         self.failures: deque[Failure] = deque()
@@ -240,8 +241,8 @@ class FakeOpenAI:
         await self.stop()
 
 
-async def _serve(port: int, latency: float) -> None:
-    fake = await FakeOpenAI(latency_s=latency, port=port).start()
+async def _serve(port: int, latency: float, obedient: bool = False) -> None:
+    fake = await FakeOpenAI(latency_s=latency, port=port, obedient=obedient).start()
     print(f"fake openai listening on {fake.base_url}", flush=True)
     await asyncio.Event().wait()
 
@@ -250,5 +251,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--obedient", action="store_true", help="follow instructions planted in the data")
     ns = parser.parse_args()
-    asyncio.run(_serve(ns.port, ns.latency))
+    asyncio.run(_serve(ns.port, ns.latency, ns.obedient))
