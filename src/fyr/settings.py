@@ -8,11 +8,12 @@ is called by the CLI and the result passed down. Every field says its unit and w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fyr.errors import ConfigError
 
@@ -87,10 +88,10 @@ class Settings(BaseSettings):
     ingestor_max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="GitLab's own maximum")
 
     # --- llm / analyzer -----------------------------------------------------------------------
-    gitlab_hosts: list[str] = Field(
+    gitlab_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="hosts of your GitLab instances (JSON list): the only hosts besides kubernetes.io, the "
-                    "runtimes' docs, image registries and in-cluster names that an analysis may link to",
+        description="hosts of your GitLab instances (comma-separated or a JSON list): the only hosts besides "
+                    "kubernetes.io, the runtimes' docs, image registries and in-cluster names an analysis may link to",
     )
     openai_api_key: str | None = Field(None, validation_alias=_alias("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=_alias("OPENAI_BASE_URL"))
@@ -139,6 +140,16 @@ class Settings(BaseSettings):
     def _known_scheme(cls, value: str) -> str:
         if not value.startswith(("sqlite", "mysql", "mariadb")):
             raise ValueError("must be a sqlite:// or mysql:// URL")
+        return value
+
+    @field_validator("gitlab_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [h.strip() for h in text.split(",") if h.strip()]
         return value
 
     @field_validator("slack_api_url")
