@@ -177,6 +177,9 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"assistant|user_input|prompt)\s*>|(?:\\u003c|&lt;)\s*/?\s*(?:rules_json|context_json)|"
         r"={2,}\s*(?:human|system|assistant|user|instructions?|end)\s*={2,}|"
         r"(?<!\w)end of (?:the )?(?:context|untrusted (?:data|text)|rules|prompt|system prompt)(?!\w)|"
+        # the prompt's own sentences, to pass as its frame
+        r"(?<!\w)end of the data(?!\w)|(?<!\w)the data follows(?!\w)|(?<!\w)your instructions are(?!\w)|"
+        r"(?<!\w)security rules \(|(?<!\w)how to answer:|rolloutanalysis|instructions_in_data|"
         r"(?<!\w)(?:begin|start) of (?:the )?(?:new )?(?:instructions|system prompt)(?!\w)|"
         r"(?<!\w)(?:begin|end) (?:untrusted|system|instructions)(?!\w)")),
     ("directive to the reader", re.compile(
