@@ -25,7 +25,6 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -240,15 +239,50 @@ def violations(text: str, policy: UrlPolicy) -> list[str]:
 
 # --- sanitising Fyr's own text (the rules quote log lines) -----------------------------------------
 
+_HOLE = "\ue000"  # a private-use character: what was withheld, until it is written out
+_MAX_QUOTE_LINE = 1000  # the rules quote at most 400 characters of a line
+
+
+def _quote_spans(text: str, line: str) -> list[tuple[int, int]]:
+    """Spans of `text` copied verbatim from `line` (at least _MIN_QUOTE characters, or all of a short
+    line): anchors every half-anchor along the line, each widened to the longest common run. Linear
+    in the text for each distinct anchor (a span found is skipped, never searched again)."""
+    if len(line) < _MIN_QUOTE:
+        return [(m.start(), m.end()) for m in re.finditer(re.escape(line), text)] if len(line) >= 8 else []
+    spans: list[tuple[int, int]] = []
+    seen: set[str] = set()
+    for i in range(0, len(line) - _MIN_QUOTE + 1, _MIN_QUOTE // 2):
+        anchor = line[i: i + _MIN_QUOTE]
+        if anchor in seen:
+            continue
+        seen.add(anchor)
+        pos = text.find(anchor)
+        while pos != -1:
+            a, b = pos, i
+            while a > 0 and b > 0 and text[a - 1] == line[b - 1]:
+                a, b = a - 1, b - 1
+            e, f = pos + _MIN_QUOTE, i + _MIN_QUOTE
+            while e < len(text) and f < len(line) and text[e] == line[f]:
+                e, f = e + 1, f + 1
+            spans.append((a, e))
+            pos = text.find(anchor, e)
+    return spans
+
+
 def _withhold_quotes(text: str, lines: Sequence[str]) -> str:
     """Replace every verbatim copy (>= _MIN_QUOTE characters) of a flagged line with WITHHELD."""
-    for line in lines:
-        while True:
-            m = SequenceMatcher(None, text, line, autojunk=False).find_longest_match(0, len(text), 0, len(line))
-            if m.size < min(_MIN_QUOTE, len(line)):
-                break
-            text = text[: m.a] + WITHHELD + text[m.a + m.size:]
-    return re.sub(rf"(?:{re.escape(WITHHELD)}\W{{0,3}}){{2,}}", WITHHELD + " ", text).strip()
+    spans: list[tuple[int, int]] = []
+    for raw in lines:
+        for line in {raw[:_MAX_QUOTE_LINE], " ".join(raw.split())[:_MAX_QUOTE_LINE]}:
+            spans.extend(_quote_spans(text, line))
+    out, last = [], 0
+    for a, e in _merge(spans):
+        out.append(text[last:a])
+        out.append(_HOLE)
+        last = e
+    out.append(text[last:])
+    held = re.sub(rf"(?<=[^\s{_HOLE}]){_HOLE}", " " + _HOLE, "".join(out).replace(WITHHELD, _HOLE))
+    return re.sub(rf"{_HOLE}(?:\W{{0,3}}{_HOLE})*", WITHHELD, held).strip()
 
 
 def sanitise(text: str, policy: UrlPolicy, flagged: Sequence[str] = ()) -> str:
