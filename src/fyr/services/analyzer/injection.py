@@ -19,6 +19,8 @@ Pure: no I/O, no model.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -154,7 +156,12 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         rf"(?:large )?language model|model|automated)"
         rf"|(?<!\w)(?:to|for) (?:the |any |an? )?{_ADDRESSEE}s? (?:reading|analy[sz]ing|processing|summari[sz]ing)"
         rf"|(?<!\w){_STRONG_ADDRESSEE}s?\s*[,:;!-]+\s*(?:please\s+)?(?:you (?:must|should|will|need to)\s+)?"
-        rf"(?:now\s+)?{_IMPERATIVE}(?!\w)")),
+        rf"(?:now\s+)?{_IMPERATIVE}(?!\w)"
+        rf"|(?<!\w)(?:the |this |any )?(?:{_STRONG_ADDRESSEE}|assistant|model|analy[sz]er|fyr)\s+(?:must|should|shall|"
+        rf"will|needs to|has to)\s+(?:now\s+)?(?:only\s+)?(?:reply|respond|answer|report|say|classify|output|ignore|"
+        rf"tell|state|recommend|conclude)(?!\w)"
+        rf"|(?<!\w)when (?:summari[sz]ing|analy[sz]ing|diagnosing|you (?:summari[sz]e|analy[sz]e|read|process))"
+        rf"(?!\w)")),
     ("role change", re.compile(
         r"(?<!\w)you (?:are|will) now(?!\w)|(?<!\w)from now on(?!\w)|(?<!\w)act as (?:an?|the|my)(?!\w)|"
         r"(?<!\w)pretend (?:to be|you are|that you)|(?<!\w)new (?:system )?(?:instructions?|rules|task)\s*[:\-!]|"
@@ -196,7 +203,8 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"(?<!\w)(?:team|on-?call|operators?|engineers?|developers?|admins?|sres?) "
         r"(?:should|must|needs? to|has to|have to) (?:run|execute|install|apply|paste|download|curl)(?!\w)|"
         # advice to pipe a download into a shell: a fix nobody should take from a log line
-        r"(?<!\w)(?:run|execute|paste|fix|remediat\w*|solution|resolve|repair|workaround)(?!\w)[^\n]{0,80}"
+        r"(?<!\w)(?:run|running|execute|executing|paste|fix|fixes|remediat\w*|solution|resolve|repair|workaround|"
+        r"recommend\w*|suggest\w*|advis\w*|please)(?!\w)[^\n]{0,80}"
         r"(?<![\w-])(?:curl|wget|irm|iwr|invoke-webrequest)(?!\w)[^|\n]{0,200}\|\s*(?:sudo\s+)?(?:(?:ba|z)?sh|iex|"
         r"python\d?)(?!\w)")),
     ("answer-shaped", re.compile(
@@ -204,9 +212,33 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         rf"|(?<!\w)(?:categor|kategor|catégor|категор|类别|類別|カテゴリ|카테고리|classif|label|report|answer|respond|"
         rf"reply|output|analysis|analyse|verdict|diagnos)[^\n]{{0,60}}?(?<![a-z_])(?:{_CATEGORIES})(?![a-z_])"
         rf"|(?<!\w)(?:summary|root cause|fix|analysis)\s+(?:should|must|has to|needs to)\s+(?:be|say|read|state)(?!\w)"
-        rf"|(?<!\w)(?:tell|instruct|advise|ask|urge) (?:the |your |all |our )?(?:team|users?|readers?|"
-        rf"operators?|on-?call|engineers?|developers?|owners?|admins?)(?!\w)[^.\n]{{0,20}}(?<!\w)(?:to|that)(?!\w)")),
+        rf"|(?<!\w)(?:tell|instruct|advise|ask|urge) (?:the |your |all |our )?(?:team|users?|readers?|everyone|"
+        rf"everybody|people|operators?|on-?call|engineers?|developers?|owners?|admins?)(?!\w)[^.\n]{{0,20}}(?<!\w)(?:to|that)(?!\w)")),
 )
+
+
+# Cyrillic and Greek letters that look Latin, and leetspeak digits: "ign\u043ere", "1gn0r3".
+# Only for a second reading of the English rules: Russian keeps its own letters in the first one.
+_LOOKALIKE = str.maketrans("аеорсухіѕјԁɡοαειντκмн0134578@$", "aeopcyxisjdgoaeivtkmhoieastbas")
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
+_MAX_DECODED = 4  # encoded tokens decoded per string
+
+
+def _decoded(text: str) -> list[str]:
+    """Base64 tokens of `text` that decode to readable text (a model reads those too)."""
+    out: list[str] = []
+    for m in _BASE64.finditer(text):
+        token = m.group(0)
+        try:
+            raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
+            plain = raw.decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            continue
+        if sum(ch.isprintable() for ch in plain) >= 0.9 * len(plain) and " " in plain:
+            out.append(plain)
+        if len(out) >= _MAX_DECODED:
+            break
+    return out
 
 
 def scan_text(text: str) -> str | None:
@@ -218,6 +250,12 @@ def scan_text(text: str) -> str | None:
         return None
     if _override(norm):
         return "override of instructions"
+    alt = norm.translate(_LOOKALIKE)
+    if alt != norm and (_override(alt) or _RULES[1][1].search(alt)):
+        return "disguised letters"
+    for plain in _decoded(text):
+        if scan_text(plain) is not None:
+            return "encoded instruction"
     # role markers anchor on line starts: keep the line breaks for that one
     lines = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).casefold()
     for name, pattern in _RULES:
