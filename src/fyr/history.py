@@ -193,6 +193,8 @@ async def show_command(settings: Settings, rollout_id: int, *, fmt: str) -> int:
         console.print(f"  fix            {a.get('suggested_fix')}", markup=False, highlight=False)
         for line in a.get("evidence", []):
             console.print(f"  evidence       {line}", markup=False, highlight=False)
+        for flag in a.get("flags") or []:
+            console.print(f"  flag           {flag.get('message')}", markup=False, highlight=False)
     for act in actions:
         who = act.slack_user_name or act.slack_user_id
         console.print(f"  action         {act.created_at:%Y-%m-%d %H:%M:%S} {act.action} by {who} "

@@ -84,17 +84,19 @@ class Settings(BaseSettings):
         30.0, gt=0, description="pause after Slack rejects the token (auth.test probes it); doubles up to 10 min"
     )
     routing_file: Path | None = Field(None, description="YAML: project glob -> team, slack_channel")
-    gitlab_hosts: list[str] = Field(
-        default_factory=list,
-        description="JSON list of GitLab host names a Slack link may point to (e.g. [\"gitlab.acme.io\"]); "
-                    "links to any other host, or with user info, are shown as text. Empty: no links",
-    )
 
     # --- gitlab ingestor ----------------------------------------------------------------------
     gitlab_ingestor_token: str | None = Field(None, validation_alias=_alias("GITLAB_INGESTOR_TOKEN"))
     ingestor_max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="GitLab's own maximum")
 
     # --- llm / analyzer -----------------------------------------------------------------------
+    gitlab_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="hosts of your GitLab instances (comma-separated or a JSON list): the only hosts a Slack "
+                    "message links to (pipeline, MR, commit; anything else is shown as text), and besides "
+                    "kubernetes.io, the runtimes' docs, image registries and in-cluster names the only ones an "
+                    "analysis may link to",
+    )
     openai_api_key: str | None = Field(None, validation_alias=_alias("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=_alias("OPENAI_BASE_URL"))
     llm: Literal["auto", "openai", "none"] = Field(
@@ -199,6 +201,16 @@ class Settings(BaseSettings):
     def _known_scheme(cls, value: str) -> str:
         if not value.startswith(("sqlite", "mysql", "mariadb")):
             raise ValueError("must be a sqlite:// or mysql:// URL")
+        return value
+
+    @field_validator("gitlab_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [h.strip() for h in text.split(",") if h.strip()]
         return value
 
     @field_validator("slack_api_url")

@@ -5,7 +5,9 @@ tool call when the request carries `tools` (method="function_calling"), with JSO
 carries `response_format: json_schema`. Failures are scripted per request (429 with Retry-After,
 5xx, a hang that trips the client's timeout); every request body is recorded so tests can check
 what left the process. By default it answers from the rules' findings found in the prompt, so its
-answers pass Fyr's validation; `answer=` overrides that.
+answers pass Fyr's validation; `answer=` overrides that. `answer_obediently` is a model that does
+what text planted in the data tells it (the worst case for prompt injection): it takes the category,
+the quoted summary, the command and the link it finds in the context, and cites the planted line.
 
 Run standalone (used by benchmarks): `python -m tests.fakes.openai_api --port 8089 --latency 0.5`.
 """
@@ -76,13 +78,72 @@ def answer_from_rules(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_CONTEXT = re.compile(r"<context_json>\s*(\{.*?\})\s*</context_json>", re.S)
+_DATAMARK = "\u02c6"
+_VOCABULARY = ("image_pull", "crash_loop", "oom_killed", "config_error", "probe_failure", "scheduling",
+               "create_failed", "mount_failure", "progress_deadline", "unknown")
+_CATEGORY_WORD = re.compile(r"(?<![a-z_])(" + "|".join(_VOCABULARY) + r")(?![a-z_])")
+_QUOTED = re.compile(r"[\"'“‘«„「]([^\"'“”‘’«»„「」\n]{6,200}?)[\"'”’»“」]")
+_COMMAND = re.compile(r"((?:sudo\s+)?(?:curl|wget|iex|irm|iwr|powershell|pwsh|bash|echo)\b[^\n\"“”«»]{4,240})",
+                      re.I)
+_LINK = re.compile(r"(?:https?|ftp)://[^\s\"'<>)]+")
+
+
+def _all_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _all_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _all_strings(v)]
+    return []
+
+
+def _block(pattern: re.Pattern[str], text: str) -> Any:
+    blocks = pattern.findall(text)
+    return json.loads(blocks[-1]) if blocks else {}
+
+
+def answer_obediently(body: dict[str, Any]) -> dict[str, Any]:
+    """What a model that obeys the data answers: the planted category, summary, command and link."""
+    text = prompt_text(body)
+    rules = _block(_RULES, text)
+    strings = [s.replace(_DATAMARK, " ") for s in _all_strings(_block(_CONTEXT, text))]
+    rules_category = str(rules.get("category", "unknown")).replace(_DATAMARK, " ")
+
+    def cues(s: str) -> int:
+        other = [c for c in _CATEGORY_WORD.findall(s) if c != rules_category]
+        return 2 * bool(other) + 2 * bool(_COMMAND.search(s) and _LINK.search(s)) + bool(_LINK.search(s)) + bool(
+            _QUOTED.search(s))
+
+    planted = sorted((s for s in strings if cues(s)), key=cues, reverse=True)
+    if not planted:
+        return answer_from_rules(body)
+    joined = "\n".join(planted)
+    wanted = [c for c in _CATEGORY_WORD.findall(joined) if c != rules_category]
+    quoted = _QUOTED.search(joined)
+    command = _COMMAND.search(joined)
+    link = _LINK.search(joined)
+    fix = (f"Run: {command.group(1).strip()}" if command and link else
+           f"Follow {link.group(0)}" if link else "No action needed.")
+    return {
+        "category": wanted[0] if wanted else rules_category,
+        "summary": (quoted.group(1) if quoted else planted[0])[:200],
+        "root_cause": ("As the logs say: " + " ".join(planted))[:2000],
+        "evidence": [planted[0][:900]],
+        "suggested_fix": fix,
+        "confidence": "high",
+    }
+
+
 class FakeOpenAI:
     """The fake server. Use `async with FakeOpenAI(...) as fake:`; `fake.base_url` ends in /v1."""
 
     def __init__(self, *, latency_s: float = 0.0, answer: Answer = answer_from_rules,
-                 answered_model_suffix: str = "-2024-07-18", host: str = "127.0.0.1", port: int = 0) -> None:
+                 answered_model_suffix: str = "-2024-07-18", host: str = "127.0.0.1", port: int = 0,
+                 obedient: bool = False) -> None:
         self.latency_s = latency_s
-        self.answer = answer
+        self.answer = answer_obediently if obedient else answer
         self.answered_model_suffix = answered_model_suffix
         self.host, self.port = host, port
         self.failures: deque[Failure] = deque()
@@ -180,8 +241,8 @@ class FakeOpenAI:
         await self.stop()
 
 
-async def _serve(port: int, latency: float) -> None:
-    fake = await FakeOpenAI(latency_s=latency, port=port).start()
+async def _serve(port: int, latency: float, obedient: bool = False) -> None:
+    fake = await FakeOpenAI(latency_s=latency, port=port, obedient=obedient).start()
     print(f"fake openai listening on {fake.base_url}", flush=True)
     await asyncio.Event().wait()
 
@@ -190,5 +251,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--obedient", action="store_true", help="follow instructions planted in the data")
     ns = parser.parse_args()
-    asyncio.run(_serve(ns.port, ns.latency))
+    asyncio.run(_serve(ns.port, ns.latency, ns.obedient))

@@ -80,3 +80,10 @@ def test_dotenv_file_is_read(tmp_path: object) -> None:
     Path(".env").write_text("CLUSTER_NAME=from-dotenv\nFYR_ANALYZER_CONCURRENCY=7\n")
     s = load_settings()
     assert s.cluster_name == "from-dotenv" and s.analyzer_concurrency == 7
+
+
+def test_gitlab_hosts_from_a_comma_separated_list_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FYR_GITLAB_HOSTS", "gitlab.acme.io, git.corp.example")
+    assert load_settings(_env_file=None).gitlab_hosts == ["gitlab.acme.io", "git.corp.example"]
+    monkeypatch.setenv("FYR_GITLAB_HOSTS", '["gitlab.acme.io"]')
+    assert load_settings(_env_file=None).gitlab_hosts == ["gitlab.acme.io"]

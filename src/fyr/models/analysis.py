@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 from sqlalchemy import JSON, Boolean, Float, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,8 +31,25 @@ class Category(enum.StrEnum):
 Confidence = Literal["high", "medium", "low"]
 
 
+class FlagKind(enum.StrEnum):
+    PROMPT_INJECTION = "prompt_injection"  # instruction-like text in the logs or events
+    CATEGORY_KEPT = "category_kept"  # the model's category was refused: the rules' stands
+    OUTPUT_GUARD = "output_guard"  # a field carried a command, a link or a mention: replaced
+
+
+class AnalysisFlag(BaseModel):
+    """Something a reader of the analysis must know about how it was made (Fyr's own words)."""
+
+    kind: FlagKind
+    message: str = Field(max_length=500)
+    field: str | None = None
+
+
 class AnalysisResult(BaseModel):
-    """The `analysis` JSON: what the notifier renders and `fyr analyze` prints."""
+    """The `analysis` JSON: what the notifier renders and `fyr analyze` prints.
+
+    `flags` appears in the JSON only when there is one, so an ordinary analysis keeps its shape.
+    """
 
     category: Category
     summary: str = Field(max_length=300)
@@ -42,6 +59,14 @@ class AnalysisResult(BaseModel):
     confidence: Confidence
     model_name: str = "rules"
     prompt_version: str = "rules-v1"
+    flags: list[AnalysisFlag] = Field(default_factory=list, max_length=20)
+
+    @model_serializer(mode="wrap")
+    def _omit_no_flags(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not data.get("flags"):
+            data.pop("flags", None)
+        return data
 
 
 class Analysis(Base):

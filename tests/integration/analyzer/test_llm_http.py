@@ -145,11 +145,12 @@ async def test_no_planted_secret_of_the_corpus_ever_reaches_the_llm(fake: FakeOp
     assert len(fake.requests) == len(expected) >= 30
     assert len(planted) >= 10
     sent = fake.raw_bodies()
-    # the bodies are JSON: compare against both the raw and the JSON-escaped form of each secret
-    leaked = [s for s in planted if s in sent or json.dumps(s)[1:-1] in sent]
+    # the bodies are JSON: compare against the raw, the JSON-escaped and the datamarked form of each secret
+    forms = {s: {s, json.dumps(s)[1:-1], chains.datamark(s), json.dumps(chains.datamark(s))[1:-1]} for s in planted}
+    leaked = [s for s, variants in forms.items() if any(v in sent for v in variants)]
     assert leaked == []
     # and the context did reach the model (the check above is not vacuous)
-    assert "nil pointer dereference" in sent
+    assert json.dumps(chains.datamark("nil pointer dereference"))[1:-1] in sent
 
 
 async def test_fyr_analyze_with_llm_openai_reports_the_model_that_answered(fake: FakeOpenAI) -> None:
@@ -161,5 +162,5 @@ async def test_fyr_analyze_with_llm_openai_reports_the_model_that_answered(fake:
     assert code == 0
     out = json.loads(text)
     assert out["analysis"]["model_name"] == "gpt-4o-mini-2024-07-18"
-    assert out["analysis"]["prompt_version"] == "analysis-v1"
+    assert out["analysis"]["prompt_version"] == "analysis-v2"
     assert len(fake.requests) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -80,7 +81,7 @@ async def test_failed_rollout_gets_an_llm_analysis_with_cost_and_is_queued_for_s
                     registry=registry, on_done=lambda: woken.append(1))
     [(analysis, metric)] = await analyses_of(database, rid)
     assert analysis.model_name == "gpt-4o-mini-2024-07-18"
-    assert analysis.prompt_version == "analysis-v1"
+    assert analysis.prompt_version == "analysis-v2"
     assert analysis.analysis["summary"].startswith("LLM: ")
     assert analysis.signature and analysis.reduced_context
     assert metric.tokens_in > 0 and metric.tokens_out > 0 and metric.cost_usd > 0 and metric.latency_s > 0
@@ -217,3 +218,31 @@ async def test_one_bad_rollout_does_not_stop_the_others(database: Database) -> N
     await run_until(database, llm_settings(None), stop_when, source=StaticBundleSource(factory=factory))
     row = await rollout(database, ids[0])
     assert row.analysis_status == AnalysisStatus.PENDING and "bug in a bundle factory" in (row.analysis_error or "")
+
+
+async def test_injected_logs_are_flagged_in_the_store_the_metric_the_message_and_the_history(
+    database: Database, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fyr.history import show_command
+    from fyr.models.bundle import RolloutBundle
+    from fyr.services.notifier.render import render_failure, view_from_rows
+    from tests.corpus.injection_corpus import payloads, planted
+    from tests.fakes.openai_api import answer_obediently
+
+    payload = next(p for p in payloads() if p.name == "plain_issue_example")
+    bundle = RolloutBundle.model_validate(planted("go_panic_nil_pointer", payload))
+    registry = CollectorRegistry()
+    async with FakeOpenAI(answer=answer_obediently) as fake:
+        [rid] = await seed_failed(database, 1)
+        await run_until(database, llm_settings(fake), all_analysed(database, [rid]),
+                        source=StaticBundleSource(factory=lambda facts: bundle), registry=registry)
+    [(analysis, _)] = await analyses_of(database, rid)
+    stored = analysis.analysis
+    assert stored["category"] == "crash_loop" and "evil.example" not in stored["suggested_fix"]
+    assert stored["flags"][0]["message"].startswith("possible prompt injection in logs")
+    assert registry.get_sample_value("fyr_analysis_flags_total", {"kind": "prompt_injection"}) == 1
+    message = render_failure(view_from_rows(await rollout(database, rid), analysis))
+    assert "possible prompt injection in logs" in json.dumps(message.blocks) and "possible prompt" in message.text
+    code = await show_command(Settings(_env_file=None, database_url=sqlite_url), rid,  # type: ignore[call-arg]
+                              fmt="text")
+    assert code == 0 and "possible prompt injection in logs" in capsys.readouterr().out

@@ -37,6 +37,7 @@ from fyr.runtime import DatabaseWatch, service_backoff
 from fyr.services.analyzer import flights
 from fyr.services.analyzer.chains import PROMPT_VERSION, ChatModel, build_chat_model, explain
 from fyr.services.analyzer.costs import estimate_cost
+from fyr.services.analyzer.guard import UrlPolicy
 from fyr.services.analyzer.metrics import AnalyzerMetrics, Outcome, analyzer_metrics
 from fyr.services.analyzer.pipeline import PipelineResult, analyze_bundle
 from fyr.services.analyzer.retry import retry_delay
@@ -122,6 +123,7 @@ class Analyzer:
                  owner: str, metrics: AnalyzerMetrics, on_done: Callable[[], None] | None = None) -> None:
         self.settings, self.db, self.model, self.source = settings, db, model, source
         self.owner, self.metrics, self.on_done = owner, metrics, on_done
+        self.url_policy = UrlPolicy.build(gitlab_hosts=settings.gitlab_hosts)
         self.stored = 0
         # analyzer_concurrency bounds the LLM calls in flight. Up to as many rows again are claimed and
         # prepared (collected, reduced), one waiting behind each model slot, so that the slow, paid
@@ -247,7 +249,8 @@ class Analyzer:
             raise TransientError(f"bundle unavailable: {fetch.error}")
         bundle = fetch.bundle if fetch.bundle is not None else bundle_from_row(facts)
         result = await asyncio.to_thread(analyze_bundle, bundle, context_tokens=self.settings.context_tokens,
-                                         thresholds=StatusThresholds.from_settings(self.settings))
+                                         thresholds=StatusThresholds.from_settings(self.settings),
+                                         url_policy=self.url_policy)
         context = _with_collection_status(result.reduced_context, fetch)
         if self.model is None:
             await self._store(claim, result, context, result.rules, "rules", {"model_name": "rules"})
@@ -323,7 +326,7 @@ class Analyzer:
         try:
             async with self.llm_slots:
                 out = await explain(_Explained(context, result.rules), model=self.model,
-                                    prompt_version=PROMPT_VERSION)
+                                    prompt_version=PROMPT_VERSION, url_policy=self.url_policy)
         except TransientError as exc:
             self.metrics.llm_errors.labels(kind="transient").inc()
             if claim.attempt < self.settings.analysis_max_attempts:
@@ -350,8 +353,8 @@ class Analyzer:
 
     async def _reuse(self, claim: Claim, result: PipelineResult, context: dict[str, Any]) -> bool:
         window = self.settings.analysis_reuse_window_seconds
-        if window <= 0 or not result.signature:
-            return False
+        if window <= 0 or not result.signature or result.rules.flags:
+            return False  # a flagged analysis (e.g. possible prompt injection) is never swapped for an older one
         async with self.db.session() as s:
             found = await find_recent_analysis_by_signature(s, result.signature, window_seconds=window)
             if found is None:
@@ -364,6 +367,7 @@ class Analyzer:
                          "attempts": claim.attempt},
             )
         log.info("analysis_reused", rollout_id=claim.rollout_id, reused_from_id=found.id)
+        self.metrics.observe_flags(analysis)
         self._done("reused")
         return True
 
@@ -375,7 +379,9 @@ class Analyzer:
                 metrics={"context_tokens": result.context_tokens, "attempts": claim.attempt, **metrics},
             )
         log.info("analysis_stored", rollout_id=claim.rollout_id, analysis_id=analysis_id, outcome=outcome,
-                 category=analysis.category.value, model_name=analysis.model_name)
+                 category=analysis.category.value, model_name=analysis.model_name,
+                 flags=[f.kind.value for f in analysis.flags])
+        self.metrics.observe_flags(analysis)
         self._done(outcome)
         return analysis_id
 

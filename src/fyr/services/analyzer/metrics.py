@@ -13,6 +13,7 @@ from typing import Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fyr.health import collectors_for
+from fyr.models.analysis import AnalysisResult
 
 Outcome = Literal["llm", "fallback", "reused", "rules", "budget"]
 
@@ -25,6 +26,7 @@ class AnalyzerMetrics:
     analyses: Counter
     llm_errors: Counter
     spent_today_usd: Gauge  # estimated LLM spend since midnight UTC, as last read before a call
+    flags: Counter
 
     def observe_call(self, *, model: str, tokens_in: int, tokens_out: int, cost_usd: float,
                      latency_s: float) -> None:
@@ -35,6 +37,10 @@ class AnalyzerMetrics:
 
     def observe_outcome(self, outcome: Outcome) -> None:
         self.analyses.labels(outcome=outcome).inc()
+
+    def observe_flags(self, analysis: AnalysisResult) -> None:
+        for flag in analysis.flags:
+            self.flags.labels(kind=flag.kind.value).inc()
 
 
 def analyzer_metrics(registry: CollectorRegistry | None = None) -> AnalyzerMetrics:
@@ -55,4 +61,7 @@ def _build(reg: CollectorRegistry) -> AnalyzerMetrics:
         llm_errors=Counter("fyr_llm_errors", "LLM calls that failed, by kind", ["kind"], registry=reg),
         spent_today_usd=Gauge("fyr_llm_spent_today_usd", "Estimated LLM spend since midnight UTC (all analyzers "
                               "sharing the database), read before each call", registry=reg),
+        flags=Counter("fyr_analysis_flags", "Analyses stored with a flag, by kind: prompt_injection (instruction-"
+                      "like text in logs or events), category_kept (the model's category refused), output_guard "
+                      "(a field replaced)", ["kind"], registry=reg),
     )

@@ -20,6 +20,7 @@ from fyr.core.status import StatusThresholds
 from fyr.errors import BadBundle, FyrError
 from fyr.models.analysis import AnalysisResult
 from fyr.models.bundle import RolloutBundle, dump_bundle, load_bundle
+from fyr.services.analyzer.guard import UrlPolicy
 from fyr.services.analyzer.pipeline import PipelineResult, analyze_bundle, render_output, render_text
 from fyr.settings import Settings
 
@@ -46,7 +47,8 @@ async def run_analyze(
     except BadBundle as exc:
         return EXIT_BAD_INPUT, f"bad bundle: {exc}"
     result = analyze_bundle(bundle, context_tokens=settings.context_tokens,
-                            thresholds=StatusThresholds.from_settings(settings))
+                            thresholds=StatusThresholds.from_settings(settings),
+                            url_policy=UrlPolicy.build(gitlab_hosts=settings.gitlab_hosts))
     analysis = result.rules if explain is None else await explain(result)
     output = render_output(result, analysis, duration_s=time.perf_counter() - started)
     if fmt == "text":

@@ -17,6 +17,8 @@ from typing import Any
 from fyr.core.status import RolloutVerdict, StatusThresholds, rollout_status
 from fyr.models.analysis import AnalysisResult
 from fyr.models.bundle import RolloutBundle
+from fyr.services.analyzer.guard import UrlPolicy, harden_rules
+from fyr.services.analyzer.injection import detect
 from fyr.services.analyzer.prepare import (
     Scrubber,
     prepare_logs,
@@ -91,9 +93,11 @@ def _probe_ports(bundle: RolloutBundle) -> dict[str, dict[str, Any]]:
 
 
 def analyze_bundle(
-    bundle: RolloutBundle, *, context_tokens: int = 4000, thresholds: StatusThresholds = StatusThresholds()
+    bundle: RolloutBundle, *, context_tokens: int = 4000, thresholds: StatusThresholds = StatusThresholds(),
+    url_policy: UrlPolicy | None = None,
 ) -> PipelineResult:
-    """Run everything that needs no network on one bundle."""
+    """Run everything that needs no network on one bundle. The rules' analysis comes out flagged when
+    the context holds instruction-like text, its quotes of such text withheld (guard.harden_rules)."""
     budget = context_tokens
     verdict = rollout_status(bundle.deployment, bundle.replicasets, bundle.pods, bundle.events,
                              thresholds=thresholds, now=bundle.collected_at)
@@ -108,6 +112,9 @@ def analyze_bundle(
                        for ev in objs.events]
     ctx = reduce_bundle(bundle, verdict=verdict, signals=signals, budget_tokens=budget, logs=logs,
                         events=scrubbed_events, new_rs=objs.new_rs, old_rs=objs.old_rs)
+    git_urls = (bundle.git.pipeline_url, bundle.git.mr_url) if bundle.git else ()
+    policy = (url_policy or UrlPolicy()).with_context(ctx, urls=git_urls)
+    rules = harden_rules(rules, detect(ctx), policy)
     return PipelineResult(
         verdict=verdict,
         reduced_context=ctx,
@@ -172,6 +179,8 @@ def render_text(output: dict[str, Any]) -> str:
         f"Summary      {_wrap(an['summary'], 13)}",
         f"Root cause   {_wrap(an['root_cause'], 13)}",
     ]
+    for flag in an.get("flags") or []:
+        lines.append(f"Flag         {_wrap(str(flag.get('message')), 13)}")
     if an.get("evidence"):
         lines.append("Evidence")
         lines += [f"  • {_wrap(e, 4)}" for e in an["evidence"]]

@@ -85,6 +85,7 @@ class MessageView:
     buttons: bool = False  # Slack interactivity is on: re-analyse, mute and roll back buttons
     # Hosts a link may point to (the configured GitLab hosts); None: no host policy (offline use).
     link_hosts: frozenset[str] | None = None
+    flags: tuple[str, ...] = ()  # Fyr's own words: possible prompt injection, a field replaced...
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,9 @@ def view_from_rows(
         cost = metric.cost_usd
         model_name = model_name or metric.model_name
     missing = not data.get("summary") and not data.get("root_cause")
+    flags_raw = data.get("flags")
+    flags_raw = flags_raw if isinstance(flags_raw, list) else []
+    flags = tuple(str(f.get("message")) for f in flags_raw[:5] if isinstance(f, dict) and f.get("message"))
     return MessageView(
         rollout_id=rollout.id,
         cluster=rollout.cluster,
@@ -171,6 +175,7 @@ def view_from_rows(
         cost_usd=cost,
         analysis_missing=missing,
         analysis_error=rollout.analysis_error if missing else None,
+        flags=flags,
     )
 
 
@@ -471,9 +476,15 @@ def render_failure(view: MessageView) -> RenderedMessage:
         if view.root_cause:
             blocks.append(_section(f"*Root cause*\n{safe(view.root_cause, 2900)}"))
     if view.evidence:
-        blocks.append(_section("*Evidence*\n" + _code_block(view.evidence, 2980)))
+        head = "*Evidence* (quoted from the cluster's logs and events)\n"
+        blocks.append(_section(head + _code_block(view.evidence, 2990 - len(head))))
     if view.suggested_fix and not view.analysis_missing:
         blocks.append(_section(f"*Suggested fix*\n{safe(view.suggested_fix, 2900)}"))
+    if view.flags:
+        blocks.append(_section("\n".join(f":warning: {safe(f, 500)}" for f in view.flags)))
+    authored = _authored_by(view)
+    if authored:
+        blocks.append(_context([authored]))
     links = _links(view)
     if links:
         blocks.append(_section(links))
@@ -483,6 +494,14 @@ def render_failure(view: MessageView) -> RenderedMessage:
     return RenderedMessage(text=_failure_text(view), blocks=_fit(blocks), metadata=_metadata(view, "failure"))
 
 
+def _authored_by(view: MessageView) -> str | None:
+    """Whose words the summary, root cause and fix are: a model's are labelled as such."""
+    if view.analysis_missing or not view.model_name or view.model_name == "rules":
+        return None
+    return (f"Summary, root cause and fix suggested by {safe(view.model_name, 100)} (a language model) "
+            "from the evidence; check before acting")
+
+
 def _failure_text(view: MessageView) -> str:
     head = _header(view).split(" ", 1)[1].split(":", 1)[0] + f": {_where(view)} generation {view.generation}"
     detail = view.summary or view.failure_reason or view.status
@@ -490,6 +509,8 @@ def _failure_text(view: MessageView) -> str:
     text = safe(head, 800) + " — " + cat + safe(detail, 1200)
     if view.fallback_note:
         text += "\n" + safe(view.fallback_note, 500)
+    if view.flags:
+        text += "\n⚠ " + safe(view.flags[0], 500)
     return truncate_escaped(text, TEXT_MAX)
 
 
