@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 POD_TEMPLATE_HASH = "pod-template-hash"
+CONTROLLER_REVISION_HASH = "controller-revision-hash"
+POD_TEMPLATE_GENERATION = "pod-template-generation"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 _intern = sys.intern
@@ -135,6 +137,11 @@ class PodView:
     deleting: bool
     unscheduled_since: datetime | None  # PodScheduled=False lastTransitionTime
     containers: tuple[ContainerView, ...]
+    # StatefulSet / DaemonSet pods: their controller's uid, revision label and node (fyr.core.set_status)
+    set_owner_uid: str = ""
+    revision_hash: str = ""  # controller-revision-hash label
+    template_generation: str = ""  # pod-template-generation label (DaemonSets)
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +226,7 @@ def _container(status: Mapping[str, Any], init: bool) -> ContainerView:
 
 def pod_view(pod: Mapping[str, Any]) -> PodView:
     meta = _m(pod.get("metadata"))
+    labels = _m(meta.get("labels"))
     status = _m(pod.get("status"))
     unscheduled: datetime | None = None
     for cond in status.get("conditions") or ():
@@ -233,11 +241,15 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         name=_s(meta.get("name")),
         uid=_s(meta.get("uid")),
         owner_uid=controller_uid(meta, "ReplicaSet"),
-        template_hash=_intern(_s(_m(meta.get("labels")).get(POD_TEMPLATE_HASH))),
+        template_hash=_intern(_s(labels.get(POD_TEMPLATE_HASH))),
         phase=_intern(_s(status.get("phase"))),
         deleting=bool(meta.get("deletionTimestamp")),
         unscheduled_since=unscheduled,
         containers=containers,
+        set_owner_uid=controller_uid(meta, "StatefulSet") or controller_uid(meta, "DaemonSet"),
+        revision_hash=_intern(_s(labels.get(CONTROLLER_REVISION_HASH))),
+        template_generation=_intern(_s(labels.get(POD_TEMPLATE_GENERATION))),
+        node=_intern(_s(_m(pod.get("spec")).get("nodeName"))),
     )
 
 

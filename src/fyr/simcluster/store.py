@@ -41,6 +41,9 @@ RESOURCES: dict[str, ResourceType] = {
         ResourceType("events", "Event", "v1", "/api/v1"),
         ResourceType("deployments", "Deployment", "apps/v1", "/apis/apps/v1", has_generation=True),
         ResourceType("replicasets", "ReplicaSet", "apps/v1", "/apis/apps/v1", has_generation=True),
+        ResourceType("statefulsets", "StatefulSet", "apps/v1", "/apis/apps/v1", has_generation=True),
+        ResourceType("daemonsets", "DaemonSet", "apps/v1", "/apis/apps/v1", has_generation=True),
+        ResourceType("controllerrevisions", "ControllerRevision", "apps/v1", "/apis/apps/v1"),
     )
 }
 BY_KIND: dict[str, ResourceType] = {r.kind: r for r in RESOURCES.values()}
