@@ -41,7 +41,7 @@ def _kubectl_sts(obj: dict[str, Any]) -> tuple[str, bool, str | None]:
         return f"Waiting for {replicas - status.get('readyReplicas', 0)} pods to be ready...\n", False, None
     if strategy.get("type") == "RollingUpdate" and strategy.get("rollingUpdate") is not None:
         partition = strategy["rollingUpdate"].get("partition")
-        if replicas is not None and partition is not None:
+        if replicas is not None and partition is not None:  # noqa: SIM102 - kubectl's nesting, line by line
             if status.get("updatedReplicas", 0) < replicas - partition:
                 return (f"Waiting for partitioned roll out to finish: {status.get('updatedReplicas', 0)} out of "
                         f"{replicas - partition} new pods have been updated...\n", False, None)

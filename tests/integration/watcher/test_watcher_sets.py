@@ -83,7 +83,7 @@ async def test_partitioned_rollout_waits_then_completes_with_kubectls_lines(sim,
     await wait_for_status(database, "redis", 2, S.ROLLING_OUT)
     sts.make_ready()  # redis-3 updated and ready; redis-2 replaced next
     sts.run_to_completion()
-    row, _ = await wait_for_status(database, "redis", 2, S.SUCCESS)
+    await wait_for_status(database, "redis", 2, S.SUCCESS)
     assert sorted(n for n, p in sts.pods.items() if sts.is_updated(p)) == ["redis-2", "redis-3"]
     assert sim.get("StatefulSet", "data", "redis")["status"]["currentReplicas"] == 2
 
@@ -106,7 +106,7 @@ async def test_daemonset_image_not_found_fails_and_names_the_node(sim, watcher, 
     ds.rollout(image="registry.example.com/acme/shipper:9.9-typo")
     new = next(n for n, p in ds.pods.items() if ds.is_updated(p))
     ds.image_not_found(new)
-    row, latency = await wait_for_status(database, "shipper", 2, S.FAILED)
+    row, _ = await wait_for_status(database, "shipper", 2, S.FAILED)
     assert row.failure_reason == "ImagePullBackOff"
     node = ds.pods[new]["spec"]["nodeName"]
     assert row.failure_message.startswith(f'daemon set "shipper" failing on node {node}: ')
