@@ -14,6 +14,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from fyr.core.set_status import SetKind, set_rollout_status
 from fyr.core.status import RolloutVerdict, StatusThresholds, rollout_status
 from fyr.models.analysis import AnalysisResult
 from fyr.models.bundle import RolloutBundle
@@ -70,18 +71,36 @@ def _memory_limits(bundle: RolloutBundle) -> dict[str, str]:
     return out
 
 
+def bundle_verdict(bundle: RolloutBundle, thresholds: StatusThresholds) -> RolloutVerdict:
+    """kubectl's verdict for the bundle's workload, whatever its kind."""
+    kind = bundle.workload_kind
+    if kind in ("StatefulSet", "DaemonSet"):
+        set_kind: SetKind = "StatefulSet" if kind == "StatefulSet" else "DaemonSet"
+        return set_rollout_status(set_kind, bundle.deployment, bundle.pods, bundle.events, bundle.controller_revisions,
+                                  thresholds=thresholds, now=bundle.collected_at)
+    return rollout_status(bundle.deployment, bundle.replicasets, bundle.pods, bundle.events,
+                          thresholds=thresholds, now=bundle.collected_at)
+
+
+def workload_target(bundle: RolloutBundle) -> str:
+    """How the rules name the workload: `namespace/name` for a Deployment (as always), the kind
+    first for the others (`StatefulSet data/pg`)."""
+    if bundle.workload_kind == "Deployment":
+        return f"{bundle.namespace}/{bundle.name}"
+    return f"{bundle.workload_kind} {bundle.namespace}/{bundle.name}"
+
+
 def analyze_bundle(
     bundle: RolloutBundle, *, context_tokens: int = 4000, thresholds: StatusThresholds = StatusThresholds()
 ) -> PipelineResult:
     """Run everything that needs no network on one bundle."""
     budget = context_tokens
-    verdict = rollout_status(bundle.deployment, bundle.replicasets, bundle.pods, bundle.events,
-                             thresholds=thresholds, now=bundle.collected_at)
+    verdict = bundle_verdict(bundle, thresholds)
     objs = rollout_objects(bundle)
     scrub = Scrubber(sensitive_env_values(bundle))
     signals = rollout_signals(bundle, objs, scrub)
     logs = prepare_logs(bundle, objs, scrub)
-    target = f"{bundle.namespace}/{bundle.name}"
+    target = workload_target(bundle)
     rules = classify(verdict=verdict, signals=signals, logs=logs, target=target,
                      limits=_memory_limits(bundle))
     scrubbed_events = [{**ev, "message": scrub(str(ev.get("message") or ev.get("note") or ""))}
