@@ -144,7 +144,7 @@ def render_output(result: PipelineResult, analysis: AnalysisResult, *, duration_
     return redacted
 
 
-_ICON = {"FAILED": "✗", "SUCCESS": "✓", "ROLLING_OUT": "…", "PENDING": "…", "SUPERSEDED": "–"}
+_ICON = {"FAILED": "✗", "SUCCESS": "✓", "ROLLING_OUT": "…", "PENDING": "…", "SUPERSEDED": "–", "DELETED": "–"}
 
 
 def _wrap(text: str, indent: int, width: int = 100) -> str:
@@ -157,6 +157,8 @@ def render_text(output: dict[str, Any]) -> str:
     ro, an, me = output["rollout"], output["analysis"], output["metrics"]
     head = output.get("reduced_context", {}).get("rollout", {})
     target = f"{head.get('namespace', '?')}/{head.get('deployment', '?')}"
+    if head.get("kind") not in (None, "Deployment"):
+        target = f"{head['kind']} {target}"
     lines = [f"{_ICON.get(ro['status'], '?')} {ro['status']}  {target}  ({ro['reason']})"]
     extra = [f"generation {head['generation']}" if head.get("generation") is not None else "",
              f"revision {head['revision']}" if head.get("revision") is not None else "",
