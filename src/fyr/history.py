@@ -53,7 +53,8 @@ def rollout_dict(r: Rollout) -> dict[str, Any]:
         return d.isoformat() if d else None
 
     return {
-        "id": r.id, "cluster": r.cluster, "namespace": r.namespace, "deployment": r.deployment,
+        "id": r.id, "cluster": r.cluster, "kind": r.kind, "namespace": r.namespace, "deployment": r.deployment,
+        "uid": r.uid or None,
         "generation": r.generation, "revision": r.revision, "image": r.image, "status": r.status.value,
         "origin": r.origin.value, "failure_reason": r.failure_reason, "failure_message": r.failure_message,
         "started_at": ts(r.started_at), "failed_at": ts(r.failed_at), "completed_at": ts(r.completed_at),
@@ -89,10 +90,10 @@ async def list_command(settings: Settings, *, status: str | None, team: str | No
         console.print_json(json.dumps([rollout_dict(r) for r in rows]))
         return 0
     table = Table(title=f"{len(rows)} rollout(s)", title_justify="left")
-    for col in ("id", "cluster", "namespace/deployment", "gen", "status", "reason", "team", "started", "notify"):
+    for col in ("id", "cluster", "kind", "namespace/name", "gen", "status", "reason", "team", "started", "notify"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r.id), r.cluster, f"{r.namespace}/{r.deployment}", str(r.generation), r.status.value,
+        table.add_row(str(r.id), r.cluster, r.kind, f"{r.namespace}/{r.deployment}", str(r.generation), r.status.value,
                       r.failure_reason or "", r.team or "", r.started_at.strftime("%Y-%m-%d %H:%M:%S")
                       if r.started_at else "", r.notify_status.value if r.notify_status else "")
     console.print(table)
@@ -124,7 +125,7 @@ async def show_command(settings: Settings, rollout_id: int, *, fmt: str) -> int:
     if fmt == "json":
         console.print_json(json.dumps(doc, default=str))
         return 0
-    console.print(f"[bold]Rollout {r.id}[/bold]  {r.cluster} {r.namespace}/{r.deployment} "
+    console.print(f"[bold]Rollout {r.id}[/bold]  {r.cluster} {r.kind} {r.namespace}/{r.deployment} "
                   f"generation {r.generation}  [bold]{r.status.value}[/bold]")
     for label, value in (("reason", r.failure_reason), ("message", r.failure_message), ("image", r.image),
                          ("commit", r.git_commit), ("pipeline", r.pipeline_url), ("merge request", r.mr_url),

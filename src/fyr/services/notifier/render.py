@@ -78,6 +78,7 @@ class MessageView:
     analysis_missing: bool = False
     analysis_error: str | None = None
     fallback_note: str | None = None
+    kind: str = "Deployment"  # the workload's kind: Deployment, StatefulSet or DaemonSet
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ def view_from_rows(
         cluster=rollout.cluster,
         namespace=rollout.namespace,
         deployment=rollout.deployment,
+        kind=rollout.kind or "Deployment",
         generation=rollout.generation,
         status=str(rollout.status),
         revision=rollout.revision,
@@ -313,13 +315,15 @@ def _metadata(view: MessageView, kind: str) -> dict[str, Any]:
             "cluster": view.cluster,
             "namespace": view.namespace,
             "deployment": view.deployment,
+            "workload_kind": view.kind,
             "generation": view.generation,
         },
     }
 
 
 def _where(view: MessageView) -> str:
-    return f"{view.cluster}/{view.namespace}/{view.deployment}"
+    where = f"{view.cluster}/{view.namespace}/{view.deployment}"
+    return where if view.kind == "Deployment" else f"{view.kind} {where}"
 
 
 def _context_parts(view: MessageView) -> list[str]:
@@ -358,12 +362,13 @@ def render_failure(view: MessageView) -> RenderedMessage:
     """The top-level message for a failed rollout (ARCHITECTURE §6)."""
     blocks: list[dict[str, Any]] = []
     blocks.append({"type": "header",
-                   "text": _plain(f"🔴 Rollout failed: {view.namespace}/{view.deployment}", HEADER_MAX)})
+                   "text": _plain(f"🔴 Rollout failed: {'' if view.kind == 'Deployment' else view.kind + ' '}"
+                                  f"{view.namespace}/{view.deployment}", HEADER_MAX)})
     if view.fallback_note:
         blocks.append(_section(f":warning: {safe(view.fallback_note, 500)}"))
     gen = f"{view.generation}" + (f" (revision {view.revision})" if view.revision is not None else "")
     pairs = [
-        ("Deployment", f"`{safe(_where(view), 600)}`"),
+        (view.kind, f"`{safe(f'{view.cluster}/{view.namespace}/{view.deployment}', 600)}`"),
         ("Generation", gen),
         ("Image", f"`{safe(view.image, 900)}`" if view.image else "_unknown_"),
         ("Status", f"{safe(view.status, 40)}" + (f" — {safe(view.failure_reason, 200)}"
