@@ -60,7 +60,7 @@ async def test_statefulset_bundle_carries_revisions_and_keeps_old_pods_apart(sim
     result = analyze_bundle(again)
     assert result.verdict.status == RolloutStatus.FAILED and result.verdict.decisive_pod == "pg-2"
     assert result.rules.category.value == "crash_loop"
-    assert "StatefulSet data/pg" in result.rules.summary + result.rules.root_cause
+    assert "StatefulSet data/pg (stuck at ordinal 2)" in result.rules.summary + result.rules.root_cause
     header = result.reduced_context["rollout"]
     assert header["kind"] == "StatefulSet" and header["stuck_ordinal"] == 2
     assert header["update_revision"] == sts.update_revision
@@ -81,6 +81,7 @@ async def test_daemonset_bundle_names_the_failing_nodes(sim: SimCluster) -> None
     header = result.reduced_context["rollout"]
     assert header["kind"] == "DaemonSet" and header["failing_nodes"] == [ds.pods[new]["spec"]["nodeName"]]
     assert result.verdict.message.startswith('daemon set "shipper" failing on node ')
+    assert f"DaemonSet logging/shipper (failing on node {ds.pods[new]['spec']['nodeName']})" in result.rules.summary
 
 
 async def test_fyr_collect_and_analyze_with_a_kind_in_the_target(sim: SimCluster, tmp_path: Path,

@@ -90,6 +90,19 @@ def workload_target(bundle: RolloutBundle) -> str:
     return f"{bundle.workload_kind} {bundle.namespace}/{bundle.name}"
 
 
+def failing_unit(bundle: RolloutBundle, verdict: RolloutVerdict) -> str:
+    """Where a StatefulSet is stuck (its ordinal) or a DaemonSet fails (its nodes), for the rules' text;
+    kept out of the failure signature: the same cause on another node is the same failure."""
+    if bundle.workload_kind == "StatefulSet" and verdict.decisive_pod:
+        ordinal = verdict.decisive_pod.removeprefix(bundle.name + "-")
+        return f" (stuck at ordinal {ordinal})" if ordinal.isdigit() else ""
+    if bundle.workload_kind == "DaemonSet":
+        nodes = sorted({str((p.get("spec") or {}).get("nodeName") or "") for p in bundle.pods
+                        if p["metadata"]["name"] == verdict.decisive_pod} - {""})
+        return f" (failing on node {nodes[0]})" if nodes else ""
+    return ""
+
+
 def analyze_bundle(
     bundle: RolloutBundle, *, context_tokens: int = 4000, thresholds: StatusThresholds = StatusThresholds()
 ) -> PipelineResult:
@@ -101,7 +114,7 @@ def analyze_bundle(
     signals = rollout_signals(bundle, objs, scrub)
     logs = prepare_logs(bundle, objs, scrub)
     target = workload_target(bundle)
-    rules = classify(verdict=verdict, signals=signals, logs=logs, target=target,
+    rules = classify(verdict=verdict, signals=signals, logs=logs, target=target + failing_unit(bundle, verdict),
                      limits=_memory_limits(bundle))
     scrubbed_events = [{**ev, "message": scrub(str(ev.get("message") or ev.get("note") or ""))}
                        for ev in objs.events]
