@@ -161,6 +161,50 @@ async def record_generation(
     return existing
 
 
+def new_rollout(key: RolloutKey, *, status: RolloutStatus, at: datetime, revision: int | None = None,
+                image: str | None = None, annotations: Mapping[str, str] | None = None,
+                reason: str | None = None, message: str | None = None) -> Rollout:
+    """A rollout row born in its current status (the bulk first-sync path): the fields `transition`
+    would have set from PENDING to `status`, without a flush per row."""
+    now = utcnow()
+    row = Rollout(cluster=key.cluster, kind=key.kind, namespace=key.namespace, deployment=key.deployment,
+                  uid=key.uid, generation=key.generation, status=status, origin=Origin.K8S, revision=revision,
+                  image=image, started_at=at, updated_at=now, analysis_attempts=0, notify_attempts=0,
+                  recovery_attempts=0)
+    apply_annotations(row, annotations or {})
+    if status == S.FAILED:
+        row.failed_at = at
+        row.failure_reason = (reason or "")[:255] or None
+        row.failure_message = message
+        row.analysis_status = AnalysisStatus.PENDING
+        row.analysis_next_attempt_at = at
+    elif status == S.SUCCESS:
+        row.completed_at = at
+    return row
+
+
+async def nothing_staged(session: AsyncSession) -> bool:
+    """True when no GitLab metadata waits for its rollout. A shared locking read: on an empty table it
+    holds the whole range, so a webhook cannot stage a row until this transaction commits (and then
+    its own rollout query sees what we inserted) — the same handshake as attach_staged's."""
+    from fyr.models.gitlab import GitlabMetadata
+
+    found = (await session.execute(select(GitlabMetadata.id).limit(1).with_for_update(read=True))).first()
+    return found is None
+
+
+async def workloads_with_rows(session: AsyncSession, cluster: str,
+                              refs: Sequence[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """Which of these (kind, namespace, name) already have any rollout row in the cluster."""
+    if not refs:
+        return set()
+    names = sorted({r[2] for r in refs})
+    stmt = select(Rollout.kind, Rollout.namespace, Rollout.deployment).where(
+        Rollout.cluster == cluster, Rollout.deployment.in_(names)).distinct()
+    wanted = set(refs)
+    return {(k, ns, n) for k, ns, n in (await session.execute(stmt)).all() if (k, ns, n) in wanted}
+
+
 async def transition(
     session: AsyncSession,
     rollout: Rollout,

@@ -35,6 +35,7 @@ from fyr.services.watcher.logic import WORKLOAD_KINDS, ClusterIndex, WorkloadRef
 from fyr.settings import Settings
 
 CONFLICT_RETRIES = 5  # immediate re-runs of a batch that lost a deadlock, before the loop backs off
+BULK_MIN = 20  # first rows of this many workloads in one batch: one bulk insert instead of a row each
 log = structlog.get_logger()
 
 Persisted = tuple[str, int, RolloutStatus]  # (uid, generation, status) as the database has it
@@ -215,7 +216,10 @@ class RolloutRecorder:
         failed: list[tuple[WorkloadRef, RolloutVerdict, float]] = []
         written = 0
         async with self.db.session() as s:
+            written += await self._bulk_fresh(s, batch, staged, failed)
             for ref, writes in batch.items():
+                if ref in staged:
+                    continue
                 for w in writes:
                     state = await self._write_one(s, ref, w, staged.get(ref, self.persisted.get(ref)))
                     if state is None:
@@ -236,6 +240,32 @@ class RolloutRecorder:
         if failed and self.wake is not None:
             self.wake()
         return written
+
+    async def _bulk_fresh(self, s: AsyncSession, batch: dict[WorkloadRef, list[_Write]],
+                          staged: dict[WorkloadRef, Persisted],
+                          failed: list[tuple[WorkloadRef, RolloutVerdict, float]]) -> int:
+        """A first sync records thousands of workloads the database has never seen: their rows go in
+        with one insert per batch (each in its final status) when no row of theirs exists and no GitLab
+        metadata is staged; anything else takes the row-by-row path."""
+        fresh = {ref: ws[0] for ref, ws in batch.items()
+                 if len(ws) == 1 and ws[0].verdict is not None and self.persisted.get(ref) is None}
+        if len(fresh) < BULK_MIN or not await repo.nothing_staged(s):
+            return 0
+        for ref in await repo.workloads_with_rows(s, self.cluster, list(fresh)):
+            del fresh[ref]
+        rows = []
+        for ref, w in fresh.items():
+            v = w.verdict
+            assert v is not None
+            key = repo.RolloutKey(self.cluster, ref[1], ref[2], v.generation, kind=ref[0], uid=w.uid)
+            rows.append(repo.new_rollout(key, status=v.status, at=w.seen_at, revision=v.revision, image=v.image,
+                                         annotations=w.annotations, reason=v.reason, message=v.message))
+            staged[ref] = (w.uid, v.generation, v.status)
+            if v.status == RolloutStatus.FAILED:
+                failed.append((ref, v, w.seen_monotonic))
+        s.add_all(rows)
+        await s.flush()
+        return len(rows)
 
     async def _write_one(self, s: AsyncSession, ref: WorkloadRef, w: _Write,
                          known: Persisted | None) -> Persisted | None:
