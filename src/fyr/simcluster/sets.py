@@ -307,6 +307,16 @@ class StatefulSetSim(_SetSim):
                                                    "apps.kubernetes.io/pod-index": str(outdated[0])})
         self.sync()
 
+    def start_ready(self) -> None:
+        """Where run_to_completion ends for a new StatefulSet, in one step: every ordinal Ready (benchmarks)."""
+        for i in range(int(self.obj["spec"]["replicas"])):
+            name = self.ordinal_pod(i)
+            if name not in self.pods:
+                self._new_pod(name, "node-1", {"statefulset.kubernetes.io/pod-name": name,
+                                               "apps.kubernetes.io/pod-index": str(i)})
+            self.set_running(name)
+        self.sync()
+
     def make_ready(self, ordinal: int | None = None) -> None:
         """Pods waiting to start become Ready (one ordinal, or all of them), and the controller goes on."""
         names = [self.ordinal_pod(ordinal)] if ordinal is not None else list(self.pods)
@@ -384,6 +394,16 @@ class DaemonSetSim(_SetSim):
                 node = self.pods[outdated[0]]["spec"]["nodeName"]
                 self._delete_pod(outdated[0])
                 self._create_on(node)
+        self.sync()
+
+    def start_ready(self) -> None:
+        """Where run_to_completion ends for a new DaemonSet, in one step: a Ready pod on every node."""
+        on_node = {p["spec"].get("nodeName") for p in self.pods.values()}
+        for node in self.nodes:
+            if node not in on_node:
+                self._create_on(node)
+        for name in list(self.pods):
+            self.set_running(name)
         self.sync()
 
     def make_ready(self, node: str | None = None) -> None:
