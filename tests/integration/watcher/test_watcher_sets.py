@@ -149,3 +149,23 @@ async def test_deleted_workload_closes_its_open_rollout_and_a_recreated_one_star
     await wait_for_status(database, "mongo", 1, S.SUCCESS)
     got = await rows(database, "mongo")
     assert sorted((r.uid == first_uid, r.status) for r in got) == [(False, S.SUCCESS), (True, S.DELETED)]
+
+
+async def test_a_workload_deleted_while_no_watcher_ran_is_closed_after_the_next_sync(
+        sim, watcher_factory, database):
+    first = await watcher_factory()
+    await first.synced()
+    ds = daemonset(sim, "node-exporter")
+    ds.rollout()
+    await wait_for_status(database, "node-exporter", 1, S.ROLLING_OUT)
+    sts = statefulset(sim, "cache")
+    sts.rollout()
+    await wait_for_status(database, "cache", 1, S.ROLLING_OUT)
+    await first.shutdown()
+    sim.delete("DaemonSet", "logging", "node-exporter")
+    second = await watcher_factory()
+    await second.synced()
+    row, _ = await wait_for_status(database, "node-exporter", 1, S.DELETED)
+    assert row.kind == "DaemonSet" and row.failed_at is None
+    await asyncio.sleep(0.3)
+    assert (await rows(database, "cache"))[0].status == S.ROLLING_OUT  # still there: still open

@@ -76,7 +76,8 @@ class RolloutRecorder:
                  wake: Callable[[], None] | None = None, batch_size: int = 200,
                  health: WatcherHealth | None = None,
                  on_failed: Callable[[WorkloadRef, RolloutVerdict, float], None] | None = None,
-                 sync_grace_seconds: float = 120.0) -> None:
+                 sync_grace_seconds: float = 120.0,
+                 watched: Callable[[WorkloadRef], bool] | None = None) -> None:
         self.index = index
         self.db = db
         self.cluster = cluster
@@ -95,6 +96,10 @@ class RolloutRecorder:
         self.started = time.monotonic()
         self.sync_grace_seconds = sync_grace_seconds
         self._grace_logged = False
+        # Which workloads the streams cover (namespaces); None: no sweep of vanished ones (a label
+        # selector narrows the streams in a way the database cannot tell).
+        self.watched = watched
+        self._swept = False
 
     # --- fed by the watch streams (synchronous, cheap) ----------------------------------------
     def on_change(self, kind: Kind, event_type: EventType, obj: JsonObj) -> None:
@@ -241,6 +246,21 @@ class RolloutRecorder:
             self.wake()
         return written
 
+    def sweep_vanished(self) -> int:
+        """After the first full list: open rollouts (as primed from the database) of workloads the
+        cluster no longer has were deleted while no watcher ran; they are closed as DELETED."""
+        if self.watched is None:
+            return 0
+        now, mono, n = utcnow(), time.monotonic(), 0
+        for ref, (uid, _gen, status) in list(self.persisted.items()):
+            if status in repo.OPEN and ref not in self.index and self.watched(ref) and ref not in self.queued:
+                self.queued[ref] = (uid, 0, RolloutStatus.DELETED)
+                self.pending.setdefault(ref, []).append(_Write(None, {}, now, mono, uid=uid))
+                n += 1
+        if n:
+            log.info("watcher_vanished_workloads", count=n)
+        return n
+
     async def _bulk_fresh(self, s: AsyncSession, batch: dict[WorkloadRef, list[_Write]],
                           staged: dict[WorkloadRef, Persisted],
                           failed: list[tuple[WorkloadRef, RolloutVerdict, float]]) -> int:
@@ -320,6 +340,9 @@ class RolloutRecorder:
                 self._grace_logged = True
                 log.warning("watcher_deciding_before_full_sync", synced=sorted(self.health.synced),
                             expected=self.health.expected_scopes)
+        if not self._swept and self.health.is_synced():
+            self._swept = True
+            self.sweep_vanished()
         self.evaluate_dirty()
         await self.flush()
         if self.thresholds.pending_fail_seconds is not None:
@@ -350,6 +373,9 @@ async def run_watcher(
     health = recorder.health if recorder is not None else (health or WatcherHealth())
     recorder = recorder or RolloutRecorder(index=ClusterIndex(), db=db, cluster=settings.cluster_name,
                                            thresholds=thresholds_from(settings), wake=wake, health=health)
+    if recorder.watched is None and not settings.watch_label_selector:
+        namespaces = frozenset(settings.watch_namespaces)
+        recorder.watched = (lambda ref: ref[1] in namespaces) if namespaces else (lambda ref: True)
     timeouts = WatchTimeouts(server_seconds=settings.watch_timeout_seconds,
                              inactivity_seconds=settings.watch_inactivity_seconds,
                              page_size=settings.watch_page_size)
