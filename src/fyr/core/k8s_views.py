@@ -29,6 +29,8 @@ _intern = sys.intern
 
 def _m(obj: Any) -> Mapping[str, Any]:
     """A mapping or an empty one: API JSON leaves out empty fields (omitempty), and nulls occur."""
+    if type(obj) is dict:  # the common case, without the slower ABC check
+        return obj
     return obj if isinstance(obj, Mapping) else {}
 
 
@@ -65,6 +67,27 @@ def controller_uid(metadata: Mapping[str, Any], kind: str) -> str:
             return _s(ref.get("uid"))
         fallback = fallback or _s(ref.get("uid"))
     return fallback
+
+
+_SET_KINDS = ("StatefulSet", "DaemonSet")
+
+
+def pod_owners(metadata: Mapping[str, Any]) -> tuple[str, str]:
+    """(ReplicaSet uid, StatefulSet-or-DaemonSet uid) of a pod's controller, in one pass over its
+    ownerReferences; as controller_uid, a non-controller reference of the kind is the fallback."""
+    rs = rs_fallback = owner = owner_fallback = ""
+    for ref in metadata.get("ownerReferences") or ():
+        ref = _m(ref)
+        kind = ref.get("kind")
+        if kind == "ReplicaSet":
+            if ref.get("controller"):
+                rs = rs or _s(ref.get("uid"))
+            rs_fallback = rs_fallback or _s(ref.get("uid"))
+        elif kind in _SET_KINDS:
+            if ref.get("controller"):
+                owner = owner or _s(ref.get("uid"))
+            owner_fallback = owner_fallback or _s(ref.get("uid"))
+    return rs or rs_fallback, owner or owner_fallback
 
 
 def _prune(value: Any) -> Any:
@@ -236,17 +259,18 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     containers = tuple(_container(_m(c), True) for c in status.get("initContainerStatuses") or ()) + tuple(
         _container(_m(c), False) for c in status.get("containerStatuses") or ()
     )
+    rs_uid, set_uid = pod_owners(meta)
     return PodView(
         namespace=_intern(_s(meta.get("namespace"))),
         name=_s(meta.get("name")),
         uid=_s(meta.get("uid")),
-        owner_uid=controller_uid(meta, "ReplicaSet"),
+        owner_uid=rs_uid,
         template_hash=_intern(_s(labels.get(POD_TEMPLATE_HASH))),
         phase=_intern(_s(status.get("phase"))),
         deleting=bool(meta.get("deletionTimestamp")),
         unscheduled_since=unscheduled,
         containers=containers,
-        set_owner_uid=controller_uid(meta, "StatefulSet") or controller_uid(meta, "DaemonSet"),
+        set_owner_uid=set_uid,
         revision_hash=_intern(_s(labels.get(CONTROLLER_REVISION_HASH))),
         template_generation=_intern(_s(labels.get(POD_TEMPLATE_GENERATION))),
         node=_intern(_s(_m(pod.get("spec")).get("nodeName"))),
