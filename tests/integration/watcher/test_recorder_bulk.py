@@ -16,7 +16,8 @@ pytestmark = pytest.mark.timeout(30)
 S = RolloutStatus
 
 
-async def test_first_sync_inserts_fresh_rows_in_bulk_with_their_final_status(database):
+async def test_first_sync_inserts_fresh_rows_in_bulk_with_their_final_status(any_database):
+    database = any_database
     async with database.session() as s:  # a row from before uids: adopted, not duplicated
         await repo.record_generation(s, repo.RolloutKey("c", "shop", "legacy", 2), status=S.ROLLING_OUT)
     rec = recorder(database)
@@ -41,7 +42,8 @@ async def test_first_sync_inserts_fresh_rows_in_bulk_with_their_final_status(dat
     assert await second.flush() == 0
 
 
-async def test_staged_gitlab_metadata_sends_rows_the_correlating_way(database):
+async def test_staged_gitlab_metadata_sends_rows_the_correlating_way(any_database):
+    database = any_database
     async with database.session() as s:
         await correlation.stage(s, [correlation.Staging(project_path="acme/x", environment="production",
                                                         commit_sha="a" * 40)])

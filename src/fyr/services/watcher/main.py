@@ -283,8 +283,7 @@ class RolloutRecorder:
             staged[ref] = (w.uid, v.generation, v.status)
             if v.status == RolloutStatus.FAILED:
                 failed.append((ref, v, w.seen_monotonic))
-        s.add_all(rows)
-        await s.flush()
+        await repo.insert_rollouts(s, rows)
         return len(rows)
 
     async def _write_one(self, s: AsyncSession, ref: WorkloadRef, w: _Write,
