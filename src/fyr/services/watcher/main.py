@@ -11,6 +11,7 @@ down (pending writes are kept, in order, and retried); nothing is written twice 
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import time
 from collections.abc import Callable
@@ -339,11 +340,18 @@ class RolloutRecorder:
                 self._grace_logged = True
                 log.warning("watcher_deciding_before_full_sync", synced=sorted(self.health.synced),
                             expected=self.health.expected_scopes)
-        if not self._swept and self.health.is_synced():
+        first_sync = not self._swept and self.health.is_synced()
+        if first_sync:
             self._swept = True
             self.sweep_vanished()
         self.evaluate_dirty()
         await self.flush()
+        if first_sync:
+            # The index now holds the cluster (150,000 pods: millions of objects that live as long as
+            # the process). Out of the collector's generations, a full collection no longer walks them
+            # all while watch events are handled; they are freed by reference counting as before.
+            gc.collect()
+            gc.freeze()
         if self.thresholds.pending_fail_seconds is not None:
             # Time-based rules need a look even without events.
             self.dirty |= set(self.index.refs())
