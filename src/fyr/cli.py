@@ -262,17 +262,21 @@ async def _print_eval(job: Coroutine[Any, Any, tuple[int, str]]) -> int:
 
 @app.command()
 def collect(
-    target: Annotated[str, typer.Argument(help="NAMESPACE/DEPLOYMENT")],
+    target: Annotated[str, typer.Argument(help="NAMESPACE/NAME (a Deployment) or NAMESPACE/KIND/NAME "
+                                                "(KIND: deployment, statefulset, daemonset)")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the bundle here (default: stdout).")]
     = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
 ) -> None:
-    """Collect a rollout bundle (Deployment, ReplicaSets, Pods, Events, logs) from a live cluster."""
+    """Collect a rollout bundle (the workload, its ReplicaSets or ControllerRevisions, Pods, Events, logs)."""
     from fyr.offline import collect_command
+    from fyr.services.analyzer.offline import parse_target
 
-    if target.count("/") != 1 or not all(target.split("/")):
-        raise fail(f"target must be NAMESPACE/DEPLOYMENT, not {target!r}")
+    try:
+        parse_target(target)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     settings = settings_or_exit(kubeconfig=kubeconfig, kube_context=context)
     run_async(lambda: collect_command(target, output=output, settings=settings))
 

@@ -57,7 +57,8 @@ def rollout_dict(r: Rollout) -> dict[str, Any]:
         return d.isoformat() if d else None
 
     return {
-        "id": r.id, "cluster": r.cluster, "namespace": r.namespace, "deployment": r.deployment,
+        "id": r.id, "cluster": r.cluster, "kind": r.kind, "namespace": r.namespace, "deployment": r.deployment,
+        "uid": r.uid or None,
         "generation": r.generation, "revision": r.revision, "image": r.image, "status": r.status.value,
         "origin": r.origin.value, "failure_reason": r.failure_reason, "failure_message": r.failure_message,
         "started_at": ts(r.started_at), "failed_at": ts(r.failed_at), "completed_at": ts(r.completed_at),
@@ -119,6 +120,14 @@ def _when(at: datetime | None, today: date) -> str:
     return at.strftime("%H:%M") if at.date() == today else at.strftime("%Y-%m-%d")
 
 
+_SHORT_KIND = {"Deployment": "", "StatefulSet": "sts ", "DaemonSet": "ds "}
+
+
+def _workload(r: Rollout) -> str:
+    """`namespace/name`, with kubectl's short kind first for StatefulSets (`sts`) and DaemonSets (`ds`)."""
+    return f"{_SHORT_KIND.get(r.kind, r.kind + ' ')}{r.namespace}/{r.deployment}"
+
+
 def rollouts_table(rows: list[Rollout], *, where: str) -> Table:
     """Readable at 80 columns: one cluster goes in the title, times are short, long reasons wrap."""
     clusters = {r.cluster for r in rows}
@@ -129,8 +138,8 @@ def rollouts_table(rows: list[Rollout], *, where: str) -> Table:
     table.add_column("id", justify="right", no_wrap=True)
     if not one_cluster:
         table.add_column("cluster", overflow="fold")
-    longest = max((len(f"{r.namespace}/{r.deployment}") for r in rows), default=10)
-    table.add_column("deployment", overflow="fold", min_width=min(longest, 28))
+    longest = max((len(_workload(r)) for r in rows), default=10)
+    table.add_column("workload", overflow="fold", min_width=min(longest, 28))
     table.add_column("gen", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("reason", overflow="fold")
@@ -141,7 +150,7 @@ def rollouts_table(rows: list[Rollout], *, where: str) -> Table:
     today = utcnow().date()
     for r in rows:
         cells = [str(r.id)] + ([] if one_cluster else [r.cluster]) + [
-            f"{r.namespace}/{r.deployment}", str(r.generation), r.status.value, r.failure_reason or "",
+            _workload(r), str(r.generation), r.status.value, r.failure_reason or "",
             r.team or r.team_sent or "", _when(r.started_at, today),
             r.notify_status.value if r.notify_status else ""]
         table.add_row(*cells)
@@ -177,7 +186,7 @@ async def show_command(settings: Settings, rollout_id: int, *, fmt: str) -> int:
     if fmt == "json":
         console.print_json(json.dumps(doc, default=str))
         return 0
-    console.print(f"[bold]Rollout {r.id}[/bold]  {r.cluster} {r.namespace}/{r.deployment} "
+    console.print(f"[bold]Rollout {r.id}[/bold]  {r.cluster} {r.kind} {r.namespace}/{r.deployment} "
                   f"generation {r.generation}  [bold]{r.status.value}[/bold]")
     for label, value in (("reason", r.failure_reason), ("message", r.failure_message), ("image", r.image),
                          ("commit", r.git_commit), ("pipeline", r.pipeline_url), ("merge request", r.mr_url),

@@ -1,7 +1,8 @@
 """RBAC equals seed §21.1 exactly, parsed from the YAML (plain manifests and the rendered chart).
 
-Seed table: watcher get/list/watch on deployments, replicasets, pods, events; analyzer get/list on the
-same and get on pods/log; ingestor and notifier no Kubernetes permissions (and no token mounted).
+Seed table, grown by the kinds `kubectl rollout status` knows: watcher get/list/watch on deployments,
+statefulsets, daemonsets, replicasets, controllerrevisions, pods, events; analyzer get/list on the same
+and get on pods/log; ingestor and notifier no Kubernetes permissions (and no token mounted).
 "events" is the core API group's Event (what Fyr reads); events.k8s.io is not granted.
 """
 
@@ -15,8 +16,9 @@ from tests.deploy.conftest import COMPONENTS
 
 Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 
-_GROUP = {"deployments": "apps", "replicasets": "apps", "pods": "", "events": "", "pods/log": ""}
-_SAME = ("deployments", "replicasets", "pods", "events")
+_GROUP = {"deployments": "apps", "statefulsets": "apps", "daemonsets": "apps", "replicasets": "apps",
+          "controllerrevisions": "apps", "pods": "", "events": "", "pods/log": ""}
+_SAME = ("deployments", "statefulsets", "daemonsets", "replicasets", "controllerrevisions", "pods", "events")
 SEED_TABLE: dict[str, set[Grant]] = {
     "watcher": {(_GROUP[r], r, v) for r in _SAME for v in ("get", "list", "watch")},
     "analyzer": {(_GROUP[r], r, v) for r in _SAME for v in ("get", "list")} | {("", "pods/log", "get")},

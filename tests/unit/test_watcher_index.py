@@ -30,8 +30,8 @@ from tests.unit.k8s_builders import (
 pytestmark = pytest.mark.timeout(20)
 
 TH = StatusThresholds()
-WEB = ("shop", "web")
-API = ("shop", "api")
+WEB = ("Deployment", "shop", "web")
+API = ("Deployment", "shop", "api")
 
 
 def rolling(name: str = "web") -> dict[str, Any]:
@@ -67,7 +67,7 @@ def test_deployment_add_returns_its_ref_and_evaluates_like_the_pure_function() -
 
 
 def test_unknown_deployment_evaluates_to_none() -> None:
-    assert ClusterIndex().evaluate(("shop", "nope"), thresholds=TH) is None
+    assert ClusterIndex().evaluate(("Deployment", "shop", "nope"), thresholds=TH) is None
 
 
 def test_deleted_deployment_is_forgotten() -> None:

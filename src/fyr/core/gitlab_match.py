@@ -64,9 +64,11 @@ def commit_of(git_commit: str | None, image: str | None) -> str | None:
     return image_commit_prefix(image)
 
 
-def k8s_path(cluster: str, namespace: str, deployment: str) -> str:
-    """The pseudo project path under which annotate calls for one Deployment are staged."""
-    path = f"{K8S_PREFIX}{cluster}/{namespace}/{deployment}"
+def k8s_path(cluster: str, namespace: str, deployment: str, kind: str = "Deployment") -> str:
+    """The pseudo project path under which annotate calls for one workload are staged (a Deployment's
+    as it always was; other kinds with the kind before the name)."""
+    name = deployment if kind == "Deployment" else f"{kind}/{deployment}"
+    path = f"{K8S_PREFIX}{cluster}/{namespace}/{name}"
     if len(path) > 255:
         path = K8S_PREFIX + hashlib.sha256(path.encode()).hexdigest()
     return path

@@ -388,7 +388,7 @@ def _read(stmt: Select[GitlabMetadata], lock: bool) -> Select[GitlabMetadata]:
 
 async def _explicit_row(session: AsyncSession, rollout: Rollout, lock: bool) -> GitlabMetadata | None:
     """The newest annotate call for this Deployment that fits this rollout."""
-    path = k8s_path(rollout.cluster, rollout.namespace, rollout.deployment)
+    path = k8s_path(rollout.cluster, rollout.namespace, rollout.deployment, rollout.kind or "Deployment")
     stmt = _read(select(GitlabMetadata).where(GitlabMetadata.project_path == path)
                  .order_by(GitlabMetadata.updated_at.desc()).limit(20), lock)
     commit = rollout_commit(rollout)
@@ -489,11 +489,12 @@ class Annotation:
     mr_url: str | None = None
     team: str | None = None
     slack_channel: str | None = None
+    kind: str = "Deployment"  # or StatefulSet / DaemonSet
 
 
 async def annotate(session: AsyncSession, a: Annotation) -> list[Rollout]:
     """Stage an explicit annotation for a Deployment and attach it to its rollout(s) now."""
-    values = Staging(project_path=k8s_path(a.cluster, a.namespace, a.deployment), environment="",
+    values = Staging(project_path=k8s_path(a.cluster, a.namespace, a.deployment, a.kind), environment="",
                      commit_sha=a.commit or "", pipeline_url=a.pipeline_url, mr_url=a.mr_url,
                      team=a.team, slack_channel=a.slack_channel, explicit=True)
     await stage(session, [values])
@@ -502,8 +503,8 @@ async def annotate(session: AsyncSession, a: Annotation) -> list[Rollout]:
     if a.project and a.commit and len(a.commit) >= 40:
         # The project's own rows too, so that the commit joins other rollouts of the same project.
         await stage(session, [replace(values, project_path=a.project, environment=a.environment or "")])
-    stmt = (select(Rollout).where(Rollout.cluster == a.cluster, Rollout.namespace == a.namespace,
-                                  Rollout.deployment == a.deployment)
+    stmt = (select(Rollout).where(Rollout.cluster == a.cluster, Rollout.kind == a.kind,
+                                  Rollout.namespace == a.namespace, Rollout.deployment == a.deployment)
             .order_by(Rollout.generation.desc()).limit(20).with_for_update())
     rollouts = list((await session.execute(stmt)).scalars())
     attached: list[Rollout] = []

@@ -53,8 +53,8 @@ async def load_message_rows(session: AsyncSession, rollout_id: int) -> MessageRo
 
 
 async def find_thread_parent(session: AsyncSession, rollout: Rollout, *, window_seconds: float) -> ThreadParent | None:
-    """The most recent SENT message of the same deployment with the same failure signature within
-    the window; its thread (a reply's own thread_ts, else its ts) is where a repeat goes."""
+    """The most recent SENT message of the same workload (kind and name) with the same failure
+    signature within the window; its thread (a reply's own thread_ts, else its ts) is where a repeat goes."""
     if not rollout.failure_signature or window_seconds <= 0:
         return None
     since = (rollout.failed_at or utcnow()) - timedelta(seconds=window_seconds)
@@ -62,6 +62,7 @@ async def find_thread_parent(session: AsyncSession, rollout: Rollout, *, window_
         select(Rollout.id, Rollout.slack_channel_sent, Rollout.slack_ts, Rollout.slack_thread_ts)
         .where(
             Rollout.cluster == rollout.cluster,
+            Rollout.kind == rollout.kind,
             Rollout.namespace == rollout.namespace,
             Rollout.deployment == rollout.deployment,
             Rollout.failure_signature == rollout.failure_signature,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -32,12 +32,14 @@ S = RolloutStatus
 # Legal moves of the rollout state machine (ARCHITECTURE §2). FAILED → SUCCESS is a recovery;
 # SUCCESS and SUPERSEDED are final; FAILED is not superseded (it finished, as a failure).
 _ALLOWED: dict[RolloutStatus, frozenset[RolloutStatus]] = {
-    S.PENDING: frozenset({S.ROLLING_OUT, S.SUCCESS, S.FAILED, S.SUPERSEDED}),
-    S.ROLLING_OUT: frozenset({S.SUCCESS, S.FAILED, S.SUPERSEDED}),
+    S.PENDING: frozenset({S.ROLLING_OUT, S.SUCCESS, S.FAILED, S.SUPERSEDED, S.DELETED}),
+    S.ROLLING_OUT: frozenset({S.SUCCESS, S.FAILED, S.SUPERSEDED, S.DELETED}),
     S.FAILED: frozenset({S.SUCCESS}),
     S.SUCCESS: frozenset(),
     S.SUPERSEDED: frozenset(),
+    S.DELETED: frozenset(),
 }
+OPEN = (S.PENDING, S.ROLLING_OUT)
 
 # Deployment annotations that carry GitLab metadata (ARCHITECTURE §4, WIRE-FORMATS A7).
 ANNOTATION_FIELDS: dict[str, str] = {
@@ -55,10 +57,15 @@ _GIT_FIELDS = frozenset({"git_commit", "pipeline_url", "mr_url", "git_project"})
 
 @dataclass(frozen=True)
 class RolloutKey:
+    """One rollout: a generation of one workload (`deployment` is its name, whatever its kind).
+    uid '' means unknown (rows from before migration 0003, or a caller that has none)."""
+
     cluster: str
     namespace: str
     deployment: str
     generation: int
+    kind: str = "Deployment"
+    uid: str = ""
 
 
 def can_transition(old: RolloutStatus, new: RolloutStatus) -> bool:
@@ -68,11 +75,13 @@ def can_transition(old: RolloutStatus, new: RolloutStatus) -> bool:
 # --- recording rollouts ----------------------------------------------------------------------
 
 
-def _key_filter(key: RolloutKey) -> Any:
+def _key_filter(key: RolloutKey, uid: str | None = None) -> Any:
     return and_(
         Rollout.cluster == key.cluster,
+        Rollout.kind == key.kind,
         Rollout.namespace == key.namespace,
         Rollout.deployment == key.deployment,
+        Rollout.uid == (key.uid if uid is None else uid),
         Rollout.generation == key.generation,
     )
 
@@ -110,13 +119,21 @@ async def record_generation(
     started_at: datetime | None = None,
     annotations: Mapping[str, str] | None = None,
 ) -> Rollout:
-    """Insert-or-get on the unique key: concurrent callers for one key end with one row."""
+    """Insert-or-get on the unique key: concurrent callers for one key end with one row.
+
+    A row of the same generation whose uid is unknown ('', written before uids were recorded) is the
+    same rollout: it is adopted (its uid filled in) instead of a second row being inserted."""
     existing = await get_by_key(session, key)
+    if existing is None and key.uid:
+        legacy = (await session.execute(select(Rollout).where(_key_filter(key, uid="")))).scalar_one_or_none()
+        if legacy is not None:
+            legacy.uid = key.uid
+            existing = legacy
     if existing is None:
         now = utcnow()
         row = Rollout(
-            cluster=key.cluster, namespace=key.namespace, deployment=key.deployment,
-            generation=key.generation, status=status, origin=Origin.K8S, revision=revision,
+            cluster=key.cluster, kind=key.kind, namespace=key.namespace, deployment=key.deployment,
+            uid=key.uid, generation=key.generation, status=status, origin=Origin.K8S, revision=revision,
             image=image, started_at=started_at or now, updated_at=now,
             analysis_attempts=0, notify_attempts=0, recovery_attempts=0,
         )
@@ -145,6 +162,60 @@ async def record_generation(
     if changed:
         existing.updated_at = utcnow()
     return existing
+
+
+def new_rollout(key: RolloutKey, *, status: RolloutStatus, at: datetime, revision: int | None = None,
+                image: str | None = None, annotations: Mapping[str, str] | None = None,
+                reason: str | None = None, message: str | None = None) -> Rollout:
+    """A rollout row born in its current status (the bulk first-sync path): the fields `transition`
+    would have set from PENDING to `status`, without a flush per row."""
+    now = utcnow()
+    row = Rollout(cluster=key.cluster, kind=key.kind, namespace=key.namespace, deployment=key.deployment,
+                  uid=key.uid, generation=key.generation, status=status, origin=Origin.K8S, revision=revision,
+                  image=image, started_at=at, updated_at=now, analysis_attempts=0, notify_attempts=0,
+                  recovery_attempts=0)
+    apply_annotations(row, annotations or {})
+    if status == S.FAILED:
+        row.failed_at = at
+        row.failure_reason = (reason or "")[:255] or None
+        row.failure_message = message
+        row.analysis_status = AnalysisStatus.PENDING
+        row.analysis_next_attempt_at = at
+    elif status == S.SUCCESS:
+        row.completed_at = at
+    return row
+
+
+_INSERT_COLUMNS = tuple(c.key for c in Rollout.__table__.columns if c.key != "id")
+
+
+async def insert_rollouts(session: AsyncSession, rows: Sequence[Rollout]) -> None:
+    """One multi-row INSERT (Core executemany) of rows built by new_rollout, without the ORM's unit
+    of work per object: 10,000 first-sync rows are one statement per batch."""
+    if rows:
+        await session.execute(insert(Rollout), [{k: getattr(r, k) for k in _INSERT_COLUMNS} for r in rows])
+
+
+async def nothing_staged(session: AsyncSession) -> bool:
+    """True when no GitLab metadata waits for its rollout. A shared locking read: on an empty table it
+    holds the whole range, so a webhook cannot stage a row until this transaction commits (and then
+    its own rollout query sees what we inserted) — the same handshake as attach_staged's."""
+    from fyr.models.gitlab import GitlabMetadata
+
+    found = (await session.execute(select(GitlabMetadata.id).limit(1).with_for_update(read=True))).first()
+    return found is None
+
+
+async def workloads_with_rows(session: AsyncSession, cluster: str,
+                              refs: Sequence[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """Which of these (kind, namespace, name) already have any rollout row in the cluster."""
+    if not refs:
+        return set()
+    names = sorted({r[2] for r in refs})
+    stmt = select(Rollout.kind, Rollout.namespace, Rollout.deployment).where(
+        Rollout.cluster == cluster, Rollout.deployment.in_(names)).distinct()
+    wanted = set(refs)
+    return {(k, ns, n) for k, ns, n in (await session.execute(stmt)).all() if (k, ns, n) in wanted}
 
 
 async def transition(
@@ -179,7 +250,7 @@ async def transition(
             # Recovered: failed_at stays; the thread of the failure message gets a short reply.
             rollout.recovery_status = NotifyStatus.PENDING
             rollout.recovery_next_attempt_at = when
-    elif new == S.SUPERSEDED:
+    elif new in (S.SUPERSEDED, S.DELETED):
         rollout.superseded_at = when
     await session.flush()
     if new == S.SUCCESS:
@@ -192,11 +263,13 @@ async def transition(
 
 
 async def supersede_older(session: AsyncSession, key: RolloutKey, *, at: datetime | None = None) -> list[int]:
-    """Older generations of the deployment that never finished become SUPERSEDED."""
+    """Older generations of the workload (same uid, or uid unknown) that never finished become SUPERSEDED."""
     cond = and_(
         Rollout.cluster == key.cluster,
+        Rollout.kind == key.kind,
         Rollout.namespace == key.namespace,
         Rollout.deployment == key.deployment,
+        Rollout.uid.in_([key.uid, ""]),
         Rollout.generation < key.generation,
         Rollout.status.in_([S.PENDING, S.ROLLING_OUT]),
     )
@@ -206,6 +279,31 @@ async def supersede_older(session: AsyncSession, key: RolloutKey, *, at: datetim
         await session.execute(
             update(Rollout).where(Rollout.id.in_(ids), Rollout.status.in_([S.PENDING, S.ROLLING_OUT]))
             .values(status=S.SUPERSEDED, superseded_at=when, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+async def close_deleted(session: AsyncSession, cluster: str, kind: str, namespace: str, name: str, *,
+                       uids: Sequence[str] | None = None, except_uids: Sequence[str] = (),
+                       at: datetime | None = None) -> list[int]:
+    """Open rollouts of a workload that went away become DELETED (never a failure, never notified).
+
+    `uids`: only the rollouts of these uids (the deleted workload's, and '' for rows of unknown uid);
+    `except_uids`: a workload re-created under the same name keeps its own open rollouts while those
+    of its predecessors are closed."""
+    cond = and_(Rollout.cluster == cluster, Rollout.kind == kind, Rollout.namespace == namespace,
+                Rollout.deployment == name, Rollout.status.in_(OPEN))
+    if uids is not None:
+        cond = and_(cond, Rollout.uid.in_(list(uids)))
+    if except_uids:
+        cond = and_(cond, Rollout.uid.not_in(list(except_uids)))
+    ids = list((await session.execute(select(Rollout.id).where(cond).with_for_update())).scalars())
+    if ids:
+        when = at or utcnow()
+        await session.execute(
+            update(Rollout).where(Rollout.id.in_(ids), Rollout.status.in_(OPEN))
+            .values(status=S.DELETED, superseded_at=when, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
     return ids

@@ -106,7 +106,7 @@ def _done(sc: Scenario, r: Rollout | None) -> bool:
 async def _latest(db: Database, cluster: str, sc: Scenario) -> tuple[Rollout | None, str | None]:
     async with db.session() as s:
         rows = await repo.list_rollouts(s, cluster=cluster, limit=500)
-        mine = [r for r in rows if (r.namespace, r.deployment) == (sc.namespace, sc.name)]
+        mine = [r for r in rows if (r.kind, r.namespace, r.deployment) == (sc.kind, sc.namespace, sc.name)]
         if not mine:
             return None, None
         r = max(mine, key=lambda x: x.generation)
@@ -264,7 +264,7 @@ def _report(console: Console, plays: list[Scenario], results: dict[str, tuple[Ro
         ok = _done(sc, r) and (sc.expect_category is None or category == sc.expect_category)
         all_ok &= ok
         table.add_row(
-            f"{sc.namespace}/{sc.name}", status, category or "—",
+            sc.label, status, category or "—",
             seconds, (r.slack_channel_sent or "—") if r else "—",
             "yes" if ok else f"NO (expected {sc.expect_status})",
         )

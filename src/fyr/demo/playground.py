@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 
 from fyr.demo.scenarios import play, scenarios
+from fyr.simcluster.controller import DeploymentSim
 from fyr.simcluster.reactive import ReactiveController
 from fyr.simcluster.server import SimCluster
 
@@ -51,7 +52,7 @@ async def serve_simcluster(*, scenario: str, controller: bool, kubeconfig: Path,
             await asyncio.gather(*(play(sim, sc) for sc in plays))
             if ctl is not None:
                 for sc in plays:
-                    if sc.sim is not None:
+                    if isinstance(sc.sim, DeploymentSim):  # the reactive controller drives Deployments
                         ctl.adopt(sc.sim)
         sim.write_kubeconfig(kubeconfig)
         log.info("simcluster_ready", url=sim.url, kubeconfig=str(kubeconfig), scenario=scenario,

@@ -4,6 +4,10 @@ Each scenario deploys one service the way a GitLab deploy job would (deploy-boar
 image tagged with the commit), then plays what the control plane and kubelet would show. `decisive`
 is stamped at the pod update that decides the outcome, so the demo can report seconds from the
 failure to the Slack message.
+
+Two scenarios are not Deployments: a StatefulSet whose new revision crash-loops on its first updated
+ordinal (the highest, as the StatefulSet controller replaces them top down) and a DaemonSet whose new
+image is not found on the first node it reaches (fyr.simcluster.sets).
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fyr.simcluster.controller import DeploymentSim
 from fyr.simcluster.server import SimCluster
+from fyr.simcluster.sets import DaemonSetSim, StatefulSetSim
 
-Step = Callable[[DeploymentSim], Awaitable[None]]
+WorkloadSim = DeploymentSim | StatefulSetSim | DaemonSetSim
+Step = Callable[[Any], Awaitable[None]]  # called with the scenario's WorkloadSim
 
 PY_MISSING_ENV = """\
 2026-11-27T10:00:01Z INFO  Starting checkout service v2.14.0
@@ -46,6 +53,14 @@ JAVA_OOM = "\n".join(
         "\tat com.acme.invoicer.BatchJob.run(BatchJob.java:54)",
     ]
 ) + "\n"
+
+PG_BAD_CONFIG = """\
+2026-11-27 10:00:01.204 UTC [1] LOG:  starting PostgreSQL 17.2 on x86_64-pc-linux-gnu
+2026-11-27 10:00:01.207 UTC [1] LOG:  listening on IPv4 address "0.0.0.0", port 5432
+2026-11-27 10:00:01.219 UTC [1] FATAL:  invalid value for parameter "shared_buffers": "4GB "
+2026-11-27 10:00:01.219 UTC [1] HINT:  Valid units for this parameter are "B", "kB", "MB", "GB", and "TB".
+2026-11-27 10:00:01.221 UTC [1] LOG:  database system is shut down
+"""
 
 GO_CRASH = """\
 {"level":"info","ts":"2026-11-27T10:00:01Z","msg":"orders-api starting","version":"1.9.3"}
@@ -79,10 +94,17 @@ class Scenario:
     language: str = ""
     commit: str = ""
     decisive: float | None = None  # monotonic time of the decisive pod update
-    sim: DeploymentSim | None = field(default=None, repr=False)
+    sim: WorkloadSim | None = field(default=None, repr=False)
+    kind: str = "Deployment"  # or StatefulSet / DaemonSet
 
     def __post_init__(self) -> None:
         self.commit = self.commit or commit_for(self.key)
+
+    @property
+    def label(self) -> str:
+        """How the demo's table names the workload."""
+        where = f"{self.namespace}/{self.name}"
+        return where if self.kind == "Deployment" else f"{self.kind} {where}"
 
     @property
     def slug(self) -> str:
@@ -94,8 +116,9 @@ class Scenario:
 
     def annotations(self) -> dict[str, str]:
         notes = {"app.gitlab.com/app": self.slug, "app.gitlab.com/env": "production"}
-        if self.key == "etl":
-            # The data team annotates its Deployments itself; the others rely on the routing file.
+        if self.key == "etl" or self.kind != "Deployment":
+            # The data and platform teams annotate their workloads themselves; the others rely on the
+            # routing file.
             notes.update({"fyr.dev/team": self.team, "fyr.dev/slack-channel": self.channel})
         return notes
 
@@ -142,6 +165,13 @@ def scenarios() -> list[Scenario]:
     async def go_crash(d: DeploymentSim) -> None:
         d.crash_loop(restarts=3, exit_code=2, log=GO_CRASH, previous_log=GO_CRASH)
 
+    async def pg_crash(s: StatefulSetSim) -> None:
+        first = next(name for name, pod in sorted(s.pods.items(), reverse=True) if s.is_updated(pod))
+        s.crash_loop(first, restarts=3, previous_log=PG_BAD_CONFIG)
+
+    async def shipper_tag(d: DaemonSetSim) -> None:
+        d.image_not_found(next(name for name, pod in sorted(d.pods.items()) if d.is_updated(pod)))
+
     add(Scenario("checkout", "shop", "checkout", "acme/checkout", "payments", "#team-payments", "FAILED",
                  "crash_loop", [], language="Python"), crash_py)
     add(Scenario("catalog", "shop", "catalog", "acme/catalog", "storefront", "#team-storefront", "FAILED",
@@ -156,11 +186,18 @@ def scenarios() -> list[Scenario]:
                  None, [], language="Node"), None)
     add(Scenario("orders", "shop", "orders-api", "acme/orders-api", "payments", "#team-payments", "RECOVERED",
                  "crash_loop", [], language="Go"), go_crash, then=[(4.0, _ready)])
+    add(Scenario("ledger", "data", "ledger-db", "acme/ledger-db", "data", "#team-data", "FAILED", "crash_loop", [],
+                 language="PostgreSQL", kind="StatefulSet"), pg_crash)
+    add(Scenario("shipper", "logging", "log-shipper", "acme/log-shipper", "platform", "#team-platform", "FAILED",
+                 "image_pull", [], language="any", kind="DaemonSet"), shipper_tag)
     return out
 
 
 async def play(sim: SimCluster, sc: Scenario) -> None:
     """Deploy the scenario's service, then run its steps with their delays."""
+    if sc.kind != "Deployment":
+        await _play_set(sim, sc)
+        return
     d = DeploymentSim(sim, namespace=sc.namespace, name=sc.name,
                       image=f"registry.acme.example/{sc.project}:previous", replicas=2,
                       annotations=sc.annotations(), progress_deadline_seconds=2 if sc.key == "etl" else 600)
@@ -172,3 +209,21 @@ async def play(sim: SimCluster, sc: Scenario) -> None:
     for delay, step in sc.steps:
         await asyncio.sleep(delay)
         await step(d)
+
+
+async def _play_set(sim: SimCluster, sc: Scenario) -> None:
+    previous = f"registry.acme.example/{sc.project}:previous"
+    w: StatefulSetSim | DaemonSetSim
+    if sc.kind == "StatefulSet":
+        w = StatefulSetSim(sim, namespace=sc.namespace, name=sc.name, image=previous, annotations=sc.annotations())
+    else:
+        w = DaemonSetSim(sim, namespace=sc.namespace, name=sc.name, image=previous, annotations=sc.annotations())
+    w.rollout()
+    w.run_to_completion()  # the previous version runs fine
+    await asyncio.sleep(0.5)
+    w.obj["metadata"]["annotations"]["fyr.dev/git-commit"] = sc.commit
+    w.rollout(image=sc.image)
+    sc.sim = w
+    for delay, step in sc.steps:
+        await asyncio.sleep(delay)
+        await step(w)

@@ -4,6 +4,12 @@
 and users attach it to bug reports, so its shape is a contract. Raw Kubernetes objects stay
 camelCase dicts exactly as the API returns them; we validate only what the analyzer reads, so a
 broken file fails at load time with one line naming the problem instead of deep in the pipeline.
+
+Workloads of the other kinds `kubectl rollout status` knows (StatefulSet, DaemonSet) keep
+`apiVersion: fyr/v1`: the workload object goes under `workload` (its `kind` says which), with its
+`controller_revisions`, the update revision's `pods` and the old revision's `old_pods` (marked by
+being apart: they never explain the new rollout). A Deployment bundle is written exactly as before,
+and every existing one reads unchanged. In Python, `bundle.deployment` is the workload of any kind.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from fyr.errors import BadBundle
 
@@ -71,9 +77,11 @@ class RolloutBundle(BaseModel):
     kind: Literal["RolloutBundle"] = KIND
     cluster: str = Field(min_length=1)
     collected_at: datetime
-    deployment: dict[str, Any]
+    deployment: dict[str, Any] = Field(validation_alias=AliasChoices("deployment", "workload"))
     replicasets: list[dict[str, Any]] = Field(default_factory=list)
+    controller_revisions: list[dict[str, Any]] = Field(default_factory=list)
     pods: list[dict[str, Any]] = Field(default_factory=list)
+    old_pods: list[dict[str, Any]] = Field(default_factory=list)
     events: list[dict[str, Any]] = Field(default_factory=list)
     logs: list[LogEntry] = Field(default_factory=list)
     git: GitInfo | None = None
@@ -103,11 +111,11 @@ class RolloutBundle(BaseModel):
             _check_metadata(rs, f"replicasets[{i}]")
         return value
 
-    @field_validator("pods")
+    @field_validator("pods", "old_pods", "controller_revisions")
     @classmethod
-    def _pods(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _pods(cls, value: list[dict[str, Any]], info: ValidationInfo) -> list[dict[str, Any]]:
         for i, pod in enumerate(value):
-            _check_metadata(pod, f"pods[{i}]")
+            _check_metadata(pod, f"{info.field_name}[{i}]")
         return value
 
     @field_validator("events")
@@ -117,6 +125,12 @@ class RolloutBundle(BaseModel):
             if not isinstance(ev, dict):
                 raise ValueError(f"events[{i}] must be an object")
         return value
+
+    @property
+    def workload_kind(self) -> str:
+        """Deployment, StatefulSet or DaemonSet (a bundle without `kind` is a Deployment's)."""
+        kind = self.deployment.get("kind")
+        return kind if kind in ("StatefulSet", "DaemonSet") else "Deployment"
 
     @property
     def namespace(self) -> str:
@@ -132,6 +146,10 @@ class RolloutBundle(BaseModel):
         data = self.model_dump(mode="json", by_alias=True, exclude_none=False)
         if data.get("git") is None:
             data.pop("git", None)
+        if self.workload_kind == "Deployment":
+            del data["controller_revisions"], data["old_pods"]
+        else:
+            data = {("workload" if k == "deployment" else k): v for k, v in data.items()}
         return data
 
 

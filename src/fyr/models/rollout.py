@@ -8,6 +8,9 @@ Changes from the seed, each made by migration 0001:
 - lease columns per queue (analysis_*, notify_*, recovery_*): the database is the queue.
 - slack_channel_sent / slack_ts / slack_thread_ts: where the message went, for exactly-once and replies.
 - failure_signature: same deployment + same signature → thread reply, no second LLM call.
+
+Migration 0003: kind and uid, in the unique key (cluster, kind, namespace, deployment, uid,
+generation), so a workload re-created under the same name starts its own history; status DELETED.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class RolloutStatus(enum.StrEnum):
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
     SUPERSEDED = "SUPERSEDED"
+    DELETED = "DELETED"  # the workload went away before the rollout finished (migration 0003)
 
 
 class Origin(enum.StrEnum):
@@ -59,7 +63,7 @@ BIGINT = BigInteger().with_variant(Integer, "sqlite")
 class Rollout(Base):
     __tablename__ = "rollouts"
     __table_args__ = (
-        UniqueConstraint("cluster", "namespace", "deployment", "generation"),
+        UniqueConstraint("cluster", "kind", "namespace", "deployment", "uid", "generation"),
         Index("idx_status", "cluster", "status"),
         Index("idx_analysis_queue", "analysis_status", "analysis_next_attempt_at"),
         Index("idx_notify_queue", "notify_status", "notify_next_attempt_at"),
@@ -72,7 +76,11 @@ class Rollout(Base):
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
     cluster: Mapped[str] = mapped_column(BoundedString(255))
     namespace: Mapped[str] = mapped_column(BoundedString(255))
+    # The workload: kind Deployment, StatefulSet or DaemonSet; `deployment` is its name (the column
+    # kept its first name); uid '' when unknown (rows written before migration 0003).
+    kind: Mapped[str] = mapped_column(BoundedString(32), default="Deployment", server_default="Deployment")
     deployment: Mapped[str] = mapped_column(BoundedString(255))
+    uid: Mapped[str] = mapped_column(BoundedString(64), default="", server_default="")
     generation: Mapped[int] = mapped_column(Integer)
     revision: Mapped[int | None] = mapped_column(Integer)
     image: Mapped[str | None] = mapped_column(BoundedString(1024))

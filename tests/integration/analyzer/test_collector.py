@@ -133,7 +133,7 @@ async def test_run_collect_reports_a_missing_deployment_and_a_bad_target(sim: Si
     assert await run_collect("shop/ghost", out=tmp_path / "x.json", settings=settings, progress=False) == 1
     assert await run_collect("no-slash", out=None, settings=settings, progress=False) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert "collect shop/ghost failed" in err[0] and "NAMESPACE/DEPLOYMENT" in err[1]
+    assert "collect shop/ghost failed" in err[0] and "NAMESPACE/NAME" in err[1]
     assert not (tmp_path / "x.json").exists()
 
 

@@ -36,7 +36,10 @@ def test_demo_shows_messages_and_table_then_history_reads_what_it_recorded(tmp_p
     assert res.returncode == 0, res.stderr[-2000:]
     out = res.stdout
     assert "Slack message to #team-payments" in out and "KeyError: 'PAYMENT_API_URL'" in out
-    assert "7/7 scenarios reached their outcome" in out
+    assert "9/9 scenarios reached their outcome" in out
+    assert "Rollout failed: StatefulSet data/ledger-db" in out
+    assert "Rollout failed: DaemonSet logging/log-shipper" in out
+    assert "StatefulSet data/ledger-db (stuck at ordinal 2)" in out and '"shared_buffers"' in out
     # the recovering scenario's failure message is edited in place, not posted again
     assert "updated in place" in out and "✅ Recovered: shop/orders-api" in out
     for category in ("crash_loop", "image_pull", "oom_killed", "config_error", "scheduling"):
@@ -47,7 +50,10 @@ def test_demo_shows_messages_and_table_then_history_reads_what_it_recorded(tmp_p
                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert listed.returncode == 0, listed.stderr
     failed = json.loads(listed.stdout)
-    assert {r["deployment"] for r in failed} == {"checkout", "catalog", "invoicer", "cart", "nightly-etl"}
+    assert {r["deployment"] for r in failed} == {"checkout", "catalog", "invoicer", "cart", "nightly-etl",
+                                                 "ledger-db", "log-shipper"}
+    assert {r["deployment"]: r["kind"] for r in failed if r["kind"] != "Deployment"} == {
+        "ledger-db": "StatefulSet", "log-shipper": "DaemonSet"}
     checkout = next(r for r in failed if r["deployment"] == "checkout")
     shown = subprocess.run([*FYR, "rollouts", "show", str(checkout["id"]), "--format", "json"],
                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)

@@ -48,7 +48,7 @@ async def test_failed_rollout_is_posted_once_to_its_channel_with_valid_blocks(
     assert msg.channel == slack.channels["#payments"] and msg.thread_ts is None
     assert msg.metadata == {"event_type": "fyr_rollout", "event_payload": {
         "rollout_id": rid, "kind": "failure", "cluster": "test-cluster", "namespace": "shop",
-        "deployment": "api", "generation": 1}}
+        "deployment": "api", "workload_kind": "Deployment", "generation": 1}}
     assert "Rollout failed" in msg.text and "missing DB_HOST" in msg.text
     assert msg.blocks
     for raw in msg.blocks:

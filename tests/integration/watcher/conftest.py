@@ -109,8 +109,9 @@ async def wait_for_status(db: Database, deployment: str, generation: int, status
             found = [r for r in await rows(db, deployment) if r.generation == generation]
         except DatabaseUnavailable:  # a test's simulated outage hits our polling too
             found = []
-        if found and found[0].status == status:
-            return found[0], time.monotonic() - start
+        match = [r for r in found if r.status == status]  # several rows: a re-created workload (new uid)
+        if match:
+            return match[0], time.monotonic() - start
         if time.monotonic() > deadline:
             got = found[0].status if found else None
             raise AssertionError(f"{deployment} gen {generation}: wanted {status}, have {got}")

@@ -149,11 +149,12 @@ async def test_namespaced_scopes_relist_only_their_namespace(sim, api):
     assert [s[1] for s in rec_a.seen] == ["a1"] and [s[1] for s in rec_b.seen] == ["b1"]
 
 
-def test_label_selector_narrows_deployments_only():
+def test_label_selector_narrows_the_workloads_only():
     got = scopes(["a", "b"], "team=payments")
-    assert len(got) == 8
-    assert {s.label_selector for s in got if s.kind == "Deployment"} == {"team=payments"}
-    assert {s.label_selector for s in got if s.kind != "Deployment"} == {None}
+    assert len(got) == 14  # 7 kinds x 2 namespaces
+    workloads = {"Deployment", "StatefulSet", "DaemonSet"}
+    assert {s.label_selector for s in got if s.kind in workloads} == {"team=payments"}
+    assert {s.label_selector for s in got if s.kind not in workloads} == {None}
     assert {s.namespace for s in scopes([], None)} == {None}
     assert {s.field_selector for s in got if s.kind == "Event"} == {"type=Warning"}
 

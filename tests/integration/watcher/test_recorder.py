@@ -50,7 +50,7 @@ async def test_failed_flush_keeps_every_write_and_failures_go_first(database):
     database.simulate_outage(60)
     with pytest.raises(DatabaseUnavailable):
         await rec.flush()
-    assert len(rec.pending) == 6 and "bad" in {ref[1] for ref in rec.urgent}
+    assert len(rec.pending) == 6 and "bad" in {ref[2] for ref in rec.urgent}
     database.simulate_outage(0)
     assert await rec.flush() == 6
     got = await rows(database)
@@ -79,7 +79,7 @@ async def test_a_new_recorder_primes_from_the_database_and_rewrites_nothing(data
     await first.flush()
     second = recorder(database)
     await second.prime()
-    assert second.persisted == {("shop", "ok"): (2, S.SUCCESS), ("shop", "bad"): (2, S.FAILED)}
+    assert {r[2]: p[1:] for r, p in second.persisted.items()} == {"ok": (2, S.SUCCESS), "bad": (2, S.FAILED)}
     feed_healthy(second, "ok")
     feed_crashloop(second, "bad", restarts=3)
     second.evaluate_dirty()

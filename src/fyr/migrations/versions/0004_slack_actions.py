@@ -7,7 +7,7 @@
 - workload_mutes: one row per muted workload, with its end.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fyr.db.base import UTCDateTime
 from fyr.migrations import steps
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

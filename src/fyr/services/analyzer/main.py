@@ -71,15 +71,15 @@ async def kubernetes_source(settings: Settings, api_client_factory: ApiClientFac
                             ) -> BundleSource:
     """The live cluster through the collector, with one API client for the process."""
     from fyr.core.kubeclient import make_api_client
-    from fyr.services.analyzer.collector import collect_bundle
+    from fyr.services.analyzer.collect_sets import collect_workload
 
     factory = api_client_factory or functools.partial(make_api_client, context=settings.kube_context)
     api = await factory(kubeconfig=settings.kubeconfig)
 
     async def collect(facts: RolloutFacts) -> Any:
-        return await collect_bundle(api, namespace=facts.namespace, deployment=facts.deployment,
-                                    cluster=facts.cluster, tail_lines=settings.collector_tail_lines,
-                                    limit_bytes=settings.collector_limit_bytes)
+        return await collect_workload(api, kind=facts.kind, namespace=facts.namespace, name=facts.deployment,
+                                      cluster=facts.cluster, tail_lines=settings.collector_tail_lines,
+                                      limit_bytes=settings.collector_limit_bytes)
 
     return CollectorBundleSource(collect, close=api.close)
 

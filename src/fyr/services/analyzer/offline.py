@@ -1,4 +1,4 @@
-"""`fyr analyze --bundle FILE` and `fyr collect NS/DEPLOYMENT`: the analyzer without a database.
+"""`fyr analyze --bundle FILE` and `fyr collect NS/NAME | NS/KIND/NAME`: the analyzer without a database.
 
 `run_analyze` reads a bundle, runs the offline pipeline and prints the §7 JSON (or a text version
 for a person); a bad bundle is exit code 2 with one line naming the problem. `run_collect` writes a
@@ -56,26 +56,37 @@ async def run_analyze(
     return EXIT_OK, json.dumps(output, ensure_ascii=False, indent=2)
 
 
-def parse_target(target: str) -> tuple[str, str]:
-    """`NAMESPACE/DEPLOYMENT` -> (namespace, deployment); BadBundle-free ValueError on anything else."""
+KINDS = {"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
+         "statefulset": "StatefulSet", "statefulsets": "StatefulSet", "sts": "StatefulSet",
+         "daemonset": "DaemonSet", "daemonsets": "DaemonSet", "ds": "DaemonSet"}
+
+
+def parse_target(target: str) -> tuple[str, str, str]:
+    """`NAMESPACE/NAME` (a Deployment) or `NAMESPACE/KIND/NAME` -> (namespace, kind, name); KIND is
+    deployment, statefulset or daemonset (kubectl's short names too). ValueError on anything else."""
     parts = target.split("/")
-    if len(parts) != 2 or not all(parts):
-        raise ValueError(f"target must be NAMESPACE/DEPLOYMENT, not {target!r}")
-    return parts[0], parts[1]
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ValueError(f"target must be NAMESPACE/NAME or NAMESPACE/KIND/NAME, not {target!r}")
+    if len(parts) == 2:
+        return parts[0], "Deployment", parts[1]
+    kind = KINDS.get(parts[1].lower())
+    if kind is None:
+        raise ValueError(f"kind must be deployment, statefulset or daemonset, not {parts[1]!r}")
+    return parts[0], kind, parts[2]
 
 
 async def collect_target(
     target: str, *, settings: Settings, progress: Callable[[str], None] | None = None
 ) -> RolloutBundle:
-    """Collect one Deployment's bundle with a client built from the settings' kubeconfig."""
+    """Collect one workload's bundle with a client built from the settings' kubeconfig."""
     from fyr.core.kubeclient import make_api_client
-    from fyr.services.analyzer.collector import collect_bundle
+    from fyr.services.analyzer.collect_sets import collect_workload
 
-    namespace, deployment = parse_target(target)
+    namespace, kind, name = parse_target(target)
     api = await make_api_client(kubeconfig=settings.kubeconfig, context=settings.kube_context)
     try:
-        return await collect_bundle(
-            api, namespace=namespace, deployment=deployment, cluster=settings.cluster_name,
+        return await collect_workload(
+            api, kind=kind, namespace=namespace, name=name, cluster=settings.cluster_name,
             tail_lines=settings.collector_tail_lines, limit_bytes=settings.collector_limit_bytes,
             progress=progress)
     finally:

@@ -14,6 +14,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from fyr.core.set_status import SetKind, set_rollout_status
 from fyr.core.status import RolloutVerdict, StatusThresholds, rollout_status
 from fyr.models.analysis import AnalysisResult
 from fyr.models.bundle import RolloutBundle
@@ -92,6 +93,38 @@ def _probe_ports(bundle: RolloutBundle) -> dict[str, dict[str, Any]]:
     return out
 
 
+def bundle_verdict(bundle: RolloutBundle, thresholds: StatusThresholds) -> RolloutVerdict:
+    """kubectl's verdict for the bundle's workload, whatever its kind."""
+    kind = bundle.workload_kind
+    if kind in ("StatefulSet", "DaemonSet"):
+        set_kind: SetKind = "StatefulSet" if kind == "StatefulSet" else "DaemonSet"
+        return set_rollout_status(set_kind, bundle.deployment, bundle.pods, bundle.events, bundle.controller_revisions,
+                                  thresholds=thresholds, now=bundle.collected_at)
+    return rollout_status(bundle.deployment, bundle.replicasets, bundle.pods, bundle.events,
+                          thresholds=thresholds, now=bundle.collected_at)
+
+
+def workload_target(bundle: RolloutBundle) -> str:
+    """How the rules name the workload: `namespace/name` for a Deployment (as always), the kind
+    first for the others (`StatefulSet data/pg`)."""
+    if bundle.workload_kind == "Deployment":
+        return f"{bundle.namespace}/{bundle.name}"
+    return f"{bundle.workload_kind} {bundle.namespace}/{bundle.name}"
+
+
+def failing_unit(bundle: RolloutBundle, verdict: RolloutVerdict) -> str:
+    """Where a StatefulSet is stuck (its ordinal) or a DaemonSet fails (its nodes), for the rules' text;
+    kept out of the failure signature: the same cause on another node is the same failure."""
+    if bundle.workload_kind == "StatefulSet" and verdict.decisive_pod:
+        ordinal = verdict.decisive_pod.removeprefix(bundle.name + "-")
+        return f" (stuck at ordinal {ordinal})" if ordinal.isdigit() else ""
+    if bundle.workload_kind == "DaemonSet":
+        nodes = sorted({str((p.get("spec") or {}).get("nodeName") or "") for p in bundle.pods
+                        if p["metadata"]["name"] == verdict.decisive_pod} - {""})
+        return f" (failing on node {nodes[0]})" if nodes else ""
+    return ""
+
+
 def analyze_bundle(
     bundle: RolloutBundle, *, context_tokens: int = 4000, thresholds: StatusThresholds = StatusThresholds(),
     url_policy: UrlPolicy | None = None,
@@ -99,14 +132,13 @@ def analyze_bundle(
     """Run everything that needs no network on one bundle. The rules' analysis comes out flagged when
     the context holds instruction-like text, its quotes of such text withheld (guard.harden_rules)."""
     budget = context_tokens
-    verdict = rollout_status(bundle.deployment, bundle.replicasets, bundle.pods, bundle.events,
-                             thresholds=thresholds, now=bundle.collected_at)
+    verdict = bundle_verdict(bundle, thresholds)
     objs = rollout_objects(bundle)
     scrub = Scrubber(sensitive_env_values(bundle))
     signals = rollout_signals(bundle, objs, scrub)
     logs = prepare_logs(bundle, objs, scrub)
-    target = f"{bundle.namespace}/{bundle.name}"
-    rules = classify(verdict=verdict, signals=signals, logs=logs, target=target,
+    target = workload_target(bundle)
+    rules = classify(verdict=verdict, signals=signals, logs=logs, target=target + failing_unit(bundle, verdict),
                      limits=_memory_limits(bundle), probes=_probe_ports(bundle))
     scrubbed_events = [{**ev, "message": scrub(str(ev.get("message") or ev.get("note") or ""))}
                        for ev in objs.events]
@@ -152,7 +184,7 @@ def render_output(result: PipelineResult, analysis: AnalysisResult, *, duration_
     return redacted
 
 
-_ICON = {"FAILED": "✗", "SUCCESS": "✓", "ROLLING_OUT": "…", "PENDING": "…", "SUPERSEDED": "–"}
+_ICON = {"FAILED": "✗", "SUCCESS": "✓", "ROLLING_OUT": "…", "PENDING": "…", "SUPERSEDED": "–", "DELETED": "–"}
 
 
 def _wrap(text: str, indent: int, width: int = 100) -> str:
@@ -165,6 +197,8 @@ def render_text(output: dict[str, Any]) -> str:
     ro, an, me = output["rollout"], output["analysis"], output["metrics"]
     head = output.get("reduced_context", {}).get("rollout", {})
     target = f"{head.get('namespace', '?')}/{head.get('deployment', '?')}"
+    if head.get("kind") not in (None, "Deployment"):
+        target = f"{head['kind']} {target}"
     lines = [f"{_ICON.get(ro['status'], '?')} {ro['status']}  {target}  ({ro['reason']})"]
     extra = [f"generation {head['generation']}" if head.get("generation") is not None else "",
              f"revision {head['revision']}" if head.get("revision") is not None else "",

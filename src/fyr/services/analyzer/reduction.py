@@ -94,6 +94,29 @@ def _clip(text: str, limit: int) -> str:
     return text[:head] + " … " + text[-(limit - head - 3):]
 
 
+def set_header(bundle: RolloutBundle, verdict: RolloutVerdict) -> dict[str, Any]:
+    """A StatefulSet's stuck ordinal or a DaemonSet's failing nodes, and their own counts."""
+    status = bundle.deployment.get("status") or {}
+    out: dict[str, Any] = {"update_revision": verdict.new_replicaset}
+    if bundle.workload_kind == "DaemonSet":
+        out["replicas"] = {"desired": status.get("desiredNumberScheduled", 0),
+                           "updated": status.get("updatedNumberScheduled", 0),
+                           "ready": status.get("numberReady", 0), "available": status.get("numberAvailable", 0)}
+        failing = sorted({str((p.get("spec") or {}).get("nodeName") or "") for p in bundle.pods
+                          if not _pod_ready(p)} - {""})
+        out["failing_nodes"] = failing[:20]
+    elif verdict.decisive_pod:
+        tail = verdict.decisive_pod.removeprefix(bundle.name + "-")
+        if tail.isdigit():
+            out["stuck_ordinal"] = int(tail)
+    return out
+
+
+def _pod_ready(pod: Mapping[str, Any]) -> bool:
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+
 def _header(bundle: RolloutBundle, verdict: RolloutVerdict, level: _Level) -> dict[str, Any]:
     dep = bundle.deployment
     status = dep.get("status") or {}
@@ -102,6 +125,7 @@ def _header(bundle: RolloutBundle, verdict: RolloutVerdict, level: _Level) -> di
         "cluster": bundle.cluster,
         "namespace": bundle.namespace,
         "deployment": bundle.name,
+        "kind": bundle.workload_kind,
         "generation": verdict.generation,
         "revision": verdict.revision,
         "status": verdict.status.value,
@@ -116,6 +140,9 @@ def _header(bundle: RolloutBundle, verdict: RolloutVerdict, level: _Level) -> di
             "available": status.get("availableReplicas", 0),
         },
     }
+    if bundle.workload_kind != "Deployment":
+        del out["new_replicaset"]
+        out.update(set_header(bundle, verdict))
     if verdict.decisive_pod:
         out["decisive"] = f"{verdict.decisive_pod}/{verdict.decisive_container or '?'}"
     if level.conditions:

@@ -39,6 +39,7 @@ class RolloutFacts:
     failure_message: str | None
     failed_at: datetime | None
     git: GitInfo | None
+    kind: str = "Deployment"  # or StatefulSet / DaemonSet
 
     @classmethod
     def from_row(cls, row: Rollout) -> RolloutFacts:
@@ -47,7 +48,7 @@ class RolloutFacts:
             git = GitInfo(project=row.git_project, commit=row.git_commit, pipeline_url=row.pipeline_url,
                           mr_url=row.mr_url, team=row.team, slack_channel=row.slack_channel)
         return cls(row.id, row.cluster, row.namespace, row.deployment, row.generation, row.revision,
-                   row.image, row.failure_reason, row.failure_message, row.failed_at, git)
+                   row.image, row.failure_reason, row.failure_message, row.failed_at, git, row.kind)
 
 
 @dataclass(frozen=True)

@@ -372,7 +372,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
             cluster=req.cluster or settings.cluster_name, namespace=req.namespace,
             deployment=req.deployment, commit=req.commit, project=req.project,
             environment=req.environment, pipeline_url=req.pipeline_url, mr_url=req.mr_url,
-            team=req.team, slack_channel=req.slack_channel,
+            team=req.team, slack_channel=req.slack_channel, kind=req.kind,
         )
 
         async def work() -> tuple[list[int], str | None, str | None, str | None]:
@@ -400,7 +400,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         metrics.requests.labels("annotate", "annotate", answer.status).inc()
         metrics.attached.inc(len(answer.rollout_ids))
         metrics.latency.labels("annotate").observe(time.perf_counter() - started)
-        log.info("rollout_annotated", namespace=req.namespace, deployment=req.deployment,
+        log.info("rollout_annotated", kind=req.kind, namespace=req.namespace, deployment=req.deployment,
                  status=answer.status, rollout_ids=answer.rollout_ids)
         return JSONResponse(answer.model_dump())
 

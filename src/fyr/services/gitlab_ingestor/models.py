@@ -157,7 +157,9 @@ class AnnotateRequest(BaseModel):
 
     cluster: Name | None = Field(None, description="defaults to the ingestor's CLUSTER_NAME")
     namespace: Name = Field(description="Kubernetes namespace of the Deployment")
-    deployment: Name = Field(description="Kubernetes Deployment name")
+    deployment: Name = Field(description="Kubernetes workload name (a Deployment unless `kind` says otherwise)")
+    kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = Field(
+        "Deployment", description="the workload's kind: Deployment, StatefulSet or DaemonSet")
     commit: Sha | None = Field(None, description="$CI_COMMIT_SHA (or a prefix of at least 7)")
     project: Name | None = Field(None, description="$CI_PROJECT_PATH, e.g. acme/shop-api")
     environment: Name | None = Field(None, description="$CI_ENVIRONMENT_SLUG")

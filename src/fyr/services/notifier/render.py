@@ -85,6 +85,7 @@ class MessageView:
     buttons: bool = False  # Slack interactivity is on: re-analyse, mute and roll back buttons
     # Hosts a link may point to (the configured GitLab hosts); None: no host policy (offline use).
     link_hosts: frozenset[str] | None = None
+    kind: str = "Deployment"  # the workload's kind: Deployment, StatefulSet or DaemonSet
     flags: tuple[str, ...] = ()  # Fyr's own words: possible prompt injection, a field replaced...
 
 
@@ -150,6 +151,7 @@ def view_from_rows(
         cluster=rollout.cluster,
         namespace=rollout.namespace,
         deployment=rollout.deployment,
+        kind=rollout.kind or "Deployment",
         generation=rollout.generation,
         status=str(rollout.status),
         revision=rollout.revision,
@@ -341,13 +343,15 @@ def _metadata(view: MessageView, kind: str) -> dict[str, Any]:
             "cluster": view.cluster,
             "namespace": view.namespace,
             "deployment": view.deployment,
+            "workload_kind": view.kind,
             "generation": view.generation,
         },
     }
 
 
 def _where(view: MessageView) -> str:
-    return f"{view.cluster}/{view.namespace}/{view.deployment}"
+    where = f"{view.cluster}/{view.namespace}/{view.deployment}"
+    return where if view.kind == "Deployment" else f"{view.kind} {where}"
 
 
 def _context_parts(view: MessageView) -> list[str]:
@@ -393,7 +397,7 @@ def _clock(at: datetime | None) -> str:
 
 
 def _header(view: MessageView) -> str:
-    where = f"{view.namespace}/{view.deployment}"
+    where = ("" if view.kind == "Deployment" else f"{view.kind} ") + f"{view.namespace}/{view.deployment}"
     inc = view.incident
     if inc is None or inc.state == "failed":
         return f"🔴 Rollout failed: {where}"
@@ -453,7 +457,7 @@ def render_failure(view: MessageView) -> RenderedMessage:
         blocks.append(_section(f":warning: {safe(view.fallback_note, 500)}"))
     gen = f"{view.generation}" + (f" (revision {view.revision})" if view.revision is not None else "")
     pairs = [
-        ("Deployment", code(_where(view), 600)),
+        (view.kind, code(f"{view.cluster}/{view.namespace}/{view.deployment}", 600)),
         ("Generation", gen),
         ("Image", code(view.image, 900) if view.image else "_unknown_"),
         ("Status", f"{safe(view.status, 40)}" + (f" — {safe(view.failure_reason, 200)}"

@@ -1,10 +1,11 @@
 """List and watch one kind of Kubernetes object, turning it into a plain stream of changes.
 
-Why it exists: the watcher must see every change of Deployments, ReplicaSets, Pods and Events
-without ever missing one, across dropped streams, API-server restarts and compacted history. The
-algorithm is the informer's (and kopf's `watching.py`): list (in pages), watch from the listed
-resourceVersion with `allowWatchBookmarks`, end each round by a server-side `timeoutSeconds` or a
-client-side inactivity timeout, continue from the last seen resourceVersion, and relist on
+Why it exists: the watcher must see every change of Deployments, StatefulSets, DaemonSets,
+ReplicaSets, ControllerRevisions, Pods and Events without ever missing one, across dropped streams,
+API-server restarts and compacted history. The algorithm is the informer's (and kopf's
+`watching.py`): list (in pages), watch from the listed resourceVersion with
+`allowWatchBookmarks`, end each round by a server-side `timeoutSeconds` or a client-side
+inactivity timeout, continue from the last seen resourceVersion, and relist on
 `410 Gone`. A relist is diffed against what this stream had delivered, so an object deleted while
 we were away still yields a DELETED.
 
@@ -29,18 +30,24 @@ from fyr.errors import PermanentError, TransientError
 
 log = structlog.get_logger()
 
-Kind = Literal["Deployment", "ReplicaSet", "Pod", "Event"]
+Kind = Literal["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision", "Pod", "Event"]
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 JsonObj = dict[str, Any]
 OnChange = Callable[[Kind, EventType, JsonObj], None]
 
-KINDS: tuple[Kind, ...] = ("Deployment", "ReplicaSet", "Pod", "Event")
+KINDS: tuple[Kind, ...] = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision", "Pod",
+                           "Event")
+_WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 WARNING_EVENTS = "type=Warning"
 
 # kind -> (API class, all-namespaces list function, namespaced list function)
 _LISTERS: dict[Kind, tuple[type[Any], str, str]] = {
     "Deployment": (client.AppsV1Api, "list_deployment_for_all_namespaces", "list_namespaced_deployment"),
+    "StatefulSet": (client.AppsV1Api, "list_stateful_set_for_all_namespaces", "list_namespaced_stateful_set"),
+    "DaemonSet": (client.AppsV1Api, "list_daemon_set_for_all_namespaces", "list_namespaced_daemon_set"),
     "ReplicaSet": (client.AppsV1Api, "list_replica_set_for_all_namespaces", "list_namespaced_replica_set"),
+    "ControllerRevision": (client.AppsV1Api, "list_controller_revision_for_all_namespaces",
+                           "list_namespaced_controller_revision"),
     "Pod": (client.CoreV1Api, "list_pod_for_all_namespaces", "list_namespaced_pod"),
     "Event": (client.CoreV1Api, "list_event_for_all_namespaces", "list_namespaced_event"),
 }
@@ -256,7 +263,8 @@ class KindWatcher:
 def scopes(namespaces: list[str], label_selector: str | None) -> list[WatchScope]:
     """One stream per kind and namespace (or per kind for all namespaces).
 
-    The label selector narrows Deployments only: ReplicaSets and Pods carry the pod template's
+    The label selector narrows the workloads (Deployments, StatefulSets, DaemonSets) only:
+    ReplicaSets, ControllerRevisions and Pods carry the pod template's
     labels, which need not include the Deployment's, and Events carry none. Events are narrowed to
     `type=Warning`: every event the rollout decision reads (Failed, FailedScheduling, FailedCreate,
     FailedMount, BackOff of a crashing container) is a Warning, while the Normal ones (Scheduled,
@@ -264,6 +272,6 @@ def scopes(namespaces: list[str], label_selector: str | None) -> list[WatchScope
     event traffic.
     """
     targets: list[str | None] = list(namespaces) if namespaces else [None]
-    return [WatchScope(kind, ns, label_selector if kind == "Deployment" else None,
+    return [WatchScope(kind, ns, label_selector if kind in _WORKLOADS else None,
                        WARNING_EVENTS if kind == "Event" else None)
             for kind in KINDS for ns in targets]

@@ -1,4 +1,4 @@
-"""The watcher's compact in-memory index of Deployments, ReplicaSets, Pods and Events.
+"""The watcher's compact in-memory index of workloads, ReplicaSets, ControllerRevisions, Pods and Events.
 
 Why this exists: the watcher must keep the state of a whole cluster (benchmark: 5,000 Deployments,
 50,000 Pods, 400 MB) and handle thousands of watch events per second on one core. So the index
@@ -6,10 +6,13 @@ stores only what the rollout decision reads (fyr.core.k8s_views: slotted views, 
 no pod specs, no last-applied annotations), links pods → ReplicaSet and ReplicaSet → Deployment by
 controller uid, and answers two questions cheaply:
 
-- `apply(...)`: which Deployments must be re-evaluated after this watch event? An update that
+- `apply(...)`: which workloads must be re-evaluated after this watch event? An update that
   changes nothing the decision reads returns an empty set, which is most pod and event churn.
-- `evaluate(ref)`: the verdict of one Deployment, touching only its ReplicaSets, the pods of its
-  new ReplicaSet and the events about those.
+- `evaluate(ref)`: the verdict of one workload, touching only its ReplicaSets (or
+  ControllerRevisions), the pods of its new ReplicaSet (update revision) and the events about those.
+
+Workloads are Deployments, StatefulSets and DaemonSets, referred to as (kind, namespace, name); a
+StatefulSet's or DaemonSet's pods link to it directly by controller uid (fyr.core.set_status).
 
 Pure: no I/O, no clock except the `now` the caller passes.
 """
@@ -33,10 +36,24 @@ from fyr.core.k8s_views import (
     pod_view,
     replicaset_view,
 )
+from fyr.core.set_status import (
+    DaemonSetView,
+    RevisionView,
+    SetKind,
+    StatefulSetView,
+    daemonset_view,
+    decide_set,
+    is_update_pod,
+    newest_revision,
+    revision_view,
+    statefulset_view,
+)
 from fyr.core.status import RolloutVerdict, StatusThresholds, decide, select_new_replicaset
 
-DeploymentRef = tuple[str, str]  # (namespace, name)
-Kind = Literal["Deployment", "ReplicaSet", "Pod", "Event"]
+WorkloadRef = tuple[str, str, str]  # (kind, namespace, name)
+DeploymentRef = WorkloadRef  # the name it had when Deployments were the only workloads
+Kind = Literal["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision", "Pod", "Event"]
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
 # Events the decision (or the analyzer's first look) can use; everything else (Scheduled, Pulled,
@@ -44,8 +61,9 @@ EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 KEPT_EVENT_REASONS = frozenset({
     "Failed", "FailedScheduling", "FailedCreate", "FailedMount", "FailedAttachVolume", "BackOff",
     "InspectFailed", "ErrImageNeverPull", "FailedCreatePodSandBox", "ReplicaSetCreateError",
-    "ProgressDeadlineExceeded", "Evicted",
+    "ProgressDeadlineExceeded", "Evicted", "ProvisioningFailed",
 })
+_EVENT_KINDS = frozenset({"Pod", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet"})
 # Annotations we never keep: huge and useless for the decision or the message.
 DROPPED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
 MAX_ANNOTATION_CHARS = 2048
@@ -56,7 +74,7 @@ _EventKey = tuple[str, str, str]  # (involved kind, namespace, involved name)
 
 @dataclass(frozen=True, slots=True)
 class _DeploymentEntry:
-    view: DeploymentView
+    view: DeploymentView | StatefulSetView | DaemonSetView
     annotations: dict[str, str]
     labels: dict[str, str]
     compact: dict[str, Any]
@@ -90,8 +108,10 @@ class ClusterIndex:
     def __init__(self, *, max_events_per_object: int = 8, max_event_objects: int = 100_000) -> None:
         self._max_events_per_object = max_events_per_object
         self._max_event_objects = max_event_objects
-        self._deployments: dict[DeploymentRef, _DeploymentEntry] = {}
-        self._dep_by_uid: dict[str, DeploymentRef] = {}
+        self._deployments: dict[WorkloadRef, _DeploymentEntry] = {}  # every workload kind
+        self._dep_by_uid: dict[str, WorkloadRef] = {}
+        self._revs: dict[str, RevisionView] = {}  # ControllerRevisions by uid
+        self._revs_by_owner: dict[str, set[str]] = {}  # workload uid -> revision uids
         self._rs: dict[str, ReplicaSetView] = {}  # by uid
         self._rs_by_name: dict[_ObjKey, str] = {}
         self._rs_by_owner: dict[str, set[str]] = {}  # deployment uid -> rs uids
@@ -103,12 +123,16 @@ class ClusterIndex:
 
     # ------------------------------------------------------------------ public API
 
-    def apply(self, kind: Kind, event_type: EventType, obj: Mapping[str, Any]) -> set[DeploymentRef]:
-        """Record one watch event; return the Deployments whose verdict may have changed."""
-        if kind == "Deployment":
+    def apply(self, kind: Kind, event_type: EventType, obj: Mapping[str, Any]) -> set[WorkloadRef]:
+        """Record one watch event; return the workloads whose verdict may have changed."""
+        if kind in WORKLOAD_KINDS:
             if event_type == "DELETED":
-                return self._drop_deployment(_key(obj))
-            return self._put_deployment(obj)
+                return self._drop_deployment((kind, *_key(obj)))
+            return self._put_deployment(kind, obj)
+        if kind == "ControllerRevision":
+            if event_type == "DELETED":
+                return self._drop_revision(str(_m(obj.get("metadata")).get("uid") or ""))
+            return self._put_revision(obj)
         if kind == "ReplicaSet":
             if event_type == "DELETED":
                 uid = str(_m(obj.get("metadata")).get("uid") or "") or self._rs_by_name.get(_key(obj), "")
@@ -125,17 +149,24 @@ class ClusterIndex:
             return self._put_event(view)
         raise ValueError(f"unknown kind {kind!r}")
 
-    def replace_all(self, kind: Kind, objs: Iterable[Mapping[str, Any]]) -> set[DeploymentRef]:
+    def replace_all(self, kind: Kind, objs: Iterable[Mapping[str, Any]]) -> set[WorkloadRef]:
         """After a (re)list: the listed objects replace everything of that kind. Returns the
-        Deployments touched by any difference (added, changed or vanished objects)."""
-        affected: set[DeploymentRef] = set()
-        if kind == "Deployment":
-            seen_d: set[DeploymentRef] = set()
+        workloads touched by any difference (added, changed or vanished objects)."""
+        affected: set[WorkloadRef] = set()
+        if kind in WORKLOAD_KINDS:
+            seen_d: set[WorkloadRef] = set()
             for obj in objs:
-                seen_d.add(_key(obj))
-                affected |= self._put_deployment(obj)
-            for ref in set(self._deployments) - seen_d:
+                seen_d.add((kind, *_key(obj)))
+                affected |= self._put_deployment(kind, obj)
+            for ref in {r for r in self._deployments if r[0] == kind} - seen_d:
                 affected |= self._drop_deployment(ref)
+        elif kind == "ControllerRevision":
+            seen_cr: set[str] = set()
+            for obj in objs:
+                affected |= self._put_revision(obj)
+                seen_cr.add(str(_m(obj.get("metadata")).get("uid") or ""))
+            for uid in set(self._revs) - seen_cr:
+                affected |= self._drop_revision(uid)
         elif kind == "ReplicaSet":
             seen_rs: set[str] = set()
             for obj in objs:
@@ -164,13 +195,15 @@ class ClusterIndex:
             raise ValueError(f"unknown kind {kind!r}")
         return affected
 
-    def evaluate(self, ref: DeploymentRef, *, thresholds: StatusThresholds,
+    def evaluate(self, ref: WorkloadRef, *, thresholds: StatusThresholds,
                  now: datetime | None = None) -> RolloutVerdict | None:
-        """The verdict of one Deployment, or None if the index does not hold it."""
+        """The verdict of one workload, or None if the index does not hold it."""
         entry = self._deployments.get(ref)
         if entry is None:
             return None
         d = entry.view
+        if not isinstance(d, DeploymentView):
+            return self._evaluate_set(ref, d, thresholds=thresholds, now=now)
         replicasets = [self._rs[u] for u in self._rs_by_owner.get(d.uid, ()) if u in self._rs]
         new_rs = select_new_replicaset(d, replicasets)
         pods: list[PodView] = []
@@ -186,18 +219,41 @@ class ClusterIndex:
         events.extend(self._events.get(("Deployment", d.namespace, d.name), {}).values())
         return decide(d, new_rs, pods, events, thresholds=thresholds, now=now)
 
-    def deployment(self, ref: DeploymentRef) -> Mapping[str, Any] | None:
+    def _evaluate_set(self, ref: WorkloadRef, view: StatefulSetView | DaemonSetView, *,
+                      thresholds: StatusThresholds, now: datetime | None) -> RolloutVerdict:
+        kind: SetKind = "StatefulSet" if isinstance(view, StatefulSetView) else "DaemonSet"
+        revs = [self._revs[u] for u in self._revs_by_owner.get(view.uid, ()) if u in self._revs]
+        if isinstance(view, StatefulSetView):
+            current = next((r for r in revs if r.name == view.update_revision), None)
+        else:
+            current = newest_revision(view.uid, revs)
+        pods = [p for k in self._pods_by_owner.get(view.uid, ()) if (p := self._pods.get(k)) is not None
+                and is_update_pod(kind, view, p, current)]
+        events: list[EventView] = []
+        for p in pods:
+            events.extend(self._events.get(("Pod", p.namespace, p.name), {}).values())
+        events.extend(self._events.get(ref, {}).values())
+        return decide_set(kind, view, pods, events, thresholds=thresholds, current=current, now=now)
+
+    def uid(self, ref: WorkloadRef) -> str:
+        entry = self._deployments.get(ref)
+        return entry.view.uid if entry is not None else ""
+
+    def workload(self, ref: WorkloadRef) -> Mapping[str, Any] | None:
+        return self.deployment(ref)
+
+    def deployment(self, ref: WorkloadRef) -> Mapping[str, Any] | None:
         """Compact copy: metadata (name, namespace, uid, generation, labels, annotations without
         last-applied), spec (replicas, paused, progressDeadlineSeconds, template) and status."""
         entry = self._deployments.get(ref)
         return entry.compact if entry is not None else None
 
-    def annotations(self, ref: DeploymentRef) -> dict[str, str]:
+    def annotations(self, ref: WorkloadRef) -> dict[str, str]:
         entry = self._deployments.get(ref)
         return dict(entry.annotations) if entry is not None else {}
 
-    def refs(self) -> list[DeploymentRef]:
-        """Every Deployment held (for a periodic re-evaluation of time-based rules)."""
+    def refs(self) -> list[WorkloadRef]:
+        """Every workload held (for a periodic re-evaluation of time-based rules)."""
         return list(self._deployments)
 
     def __len__(self) -> int:
@@ -208,8 +264,11 @@ class ClusterIndex:
 
     def stats(self) -> dict[str, int]:
         return {
-            "deployments": len(self._deployments),
+            "deployments": sum(1 for r in self._deployments if r[0] == "Deployment"),
+            "statefulsets": sum(1 for r in self._deployments if r[0] == "StatefulSet"),
+            "daemonsets": sum(1 for r in self._deployments if r[0] == "DaemonSet"),
             "replicasets": len(self._rs),
+            "controllerrevisions": len(self._revs),
             "pods": len(self._pods),
             "event_objects": len(self._events),
             "events": sum(len(v) for v in self._events.values()),
@@ -217,28 +276,37 @@ class ClusterIndex:
 
     # ------------------------------------------------------------------ deployments
 
-    def _put_deployment(self, obj: Mapping[str, Any]) -> set[DeploymentRef]:
+    def _put_deployment(self, kind: str, obj: Mapping[str, Any]) -> set[WorkloadRef]:
         meta = _m(obj.get("metadata"))
         spec = _m(obj.get("spec"))
-        ref = _key(obj)
+        ref = (kind, *_key(obj))
         old = self._deployments.get(ref)
         uid = str(meta.get("uid") or "")
         generation = meta.get("generation")
         # The template changes only with the generation: reuse the fingerprint on status updates.
-        fingerprint = None
-        if old is not None and old.view.uid == uid and old.view.generation == generation:
-            fingerprint = old.view.fingerprint
-        view = deployment_view(obj, fingerprint)
+        same_generation = old is not None and old.view.uid == uid and old.view.generation == generation
+        view: DeploymentView | StatefulSetView | DaemonSetView
+        if kind == "StatefulSet":
+            view = statefulset_view(obj)
+        elif kind == "DaemonSet":
+            view = daemonset_view(obj)
+        else:
+            fingerprint = None
+            if same_generation and old is not None and isinstance(old.view, DeploymentView):
+                fingerprint = old.view.fingerprint
+            view = deployment_view(obj, fingerprint)
         annotations = _string_map(meta.get("annotations"), drop=DROPPED_ANNOTATIONS)
         labels = _string_map(meta.get("labels"))
         if old is not None and old.view == view and old.annotations == annotations and old.labels == labels:
             return set()
-        compact_spec = {k: spec[k] for k in ("replicas", "paused", "progressDeadlineSeconds") if k in spec}
+        compact_spec = {k: spec[k] for k in ("replicas", "paused", "progressDeadlineSeconds", "updateStrategy")
+                        if k in spec}
         # Copy the template once per generation; status-only updates share the previous copy.
-        compact_spec["template"] = (old.compact["spec"]["template"] if fingerprint is not None and old is not None
+        compact_spec["template"] = (old.compact["spec"]["template"] if same_generation and old is not None
                                     else copy.deepcopy(dict(_m(spec.get("template")))))
         compact = {
-            "metadata": {"name": ref[1], "namespace": ref[0], "uid": uid, "generation": generation,
+            "kind": kind,
+            "metadata": {"name": ref[2], "namespace": ref[1], "uid": uid, "generation": generation,
                          "labels": labels, "annotations": annotations},
             "spec": compact_spec,
             "status": copy.deepcopy(dict(_m(obj.get("status")))),
@@ -250,21 +318,45 @@ class ClusterIndex:
             self._dep_by_uid[uid] = ref
         return {ref}
 
-    def _drop_deployment(self, ref: DeploymentRef) -> set[DeploymentRef]:
+    def _drop_deployment(self, ref: WorkloadRef) -> set[WorkloadRef]:
         entry = self._deployments.pop(ref, None)
         if entry is None:
             return set()
         self._dep_by_uid.pop(entry.view.uid, None)
-        self._events.pop(("Deployment", ref[0], ref[1]), None)
+        self._events.pop(ref, None)
         return {ref}
 
-    def _owner_ref(self, deployment_uid: str) -> set[DeploymentRef]:
+    def _owner_ref(self, deployment_uid: str) -> set[WorkloadRef]:
         ref = self._dep_by_uid.get(deployment_uid)
         return {ref} if ref is not None else set()
 
+    # ------------------------------------------------------------------ controller revisions
+
+    def _put_revision(self, obj: Mapping[str, Any]) -> set[WorkloadRef]:
+        view = revision_view(obj)
+        old = self._revs.get(view.uid)
+        if old == view:
+            return set()
+        affected = self._drop_revision(view.uid) if old is not None else set()
+        self._revs[view.uid] = view
+        if view.owner_uid:
+            self._revs_by_owner.setdefault(view.owner_uid, set()).add(view.uid)
+        return affected | self._owner_ref(view.owner_uid)
+
+    def _drop_revision(self, uid: str) -> set[WorkloadRef]:
+        view = self._revs.pop(uid, None)
+        if view is None:
+            return set()
+        siblings = self._revs_by_owner.get(view.owner_uid)
+        if siblings is not None:
+            siblings.discard(uid)
+            if not siblings:
+                del self._revs_by_owner[view.owner_uid]
+        return self._owner_ref(view.owner_uid)
+
     # ------------------------------------------------------------------ replicasets
 
-    def _put_rs(self, obj: Mapping[str, Any]) -> set[DeploymentRef]:
+    def _put_rs(self, obj: Mapping[str, Any]) -> set[WorkloadRef]:
         meta = _m(obj.get("metadata"))
         uid = str(meta.get("uid") or "")
         old = self._rs.get(uid)
@@ -283,7 +375,7 @@ class ClusterIndex:
             self._rs_by_owner.setdefault(view.owner_uid, set()).add(uid)
         return affected | self._owner_ref(view.owner_uid)
 
-    def _unlink_rs(self, view: ReplicaSetView) -> set[DeploymentRef]:
+    def _unlink_rs(self, view: ReplicaSetView) -> set[WorkloadRef]:
         if self._rs_by_name.get((view.namespace, view.name)) == view.uid:
             del self._rs_by_name[(view.namespace, view.name)]
         if self._rs_by_hash.get((view.namespace, view.template_hash)) == view.uid:
@@ -295,7 +387,7 @@ class ClusterIndex:
                 del self._rs_by_owner[view.owner_uid]
         return self._owner_ref(view.owner_uid)
 
-    def _drop_rs(self, uid: str) -> set[DeploymentRef]:
+    def _drop_rs(self, uid: str) -> set[WorkloadRef]:
         view = self._rs.pop(uid, None)
         if view is None:
             return set()
@@ -304,12 +396,14 @@ class ClusterIndex:
 
     # ------------------------------------------------------------------ pods
 
-    def _route_pod(self, view: PodView) -> set[DeploymentRef]:
+    def _route_pod(self, view: PodView) -> set[WorkloadRef]:
+        if view.set_owner_uid:
+            return self._owner_ref(view.set_owner_uid)
         rs_uid = view.owner_uid or self._rs_by_hash.get((view.namespace, view.template_hash), "")
         rs = self._rs.get(rs_uid)
         return self._owner_ref(rs.owner_uid) if rs is not None else set()
 
-    def _put_pod(self, view: PodView) -> set[DeploymentRef]:
+    def _put_pod(self, view: PodView) -> set[WorkloadRef]:
         key = (view.namespace, view.name)
         old = self._pods.get(key)
         if old == view:
@@ -317,22 +411,22 @@ class ClusterIndex:
         affected = set()
         if old is not None:
             self._unlink_pod(key, old)
-            if old.owner_uid != view.owner_uid:
+            if (old.owner_uid, old.set_owner_uid) != (view.owner_uid, view.set_owner_uid):
                 affected |= self._route_pod(old)
         self._pods[key] = view
-        if view.owner_uid:
-            self._pods_by_owner.setdefault(view.owner_uid, set()).add(key)
+        if view.owner_uid or view.set_owner_uid:
+            self._pods_by_owner.setdefault(view.owner_uid or view.set_owner_uid, set()).add(key)
         elif view.template_hash:
             self._orphans_by_hash.setdefault((view.namespace, view.template_hash), set()).add(key)
         return affected | self._route_pod(view)
 
     def _unlink_pod(self, key: _ObjKey, view: PodView) -> None:
-        if view.owner_uid:
-            _discard(self._pods_by_owner, view.owner_uid, key)
+        if view.owner_uid or view.set_owner_uid:
+            _discard(self._pods_by_owner, view.owner_uid or view.set_owner_uid, key)
         else:
             _discard(self._orphans_by_hash, (view.namespace, view.template_hash), key)
 
-    def _drop_pod(self, key: _ObjKey) -> set[DeploymentRef]:
+    def _drop_pod(self, key: _ObjKey) -> set[WorkloadRef]:
         view = self._pods.pop(key, None)
         if view is None:
             return set()
@@ -342,7 +436,7 @@ class ClusterIndex:
 
     # ------------------------------------------------------------------ events
 
-    def _route_event(self, key: _EventKey) -> set[DeploymentRef]:
+    def _route_event(self, key: _EventKey) -> set[WorkloadRef]:
         kind, ns, name = key
         if kind == "Pod":
             pod = self._pods.get((ns, name))
@@ -350,12 +444,12 @@ class ClusterIndex:
         if kind == "ReplicaSet":
             rs = self._rs.get(self._rs_by_name.get((ns, name), ""))
             return self._owner_ref(rs.owner_uid) if rs is not None else set()
-        if kind == "Deployment" and (ns, name) in self._deployments:
-            return {(ns, name)}
+        if kind in WORKLOAD_KINDS and key in self._deployments:
+            return {key}
         return set()
 
-    def _put_event(self, view: EventView) -> set[DeploymentRef]:
-        if view.reason not in KEPT_EVENT_REASONS or view.kind not in ("Pod", "ReplicaSet", "Deployment"):
+    def _put_event(self, view: EventView) -> set[WorkloadRef]:
+        if view.reason not in KEPT_EVENT_REASONS or view.kind not in _EVENT_KINDS:
             return set()
         key = (view.kind, view.namespace, view.object_name)
         by_name = self._events.get(key)
@@ -374,7 +468,7 @@ class ClusterIndex:
             del by_name[oldest.name]
         return self._route_event(key)
 
-    def _drop_event(self, key: _EventKey, name: str) -> set[DeploymentRef]:
+    def _drop_event(self, key: _EventKey, name: str) -> set[WorkloadRef]:
         by_name = self._events.get(key)
         if by_name is None or by_name.pop(name, None) is None:
             return set()
@@ -383,4 +477,4 @@ class ClusterIndex:
         return self._route_event(key)
 
 
-__all__ = ["KEPT_EVENT_REASONS", "ClusterIndex", "DeploymentRef"]
+__all__ = ["KEPT_EVENT_REASONS", "WORKLOAD_KINDS", "ClusterIndex", "DeploymentRef", "WorkloadRef"]

@@ -11,6 +11,7 @@ down (pending writes are kept, in order, and retried); nothing is written twice 
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import time
 from collections.abc import Callable
@@ -31,14 +32,15 @@ from fyr.errors import DatabaseConflict, TransientError
 from fyr.models.rollout import Rollout, RolloutStatus
 from fyr.runtime import Backoff, DatabaseWatch, run_loop, service_backoff
 from fyr.services.watcher.k8s import EventType, JsonObj, Kind, KindWatcher, WatchScope, WatchTimeouts, scopes
-from fyr.services.watcher.logic import ClusterIndex, DeploymentRef
+from fyr.services.watcher.logic import WORKLOAD_KINDS, ClusterIndex, WorkloadRef
 from fyr.services.watcher.metrics import watcher_metrics
 from fyr.settings import Settings
 
 CONFLICT_RETRIES = 5  # immediate re-runs of a batch that lost a deadlock, before the loop backs off
+BULK_MIN = 20  # first rows of this many workloads in one batch: one bulk insert instead of a row each
 log = structlog.get_logger()
 
-Persisted = tuple[int, RolloutStatus]  # (generation, status) as the database has it
+Persisted = tuple[str, int, RolloutStatus]  # (uid, generation, status) as the database has it
 MAX_PENDING_PER_DEPLOYMENT = 16
 
 
@@ -78,10 +80,11 @@ class WatcherHealth:
 
 @dataclass(frozen=True)
 class _Write:
-    verdict: RolloutVerdict
+    verdict: RolloutVerdict | None  # None: the workload was deleted (its open rollouts become DELETED)
     annotations: dict[str, str]
     seen_at: datetime
     seen_monotonic: float
+    uid: str = ""
 
 
 class RolloutRecorder:
@@ -90,8 +93,9 @@ class RolloutRecorder:
     def __init__(self, *, index: ClusterIndex, db: Database, cluster: str, thresholds: StatusThresholds,
                  wake: Callable[[], None] | None = None, batch_size: int = 200,
                  health: WatcherHealth | None = None,
-                 on_failed: Callable[[DeploymentRef, RolloutVerdict, float], None] | None = None,
-                 sync_grace_seconds: float = 120.0) -> None:
+                 on_failed: Callable[[WorkloadRef, RolloutVerdict, float], None] | None = None,
+                 sync_grace_seconds: float = 120.0,
+                 watched: Callable[[WorkloadRef], bool] | None = None) -> None:
         self.index = index
         self.db = db
         self.cluster = cluster
@@ -101,21 +105,25 @@ class RolloutRecorder:
         self.health = health or WatcherHealth()
         self.on_failed = on_failed  # benchmark hook: (ref, verdict, monotonic time the change was seen)
         self.wakeup = asyncio.Event()
-        self.dirty: set[DeploymentRef] = set()
-        self.queued: dict[DeploymentRef, Persisted] = {}  # last verdict put in `pending`
-        self.pending: dict[DeploymentRef, list[_Write]] = {}
-        self.persisted: dict[DeploymentRef, Persisted] = {}
-        self.urgent: set[DeploymentRef] = set()  # a FAILED is pending: written before anything else
+        self.dirty: set[WorkloadRef] = set()
+        self.queued: dict[WorkloadRef, Persisted] = {}  # last verdict put in `pending`
+        self.pending: dict[WorkloadRef, list[_Write]] = {}
+        self.persisted: dict[WorkloadRef, Persisted] = {}
+        self.urgent: set[WorkloadRef] = set()  # a FAILED is pending: written before anything else
         self.primed = False
         self.started = time.monotonic()
         self.sync_grace_seconds = sync_grace_seconds
         self._grace_logged = False
+        # Which workloads the streams cover (namespaces); None: no sweep of vanished ones (a label
+        # selector narrows the streams in a way the database cannot tell).
+        self.watched = watched
+        self._swept = False
 
     # --- fed by the watch streams (synchronous, cheap) ----------------------------------------
     def on_change(self, kind: Kind, event_type: EventType, obj: JsonObj) -> None:
         self.health.events += 1
-        if kind == "Deployment":
-            ref = (str(obj["metadata"].get("namespace", "")), str(obj["metadata"].get("name", "")))
+        if kind in WORKLOAD_KINDS:
+            ref = (kind, str(obj["metadata"].get("namespace", "")), str(obj["metadata"].get("name", "")))
             if ref in self.dirty and self._generation(ref) != obj["metadata"].get("generation"):
                 # Evaluation is coalesced, but the last state of a generation must be decided before
                 # the next generation replaces it (a catch-up after a dropped stream brings both at once).
@@ -130,7 +138,7 @@ class RolloutRecorder:
         self.health.mark_synced(scope)
         self.wakeup.set()
 
-    def _generation(self, ref: DeploymentRef) -> object:
+    def _generation(self, ref: WorkloadRef) -> object:
         compact = self.index.deployment(ref)
         return compact["metadata"].get("generation") if compact is not None else None
 
@@ -143,18 +151,23 @@ class RolloutRecorder:
         dirty, self.dirty = self.dirty, set()
         return sum(self._evaluate(ref, now, mono) for ref in dirty)
 
-    def _evaluate(self, ref: DeploymentRef, now: datetime, mono: float) -> int:
+    def _evaluate(self, ref: WorkloadRef, now: datetime, mono: float) -> int:
         verdict = self.index.evaluate(ref, thresholds=self.thresholds, now=now)
-        if verdict is None:  # deleted: forget it (writes already pending still go out)
-            self.queued.pop(ref, None)
-            self.persisted.pop(ref, None)
-            return 0
-        state = (verdict.generation, verdict.status)
+        if verdict is None:
+            # Deleted: its open rollouts are closed as DELETED (after any write already pending).
+            known = self.queued.get(ref) or self.persisted.get(ref)
+            if known is None or known[2] == RolloutStatus.DELETED:
+                return 0
+            self.queued[ref] = (known[0], 0, RolloutStatus.DELETED)
+            self.pending.setdefault(ref, []).append(_Write(None, {}, now, mono, uid=known[0]))
+            return 1
+        uid = self.index.uid(ref)
+        state = (uid, verdict.generation, verdict.status)
         if self.queued.get(ref) == state:
             return 0
         self.queued[ref] = state
         writes = self.pending.setdefault(ref, [])
-        writes.append(_Write(verdict, self.index.annotations(ref), now, mono))
+        writes.append(_Write(verdict, self.index.annotations(ref), now, mono, uid=uid))
         if verdict.status == RolloutStatus.FAILED:
             self.urgent.add(ref)
         if len(writes) > MAX_PENDING_PER_DEPLOYMENT:
@@ -164,21 +177,26 @@ class RolloutRecorder:
 
     # --- database side ------------------------------------------------------------------------
     async def prime(self) -> None:
-        """Read what the database already has (newest generation per Deployment of this cluster)."""
+        """Read what the database already has: per workload of this cluster, the newest generation of
+        its most recently recorded uid."""
         newest = (
-            select(Rollout.namespace, Rollout.deployment, func.max(Rollout.generation).label("g"))
+            select(Rollout.kind, Rollout.namespace, Rollout.deployment, Rollout.uid,
+                   func.max(Rollout.generation).label("g"))
             .where(Rollout.cluster == self.cluster)
-            .group_by(Rollout.namespace, Rollout.deployment)
+            .group_by(Rollout.kind, Rollout.namespace, Rollout.deployment, Rollout.uid)
             .subquery()
         )
-        stmt = select(Rollout.namespace, Rollout.deployment, Rollout.generation, Rollout.status).join(
+        stmt = select(Rollout.kind, Rollout.namespace, Rollout.deployment, Rollout.uid, Rollout.generation,
+                      Rollout.status, Rollout.id).join(
             newest,
-            and_(Rollout.namespace == newest.c.namespace, Rollout.deployment == newest.c.deployment,
+            and_(Rollout.kind == newest.c.kind, Rollout.namespace == newest.c.namespace,
+                 Rollout.deployment == newest.c.deployment, Rollout.uid == newest.c.uid,
                  Rollout.generation == newest.c.g),
-        ).where(Rollout.cluster == self.cluster)
+        ).where(Rollout.cluster == self.cluster).order_by(Rollout.id)
         async with self.db.session() as s:
             rows = (await s.execute(stmt)).all()
-        self.persisted = {(ns, name): (gen, RolloutStatus(status)) for ns, name, gen, status in rows}
+        self.persisted = {(kind, ns, name): (uid, gen, RolloutStatus(status))
+                          for kind, ns, name, uid, gen, status, _ in rows}
         self.primed = True
         log.info("watcher_primed", deployments=len(self.persisted))
 
@@ -200,7 +218,7 @@ class RolloutRecorder:
                     : self.batch_size - len(refs)]
                 self.urgent.difference_update(refs)
                 batch = {ref: self.pending.pop(ref) for ref in refs}
-                left: dict[DeploymentRef, list[_Write]] = batch
+                left: dict[WorkloadRef, list[_Write]] = batch
                 try:
                     written += await self._write_batch(batch)
                     left = {}
@@ -226,16 +244,17 @@ class RolloutRecorder:
         self.health.write_succeeded()
         return written
 
-    def _put_back(self, batch: dict[DeploymentRef, list[_Write]]) -> None:
+    def _put_back(self, batch: dict[WorkloadRef, list[_Write]]) -> None:
         """Put writes back in front of anything queued meanwhile, order kept."""
         rest = self.pending
         self.pending = dict(batch)
         for ref, writes in rest.items():
             self.pending.setdefault(ref, []).extend(writes)
-        self.urgent |= {r for r, ws in batch.items() if any(w.verdict.status == RolloutStatus.FAILED for w in ws)}
+        self.urgent |= {r for r, ws in batch.items()
+                        if any(w.verdict is not None and w.verdict.status == RolloutStatus.FAILED for w in ws)}
 
-    async def _write_alone(self, batch: dict[DeploymentRef, list[_Write]],
-                           left: dict[DeploymentRef, list[_Write]]) -> int:
+    async def _write_alone(self, batch: dict[WorkloadRef, list[_Write]],
+                           left: dict[WorkloadRef, list[_Write]]) -> int:
         """Each transition of `batch` in its own transaction; `left` keeps what is not done yet, so a
         transient error (raised) leaves it to be put back. A transition refused alone is skipped."""
         written = 0
@@ -249,61 +268,120 @@ class RolloutRecorder:
                 except Exception as exc:  # this one transition is the poison: log its key, skip it
                     self.health.skipped += 1
                     watcher_metrics().rows_skipped.inc()
-                    log.error("rollout_write_skipped", cluster=self.cluster, namespace=ref[0], deployment=ref[1],
-                              generation=w.verdict.generation, status=str(w.verdict.status),
+                    log.error("rollout_write_skipped", cluster=self.cluster, kind=ref[0], namespace=ref[1], name=ref[2],
+                              generation=w.verdict.generation if w.verdict else None,
+                              status=str(w.verdict.status) if w.verdict else "DELETED",
                               error_type=type(exc).__name__, error=_short(exc))
                 left[ref].pop(0)
             left.pop(ref, None)
         return written
 
-    async def _write_batch(self, batch: dict[DeploymentRef, list[_Write]]) -> int:
-        staged: dict[DeploymentRef, Persisted] = {}
-        failed: list[tuple[DeploymentRef, _Write]] = []
+    async def _write_batch(self, batch: dict[WorkloadRef, list[_Write]]) -> int:
+        staged: dict[WorkloadRef, Persisted] = {}
+        failed: list[tuple[WorkloadRef, RolloutVerdict, float]] = []
         written = 0
         async with self.db.session() as s:
+            written += await self._bulk_fresh(s, batch, staged, failed)
             for ref, writes in batch.items():
+                if ref in staged:
+                    continue
                 for w in writes:
                     state = await self._write_one(s, ref, w, staged.get(ref, self.persisted.get(ref)))
                     if state is None:
                         continue
-                    if state[1] == RolloutStatus.FAILED and staged.get(ref, self.persisted.get(ref)) != state:
-                        failed.append((ref, w))
+                    if w.verdict is not None and state[2] == RolloutStatus.FAILED \
+                            and staged.get(ref, self.persisted.get(ref)) != state:
+                        failed.append((ref, w.verdict, w.seen_monotonic))
                     staged[ref] = state
                     written += 1
         # Committed: only now does our picture of the database move.
         self.persisted.update(staged)
         self.health.written += written
-        for ref, w in failed:
-            log.info("rollout_failed", cluster=self.cluster, namespace=ref[0], deployment=ref[1],
-                     generation=w.verdict.generation, reason=w.verdict.reason, pod=w.verdict.decisive_pod)
+        for ref, verdict, seen in failed:
+            log.info("rollout_failed", cluster=self.cluster, kind=ref[0], namespace=ref[1], name=ref[2],
+                     generation=verdict.generation, reason=verdict.reason, pod=verdict.decisive_pod)
             if self.on_failed is not None:
-                self.on_failed(ref, w.verdict, w.seen_monotonic)
+                self.on_failed(ref, verdict, seen)
         if failed and self.wake is not None:
             self.wake()
         return written
 
-    async def _write_one(self, s: AsyncSession, ref: DeploymentRef, w: _Write,
+    def sweep_vanished(self) -> int:
+        """After the first full list: open rollouts (as primed from the database) of workloads the
+        cluster no longer has were deleted while no watcher ran; they are closed as DELETED."""
+        if self.watched is None:
+            return 0
+        now, mono, n = utcnow(), time.monotonic(), 0
+        for ref, (uid, _gen, status) in list(self.persisted.items()):
+            if status in repo.OPEN and ref not in self.index and self.watched(ref) and ref not in self.queued:
+                self.queued[ref] = (uid, 0, RolloutStatus.DELETED)
+                self.pending.setdefault(ref, []).append(_Write(None, {}, now, mono, uid=uid))
+                n += 1
+        if n:
+            log.info("watcher_vanished_workloads", count=n)
+        return n
+
+    async def _bulk_fresh(self, s: AsyncSession, batch: dict[WorkloadRef, list[_Write]],
+                          staged: dict[WorkloadRef, Persisted],
+                          failed: list[tuple[WorkloadRef, RolloutVerdict, float]]) -> int:
+        """A first sync records thousands of workloads the database has never seen: their rows go in
+        with one insert per batch (each in its final status) when no row of theirs exists and no GitLab
+        metadata is staged; anything else takes the row-by-row path."""
+        fresh = {ref: ws[0] for ref, ws in batch.items()
+                 if len(ws) == 1 and ws[0].verdict is not None and self.persisted.get(ref) is None}
+        if len(fresh) < BULK_MIN or not await repo.nothing_staged(s):
+            return 0
+        for ref in await repo.workloads_with_rows(s, self.cluster, list(fresh)):
+            del fresh[ref]
+        rows = []
+        for ref, w in fresh.items():
+            v = w.verdict
+            assert v is not None
+            key = repo.RolloutKey(self.cluster, ref[1], ref[2], v.generation, kind=ref[0], uid=w.uid)
+            rows.append(repo.new_rollout(key, status=v.status, at=w.seen_at, revision=v.revision, image=v.image,
+                                         annotations=w.annotations, reason=v.reason, message=v.message))
+            staged[ref] = (w.uid, v.generation, v.status)
+            if v.status == RolloutStatus.FAILED:
+                failed.append((ref, v, w.seen_monotonic))
+        await repo.insert_rollouts(s, rows)
+        return len(rows)
+
+    async def _write_one(self, s: AsyncSession, ref: WorkloadRef, w: _Write,
                          known: Persisted | None) -> Persisted | None:
+        kind, namespace, name = ref
         v = w.verdict
+        if v is None:
+            closed = await repo.close_deleted(s, self.cluster, kind, namespace, name, uids=[w.uid, ""],
+                                              at=w.seen_at)
+            log.info("rollout_workload_deleted", cluster=self.cluster, kind=kind, namespace=namespace,
+                     name=name, uid=w.uid, closed=len(closed))
+            return (w.uid, 0, RolloutStatus.DELETED)
+        predecessor = known is not None and known[0] not in (w.uid, "")  # "": a row from before uids
+        if predecessor:
+            known = None  # another workload of the same name: its history is not this one's
         if known is not None:
-            if v.generation < known[0] or known == (v.generation, v.status):
+            if v.generation < known[1] or known == (w.uid, v.generation, v.status):
                 return None
-            if known[0] == v.generation and not repo.can_transition(known[1], v.status):
+            if known[1] == v.generation and not repo.can_transition(known[2], v.status):
                 # e.g. SUCCESS -> ROLLING_OUT when a pod dies later: the rollout itself is done.
-                log.debug("rollout_transition_skipped", namespace=ref[0], deployment=ref[1],
-                          generation=v.generation, status=known[1], verdict=v.status)
+                log.debug("rollout_transition_skipped", kind=kind, namespace=namespace, name=name,
+                          generation=v.generation, status=known[2], verdict=v.status)
                 return None
-        key = repo.RolloutKey(self.cluster, ref[0], ref[1], v.generation)
+        key = repo.RolloutKey(self.cluster, namespace, name, v.generation, kind=kind, uid=w.uid)
         row = await repo.record_generation(s, key, status=RolloutStatus.PENDING, revision=v.revision,
                                            image=v.image, started_at=w.seen_at, annotations=w.annotations)
-        if known is not None and known[0] != v.generation:
-            # `known` None: the database holds no row of this Deployment (see prime), nothing to supersede.
+        if known is not None and known[1] != v.generation:
+            # `known` None: the database holds no row of this workload (see prime), nothing to supersede.
             await repo.supersede_older(s, key, at=w.seen_at)
+        if predecessor:
+            # Deleted and re-created under the same name while we did not watch: close what it left open.
+            await repo.close_deleted(s, self.cluster, kind, namespace, name, except_uids=[w.uid, ""],
+                                     at=w.seen_at)
         current = RolloutStatus(row.status)
         if current != v.status and repo.can_transition(current, v.status):
             await repo.transition(s, row, v.status, reason=v.reason, message=v.message, at=w.seen_at)
             current = v.status
-        return (v.generation, current)
+        return (w.uid, v.generation, current)
 
     # --- the loop step ------------------------------------------------------------------------
     async def step(self) -> float:
@@ -321,8 +399,18 @@ class RolloutRecorder:
                 self._grace_logged = True
                 log.warning("watcher_deciding_before_full_sync", synced=sorted(self.health.synced),
                             expected=self.health.expected_scopes)
+        first_sync = not self._swept and self.health.is_synced()
+        if first_sync:
+            self._swept = True
+            self.sweep_vanished()
         self.evaluate_dirty()
         await self.flush()
+        if first_sync:
+            # The index now holds the cluster (150,000 pods: millions of objects that live as long as
+            # the process). Out of the collector's generations, a full collection no longer walks them
+            # all while watch events are handled; they are freed by reference counting as before.
+            gc.collect()
+            gc.freeze()
         if self.thresholds.pending_fail_seconds is not None:
             # Time-based rules need a look even without events.
             self.dirty |= set(self.index.refs())
@@ -358,6 +446,9 @@ async def run_watcher(
     health.write_failure_ready_seconds = settings.watcher_write_failure_ready_seconds
     recorder = recorder or RolloutRecorder(index=ClusterIndex(), db=db, cluster=settings.cluster_name,
                                            thresholds=thresholds_from(settings), wake=wake, health=health)
+    if recorder.watched is None and not settings.watch_label_selector:
+        namespaces = frozenset(settings.watch_namespaces)
+        recorder.watched = (lambda ref: ref[1] in namespaces) if namespaces else (lambda ref: True)
     timeouts = WatchTimeouts(server_seconds=settings.watch_timeout_seconds,
                              inactivity_seconds=settings.watch_inactivity_seconds,
                              page_size=settings.watch_page_size)

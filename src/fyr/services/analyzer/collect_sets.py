@@ -1,0 +1,125 @@
+"""Collect one StatefulSet's or DaemonSet's rollout evidence into a `RolloutBundle`.
+
+Why it exists: the two kinds have no ReplicaSets; what says which pods are the new rollout's is the
+update revision (fyr.core.set_status). The bundle carries the workload, its ControllerRevisions, the
+update revision's pods, the old revision's pods apart (`old_pods`: they never explain the new
+rollout, but a reader sees the whole picture), the events of the workload and of the update pods,
+and logs of the most troubled update pods — the Deployment collector's rules for logs and events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Literal
+
+from kubernetes_asyncio import client
+
+from fyr.core.k8s_views import pod_view
+from fyr.core.set_status import (
+    daemonset_view,
+    is_update_pod,
+    newest_revision,
+    revision_view,
+    statefulset_view,
+)
+from fyr.models.bundle import LogEntry, RolloutBundle, parse_bundle
+from fyr.services.analyzer.collector import (
+    JsonObj,
+    Progress,
+    _json,
+    _list,
+    _log_worthy,
+    _owned_by,
+    _Reader,
+    _restarted_containers,
+    _selector,
+    collect_bundle,
+)
+
+SetKind = Literal["StatefulSet", "DaemonSet"]
+
+
+async def collect_set_bundle(
+    api: client.ApiClient,
+    *,
+    kind: SetKind,
+    namespace: str,
+    name: str,
+    cluster: str,
+    tail_lines: int,
+    limit_bytes: int,
+    progress: Progress | None = None,
+    max_log_pods: int = 5,
+) -> RolloutBundle:
+    """Read one StatefulSet's or DaemonSet's rollout evidence (errors as for Deployments)."""
+    say = progress or (lambda _msg: None)
+    r = _Reader(api, namespace)
+    read = r.apps.read_namespaced_stateful_set if kind == "StatefulSet" else r.apps.read_namespaced_daemon_set
+    obj = await _json(read, f"{kind.lower()} {namespace}/{name}", name, namespace)
+    obj.setdefault("apiVersion", "apps/v1")
+    obj.setdefault("kind", kind)
+    uid = str((obj.get("metadata") or {}).get("uid") or "")
+    say(f"{kind.lower()} {namespace}/{name} generation {obj.get('metadata', {}).get('generation')}")
+
+    selector = _selector(obj)
+    revisions = [dict(cr) for cr in await _list(
+        r.apps.list_namespaced_controller_revision, "controllerrevisions", namespace, kind="ControllerRevision",
+        api_version="apps/v1", label_selector=selector) if not uid or _owned_by(cr, uid)]
+    views = [revision_view(cr) for cr in revisions]
+    workload = statefulset_view(obj) if kind == "StatefulSet" else daemonset_view(obj)
+    if kind == "StatefulSet":
+        current = next((v for v in views if v.name == workload.update_revision), None)  # type: ignore[union-attr]
+    else:
+        current = newest_revision(uid, views) if uid else None
+    say(f"controllerrevisions: {len(revisions)}, update revision {current.name if current else None}")
+
+    candidates = await _list(r.core.list_namespaced_pod, "pods", namespace, kind="Pod", api_version="v1",
+                             label_selector=selector)
+    owned = [dict(p) for p in candidates if not uid or _owned_by(p, uid)]
+    pods = [p for p in owned if is_update_pod(kind, workload, pod_view(p), current)]
+    old_pods = [p for p in owned if p not in pods]
+    say(f"pods: {len(pods)} of the update revision, {len(old_pods)} of older revisions")
+
+    event_lists = await asyncio.gather(*(r.events_of(o) for o in [obj, *pods]))
+    seen: set[str] = set()
+    events: list[JsonObj] = []
+    for batch in event_lists:
+        for ev in batch:
+            key = str((ev.get("metadata") or {}).get("uid") or id(ev))
+            if key not in seen:
+                seen.add(key)
+                events.append(ev)
+    say(f"events: {len(events)}")
+
+    jobs = []
+    for pod in _log_worthy(pods, max_log_pods):
+        pod_name = str(pod["metadata"]["name"])
+        for container, _init, has_previous in _restarted_containers(pod):
+            jobs.append((pod_name, container, False))
+            if has_previous:
+                jobs.append((pod_name, container, True))
+    texts = await asyncio.gather(*(r.log(p, c, previous=prev, tail_lines=tail_lines, limit_bytes=limit_bytes)
+                                   for p, c, prev in jobs))
+    logs = [LogEntry(pod=p, container=c, previous=prev, text=text)
+            for (p, c, prev), text in zip(jobs, texts, strict=True) if text is not None]
+    say(f"logs: {len(logs)} ({sum(len(e.text) for e in logs)} characters)")
+    return parse_bundle({
+        "apiVersion": "fyr/v1", "kind": "RolloutBundle", "cluster": cluster,
+        "collected_at": datetime.now(UTC).isoformat(), "workload": obj, "controller_revisions": revisions,
+        "pods": pods, "old_pods": old_pods, "events": events, "logs": [e.model_dump() for e in logs],
+    }, source=f"collected {namespace}/{kind.lower()}/{name}")
+
+
+async def collect_workload(api: client.ApiClient, *, kind: str, namespace: str, name: str, cluster: str,
+                           tail_lines: int, limit_bytes: int, progress: Progress | None = None) -> RolloutBundle:
+    """The bundle of a workload of any of the three kinds."""
+    if kind in ("StatefulSet", "DaemonSet"):
+        return await collect_set_bundle(api, kind=kind, namespace=namespace, name=name,  # type: ignore[arg-type]
+                                        cluster=cluster, tail_lines=tail_lines, limit_bytes=limit_bytes,
+                                        progress=progress)
+    return await collect_bundle(api, namespace=namespace, deployment=name, cluster=cluster, tail_lines=tail_lines,
+                                limit_bytes=limit_bytes, progress=progress)
+
+
+__all__ = ["collect_set_bundle", "collect_workload"]
