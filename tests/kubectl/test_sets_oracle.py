@@ -26,15 +26,6 @@ pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def kubectl() -> Path:
-    """kubectl 1.37 (scripts/fetch_tools.py caches it); a local stand-in for the shared fixture."""
-    for candidate in (os.environ.get("FYR_KUBECTL"), ROOT / ".cache" / "tools" / "kubectl"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    pytest.fail("kubectl not found: run `python scripts/fetch_tools.py` or set FYR_KUBECTL")
-
-
 @pytest.fixture
 async def sim() -> AsyncIterator[SimCluster]:
     async with SimCluster.running() as s:
@@ -151,6 +142,7 @@ DS_STATES: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
 async def test_statefulset_and_daemonset_lines_agree_with_kubectl(sim: SimCluster, kubectl: Path,
                                                                   tmp_path: Path) -> None:
     k = Kubectl(kubectl, sim.kubeconfig_path)
+    await k.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "data"}})
     for kind, states, make in (("statefulset", STS_STATES, statefulset), ("daemonset", DS_STATES, daemonset)):
         for name, status, strategy in states:
             await k.create(make(name, strategy=strategy))
@@ -165,6 +157,7 @@ async def test_statefulset_and_daemonset_lines_agree_with_kubectl(sim: SimCluste
 async def test_fyr_fails_early_only_on_the_update_revisions_pods(sim: SimCluster, kubectl: Path,
                                                                  tmp_path: Path) -> None:
     k = Kubectl(kubectl, sim.kubeconfig_path)
+    await k.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "data"}})
     await k.create(statefulset("pg"))
     await k.status("statefulset", "data", "pg", {"observedGeneration": 1, "replicas": 3, "readyReplicas": 2,
                                                    "updatedReplicas": 1, "currentRevision": "pg-old",
