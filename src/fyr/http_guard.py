@@ -133,8 +133,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.disconnected = True  # the application's send() becomes a no-op at once
             self.cycle.message_event.set()
-        # Lingering close: closing with unread input makes the kernel send a reset that can destroy
-        # the answer before the client reads it. Half-close, discard what still arrives, then close.
+        self._linger()
+
+    def _linger(self) -> None:
+        """Closing with unread input makes the kernel send a reset that can destroy the answer before
+        the client reads it: half-close, discard what still arrives for a moment, then close."""
+        self._refused = True
+        self._disarm()
         if self.transport.can_write_eof():
             self.transport.write_eof()
             self.loop.call_later(_LINGER_SECONDS, self._close)
@@ -212,7 +217,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
             # Answered before its body arrived (a 401, a 413): the rest is not worth reading.
-            self._close()
+            self._linger()
 
 
 def protocol_class(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:

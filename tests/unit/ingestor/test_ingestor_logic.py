@@ -58,12 +58,12 @@ def test_merge_request_hook_stages_head_commit() -> None:
 
 
 def test_dedupe_key_prefers_idempotency_key_and_hashes_everything() -> None:
-    a = dedupe_key(idempotency_key="k", event_uuid="u1", kind="pipeline", body=b"1")
-    assert a == dedupe_key(idempotency_key="k", event_uuid="u2", kind="build", body=b"2")
-    b = dedupe_key(idempotency_key=None, event_uuid="u", kind="pipeline", body=b"1")
-    assert b != dedupe_key(idempotency_key=None, event_uuid="u", kind="pipeline", body=b"2")
-    assert b != dedupe_key(idempotency_key=None, event_uuid="u", kind="build", body=b"1")
-    assert len(dedupe_key(idempotency_key="x" * 10_000, event_uuid=None, kind="k", body=b"")) == 64
+    a = dedupe_key(idempotency_key="k", event_uuid="u1", kind="pipeline", body_sha256="1")
+    assert a == dedupe_key(idempotency_key="k", event_uuid="u2", kind="build", body_sha256="2")
+    b = dedupe_key(idempotency_key=None, event_uuid="u", kind="pipeline", body_sha256="1")
+    assert b != dedupe_key(idempotency_key=None, event_uuid="u", kind="pipeline", body_sha256="2")
+    assert b != dedupe_key(idempotency_key=None, event_uuid="u", kind="build", body_sha256="1")
+    assert len(dedupe_key(idempotency_key="x" * 10_000, event_uuid=None, kind="k", body_sha256="")) == 64
 
 
 @pytest.mark.parametrize(

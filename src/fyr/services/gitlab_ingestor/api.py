@@ -36,9 +36,11 @@ from fyr.db.engine import Database
 from fyr.errors import ConfigError, DatabaseConflict, DatabaseUnavailable, TransientError
 from fyr.health import ReadyCheck, add_health_routes
 from fyr.services.gitlab_ingestor.batching import GroupCommit
+from fyr.services.gitlab_ingestor.extract import NotJson, TooLarge, extract, reshape
 from fyr.services.gitlab_ingestor.logic import dedupe_key, events_for
 from fyr.services.gitlab_ingestor.models import (
     EVENT_MODELS,
+    KIND_ALIASES,
     KIND_MODELS,
     AnnotateRequest,
     AnnotateResponse,
@@ -46,7 +48,6 @@ from fyr.services.gitlab_ingestor.models import (
     Hook,
     JobHook,
     MergeRequestHook,
-    ObjectKind,
     PipelineHook,
     WebhookResponse,
 )
@@ -130,6 +131,8 @@ class IngestorMetrics:
                                        buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
         self.retries = Counter("fyr_ingestor_transaction_retries", "Transactions retried after a "
                                "deadlock or lock wait timeout", registry=self.registry)
+        self.ignored = Counter("fyr_ingestor_deliveries_ignored", "Authenticated deliveries answered 200 and "
+                               "not used, by reason", ["reason"], registry=self.registry)
         self.attached = Counter("fyr_ingestor_rollouts_attached", "Rollouts that received GitLab metadata",
                                 registry=self.registry)
 
@@ -150,13 +153,20 @@ def _token_ok(request: Request, expected: bytes) -> bool:
     return hmac.compare_digest(_header_bytes(given), expected)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def _declared_length(request: Request, limit: int) -> int:
+    """The bytes a body will take (Content-Length; the limit when chunked); 413/400 up front."""
     length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise Rejected(400, "invalid Content-Length")
-        if int(length) > limit:
-            raise Rejected(413, f"body larger than {limit} bytes")
+    if length is None:
+        return limit
+    if not length.isdigit():
+        raise Rejected(400, "invalid Content-Length")
+    if int(length) > limit:
+        raise Rejected(413, f"body larger than {limit} bytes")
+    return int(length)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    _declared_length(request, limit)
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
@@ -165,6 +175,28 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise Rejected(413, f"body larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class ByteBudget:
+    """Bytes of webhook bodies being read at once; a delivery past the budget is a 503 at once.
+
+    Reserved from Content-Length before the first body byte is read (the limit for a chunked body),
+    released when the body has been parsed: concurrent large deliveries cannot add up past it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def try_acquire(self, size: int) -> bool:
+        # One delivery alone always fits, so that a budget below the body limit cannot refuse all.
+        if self.in_flight and self.in_flight + size > self.limit:
+            return False
+        self.in_flight += size
+        return True
+
+    def release(self, size: int) -> None:
+        self.in_flight -= size
 
 
 def _parse(model: type[M], body: bytes) -> M:
@@ -293,6 +325,15 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         return JSONResponse({"detail": "database unavailable"}, status_code=503,
                             headers={"Retry-After": "5"})
 
+    budget = ByteBudget(settings.ingestor_max_bytes_in_flight)
+    app.state.byte_budget = budget
+
+    def ignored(event: str, reason: str) -> JSONResponse:
+        metrics.requests.labels("webhook", event, "ignored").inc()
+        metrics.ignored.labels(reason).inc()
+        log.info("gitlab_event_ignored", gitlab_event=event[:100], reason=reason)
+        return JSONResponse({"status": "ignored"})
+
     @app.post(
         WEBHOOK_PATH,
         response_model=WebhookResponse,
@@ -300,8 +341,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         openapi_extra={"parameters": _header_params(WEBHOOK_HEADERS)},
         responses={400: {"description": "not JSON"}, 401: {"description": "bad or missing X-Gitlab-Token"},
                    413: {"description": "body over the limit (25 MB)"},
-                   422: {"description": "required fields missing"},
-                   503: {"description": "database unavailable"}},
+                   503: {"description": "database unavailable, or too many large bodies in flight"}},
     )
     async def gitlab_webhook(request: Request) -> Response:
         # Headers are read by hand (documented in openapi_extra): FastAPI's per-parameter
@@ -312,34 +352,56 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         try:
             if not _token_ok(request, token):
                 raise Rejected(401, "invalid or missing X-Gitlab-Token")
-            if not event:
-                raise Rejected(400, "missing X-Gitlab-Event header")
             known = EVENT_MODELS.get(event)
-            if known is None and event != "System Hook":
-                metrics.requests.labels("webhook", "other", "ignored").inc()
-                log.info("gitlab_event_ignored", gitlab_event=event[:100])
-                return JSONResponse({"status": "ignored"})
-            body = await _read_body(request, max_body)
-            if known is None:  # System Hook: the body's object_kind says what it is
-                kind = _parse(ObjectKind, body).object_kind
-                system_model = KIND_MODELS.get(kind)
-                if system_model is None:
-                    metrics.requests.labels("webhook", "other", "ignored").inc()
-                    log.info("gitlab_event_ignored", gitlab_event=event, object_kind=kind[:100])
-                    return JSONResponse({"status": "ignored"})
-                model: type[Hook] = system_model
-            else:
-                kind, model = known
-            hook: Hook = _parse(model, body)
+            if known is None and event and event != "System Hook":
+                return ignored("other", "event not used")
+            reserved = _declared_length(request, max_body)
+            if not budget.try_acquire(reserved):
+                metrics.requests.labels("webhook", kind_label(event), "busy").inc()
+                log.warning("ingestor_bytes_in_flight_full", reserved=reserved, in_flight=budget.in_flight)
+                return JSONResponse({"detail": "too many large deliveries in flight"}, status_code=503,
+                                    headers={"Retry-After": "5", "Connection": "close"})
+            try:
+                body = await extract(request.stream(), max_body)
+            except TooLarge as exc:
+                raise Rejected(413, str(exc)) from None
+            except NotJson as exc:
+                raise Rejected(400, f"body is not valid JSON: {exc}") from None
+            finally:
+                budget.release(reserved)
         except Rejected as exc:
             return reject("webhook", kind_label(event), exc)
 
-        key = dedupe_key(idempotency_key=headers.get("idempotency-key"),
-                         event_uuid=headers.get("x-gitlab-event-uuid"), kind=kind, body=body)
+        body_kind = body.fields.get("object_kind") or body.fields.get("event_name")
+        body_kind = KIND_ALIASES.get(body_kind, body_kind) if isinstance(body_kind, str) else None
+        if known is not None:
+            kind, model = known
+            if body_kind is not None and body_kind != kind:
+                return ignored(kind, "object_kind does not match X-Gitlab-Event")
+        else:  # System Hook (or no event header): the body says what it is
+            system_model = KIND_MODELS.get(body_kind) if body_kind else None
+            if body_kind is None or system_model is None:
+                return ignored("other", "object kind not used")
+            kind, model = body_kind, system_model
+        fields = reshape(kind, body.fields)
+        fields["object_kind"] = kind
         try:
-            fresh, attached = await group.submit(Delivery(key=key, kind=kind, events=events_for(hook)))
+            hook: Hook = model.model_validate(fields)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            return ignored(kind, "missing or invalid " + ".".join(str(p) for p in first["loc"])[:100])
+
+        key = dedupe_key(idempotency_key=headers.get("idempotency-key"),
+                         event_uuid=headers.get("x-gitlab-event-uuid"), kind=kind, body_sha256=body.body_sha256)
+        try:
+            fresh, attached = await asyncio.wait_for(
+                asyncio.shield(group.submit(Delivery(key=key, kind=kind, events=events_for(hook)))),
+                settings.ingestor_answer_seconds)
         except DatabaseUnavailable as exc:
             return unavailable("webhook", kind, exc)
+        except TimeoutError:
+            return unavailable("webhook", kind, DatabaseUnavailable(
+                f"database did not answer in {settings.ingestor_answer_seconds:g} s"))
         outcome = "accepted" if fresh else "duplicate"
         metrics.requests.labels("webhook", kind, outcome).inc()
         metrics.attached.inc(len(attached))
