@@ -13,8 +13,9 @@ connections streaming 128 MB of headers took the ingestor from 89 MB to ~590 MB 
   larger than `max_head_bytes` is ever buffered: 431 past it, 431 past `max_headers` headers, 414 for a
   request target longer than `max_url_bytes`;
 - one deadline for the whole head (`head_timeout`, from the connection or the request's first byte)
-  and one for the whole body (`body_timeout`, from the end of the head): 408 and close. Deadlines, not
-  idle timers, so a client sending one byte a second gains nothing;
+  and one for the whole body (`body_timeout`, from the end of the head; not while reading is paused
+  because the application has not consumed what arrived): 408 and close. Deadlines, not idle
+  timers, so a client sending one byte a second gains nothing;
 - a connection cap: past `max_connections` the oldest connection with no request in progress is
   closed to make room (an idle or trickling socket), so idle sockets cannot exhaust the cap; only
   when every connection is busy with a request is the newcomer refused with 503.
@@ -110,6 +111,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _expired(self, phase: str) -> None:
         self._deadline = None
         if self.transport is None or self.transport.is_closing():
+            return
+        if phase == "body" and self.flow.read_paused and not self.transport.is_closing():
+            # Reading is paused because the application has not taken what arrived: the slowness
+            # is ours (a large body being parsed), not the client's. Look again later.
+            self._arm(self.limits.body_timeout, phase)
             return
         log.info("http_read_timeout", phase=phase)
         if self.cycle is not None and not self._in_head and self.cycle.response_started:

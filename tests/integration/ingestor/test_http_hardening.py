@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,7 +19,15 @@ import pytest
 from fyr.db.engine import Database
 from fyr.http_guard import HttpLimits
 from fyr.services.gitlab_ingestor.main import run_ingestor
-from tests.integration.ingestor.ingestor_helpers import DELIVERIES, ROUTING, SECRET, make_settings, post
+from tests.integration.ingestor.ingestor_helpers import (
+    DELIVERIES,
+    ROUTING,
+    SECRET,
+    make_settings,
+    post,
+    real_ingestor,
+    rss_mb,
+)
 
 pytestmark = pytest.mark.timeout(90)
 PIPELINE = DELIVERIES["pipeline_running.json"]
@@ -171,19 +175,6 @@ async def test_token_is_refused_before_a_trickled_body_is_waited_for(database: D
     assert time.monotonic() - started < 5
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 async def _flood(port: int, megabytes: int) -> None:
     """Stream `megabytes` of header lines without ever ending the head (no token)."""
     with contextlib.suppress(ConnectionError, OSError):
@@ -199,34 +190,16 @@ async def _flood(port: int, megabytes: int) -> None:
 
 @pytest.mark.timeout(120)
 async def test_header_flood_keeps_a_real_ingestor_small_and_healthy(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'fyr.db'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FYR_", "GITLAB_", "DATABASE_"))}
-    env.update(DATABASE_URL=url, GITLAB_INGESTOR_TOKEN=SECRET, LOG_LEVEL="WARNING")
-    fyr = [sys.executable, "-m", "fyr"]
-    upgrade = await asyncio.create_subprocess_exec(*fyr, "db", "upgrade", env=env,
-                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert await asyncio.wait_for(upgrade.wait(), 60) == 0
-    port = _free_port()
-    proc = await asyncio.create_subprocess_exec(*fyr, "ingestor", "--host", "127.0.0.1", "--port", str(port),
-                                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            for _ in range(200):
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            before = _rss_mb(proc.pid)
-            peak = before
-            flood = asyncio.gather(*(_flood(port, 128) for _ in range(8)))
-            while not flood.done():
-                peak = max(peak, _rss_mb(proc.pid))
-                await asyncio.sleep(0.05)
-            await flood
-            assert (await client.get("/healthz")).status_code == 200
-            assert (await post(client, PIPELINE)).json() == {"status": "accepted"}
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 20)
+    async with (real_ingestor(tmp_path) as (port, pid),
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client):
+        before = rss_mb(pid)
+        peak = before
+        flood = asyncio.gather(*(_flood(port, 128) for _ in range(8)))
+        while not flood.done():
+            peak = max(peak, rss_mb(pid))
+            await asyncio.sleep(0.05)
+        await flood
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await post(client, PIPELINE)).json() == {"status": "accepted"}
     # Before the guard: ~1.1 GB for 8 connections. Now each is cut at 32 KiB of head.
     assert peak - before < 50, (before, peak)

@@ -37,7 +37,6 @@ SCALARS = frozenset({
     "environment.name",
     "commit.sha", "job_id", "job_name", "job_status",
 })
-_MAX_DEPTH = max(p.count(".") for p in SCALARS) + 1
 _BUILDS = ("builds", "item")
 MAX_BUILDS_KEPT = 1000  # builds with an environment (deploy jobs); the rest are never read
 
@@ -57,26 +56,41 @@ class Extracted:
     size: int
 
 
+_BUILD_FIELDS = {("id",): "id", ("environment", "name"): "environment"}
+# Containers worth entering: every prefix of a wanted path (and the builds list); anything else is
+# skipped by depth counting alone, the cheapest thing to do per event.
+_CONTAINERS = frozenset({tuple(p.split(".")[:i]) for p in SCALARS for i in range(1, p.count(".") + 1)}
+                        | {("builds",), _BUILDS, (*_BUILDS, "environment")})
+_OPEN = frozenset({"start_map", "start_array"})
+_CLOSE = frozenset({"end_map", "end_array"})
+
+
 class _Collector:
-    """Turns yajl's flat events into the kept fields; paths deeper than any wanted one are skipped."""
+    """Turns yajl's flat events into the kept fields; containers no wanted path runs through are
+    skipped by counting their depth (a 25 MB array of small values is then mostly comparisons)."""
 
     def __init__(self) -> None:
         self.fields: dict[str, Any] = {}
         self._path: list[str] = []  # names of the open containers below the root
         self._is_map: list[bool] = []
         self._key: str = ""
+        self._skip = 0  # depth inside a container that is not interesting
         self._build: dict[str, Any] | None = None
         self._builds: list[dict[str, Any]] = []
 
-    def _name(self) -> str:
-        return self._key if not self._is_map or self._is_map[-1] else "item"
-
     def feed(self, events: list[tuple[str, Any]]) -> None:
+        open_, close = _OPEN, _CLOSE
         for event, value in events:
+            if self._skip:
+                if event in open_:
+                    self._skip += 1
+                elif event in close:
+                    self._skip -= 1
+                continue
             if event == "map_key":
                 self._key = value
                 continue
-            if event == "end_map" or event == "end_array":
+            if event in close:
                 if self._build is not None and tuple(self._path) == _BUILDS:
                     if "environment" in self._build and len(self._builds) < MAX_BUILDS_KEPT:
                         self._builds.append(self._build)
@@ -85,28 +99,28 @@ class _Collector:
                 if self._path:
                     self._path.pop()
                 continue
-            if event == "start_map" or event == "start_array":
+            if event in open_:
                 if self._is_map:  # the root container has no name
-                    self._path.append(self._name())
+                    path = (*self._path, self._key if self._is_map[-1] else "item")
+                    if path not in _CONTAINERS:
+                        self._skip = 1
+                        continue
+                    self._path.append(path[-1])
                 self._is_map.append(event == "start_map")
                 if event == "start_map" and tuple(self._path) == _BUILDS:
                     self._build = {}
                 continue
-            if not self._is_map:
-                continue
-            name = self._name()
-            if self._build is not None and len(self._path) in (2, 3) and tuple(self._path[:2]) == _BUILDS:
-                rest = (*self._path[2:], name)
-                if rest == ("id",):
+            if not self._is_map or not self._is_map[-1]:
+                continue  # a scalar in an array: no wanted path ends in one
+            if self._build is not None and len(self._path) >= 2:
+                field = _BUILD_FIELDS.get((*self._path[2:], self._key))
+                if field == "id":
                     self._build["id"] = value
-                elif rest == ("environment", "name"):
+                elif field == "environment":
                     self._build["environment"] = {"name": value}
                 continue
-            if len(self._path) >= _MAX_DEPTH:
-                continue
-            dotted = ".".join((*self._path, name))
-            if dotted in SCALARS:
-                _put(self.fields, (*self._path, name), value)
+            if ".".join((*self._path, self._key)) in SCALARS:
+                _put(self.fields, (*self._path, self._key), value)
 
     def finish(self) -> dict[str, Any]:
         if self._builds:
