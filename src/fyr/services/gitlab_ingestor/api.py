@@ -270,6 +270,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
     """The ingestor app; collaborators come in, nothing is built at import time."""
     token = require_token(settings)
     max_body = settings.ingestor_max_body_bytes
+    answer_seconds = settings.ingestor_answer_seconds
     metrics = IngestorMetrics()
     app = FastAPI(
         title="Fyr gitlab-ingestor",
@@ -282,7 +283,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
 
     async def one_delivery(d: Delivery) -> tuple[bool, list[int]]:
         async def work() -> tuple[bool, list[int]]:
-            async with db.session() as session:
+            async with db.session(max_seconds=answer_seconds) as session:
                 await _read_committed(session)
                 if not await correlation.record_delivery(session, d.key, d.kind):
                     return False, []
@@ -293,7 +294,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
 
     async def many_deliveries(batch: Sequence[Delivery]) -> list[tuple[bool, list[int]]]:
         async def work() -> list[tuple[bool, list[int]]]:
-            async with db.session() as session:
+            async with db.session(max_seconds=answer_seconds) as session:
                 await _read_committed(session)
                 fresh = await correlation.record_deliveries(session, [(d.key, d.kind) for d in batch])
                 events = [e for d, new in zip(batch, fresh, strict=True) if new for e in d.events]
@@ -396,12 +397,12 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         try:
             fresh, attached = await asyncio.wait_for(
                 asyncio.shield(group.submit(Delivery(key=key, kind=kind, events=events_for(hook)))),
-                settings.ingestor_answer_seconds)
+                answer_seconds)
         except DatabaseUnavailable as exc:
             return unavailable("webhook", kind, exc)
         except TimeoutError:
             return unavailable("webhook", kind, DatabaseUnavailable(
-                f"database did not answer in {settings.ingestor_answer_seconds:g} s"))
+                f"database did not answer in {answer_seconds:g} s"))
         outcome = "accepted" if fresh else "duplicate"
         metrics.requests.labels("webhook", kind, outcome).inc()
         metrics.attached.inc(len(attached))
@@ -437,7 +438,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         )
 
         async def work() -> tuple[list[int], str | None, str | None, str | None]:
-            async with db.session() as session:
+            async with db.session(max_seconds=answer_seconds) as session:
                 await _read_committed(session)
                 rollouts = await correlation.annotate(session, note)
             if not rollouts:
@@ -447,9 +448,13 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
                     first.slack_channel)
 
         try:
-            ids, project, team, channel = await _with_retry(work, metrics.retries)
+            # Safe to repeat: the annotation is an upsert keyed by namespace/deployment/commit.
+            ids, project, team, channel = await asyncio.wait_for(_with_retry(work, metrics.retries), answer_seconds)
         except DatabaseUnavailable as exc:
             return unavailable("annotate", "annotate", exc)
+        except TimeoutError:
+            return unavailable("annotate", "annotate", DatabaseUnavailable(
+                f"database did not answer in {answer_seconds:g} s"))
         # What the notifier will do: annotations, else the routing file, else the default channel.
         route = routing.route_for(project, team)
         answer = AnnotateResponse(
