@@ -143,5 +143,7 @@ async def test_every_webhook_is_answered_within_10_s_while_the_database_is_froze
     assert answers and wave >= 2
     assert {status for status, _ in answers} == {503}, answers
     slowest = max(seconds for _, seconds in answers)
+    print(f"frozen 20 s: {len(answers)} answers, all 503, slowest {slowest:.2f} s; accepted again "
+          f"{recovered:.2f} s after SIGCONT")
     assert slowest < 10, answers  # GitLab's own timeout; the target is 5 s plus scheduling
     assert recovered is not None and recovered < 10, recovered
