@@ -97,9 +97,8 @@ async def test_three_megabyte_pipeline_is_normal(database: Database) -> None:
     assert response.json() == {"status": "accepted"}
 
 
-@pytest.mark.parametrize("body", [b"", b"{", b"not json", b"{} x", b'{"a": 18446744073709551616}'])
+@pytest.mark.parametrize("body", [b"", b"{", b"not json", b"{} x", b"\xff{}"])
 async def test_body_that_is_not_json_is_400_without_side_effect(database: Database, body: bytes) -> None:
-    # yajl refuses integers past 64 bits; GitLab's ids are signed 64-bit, so no genuine delivery has one.
     async with client_for(database) as client:
         response = await client.post("/webhooks/gitlab", content=body, headers=PIPELINE.headers)
     assert response.status_code == 400
@@ -132,6 +131,7 @@ async def test_json_fyr_cannot_use_is_200_ignored_without_side_effect(database: 
     [
         (("object_attributes", "sha"), "not-a-sha"),
         (("object_attributes", "id"), -1),
+        (("object_attributes", "id"), 2**64),
         (("project", "path_with_namespace"), "x" * 300),
         (("project", "path_with_namespace"), "acme/\x00shop"),
         (("project",), None),
