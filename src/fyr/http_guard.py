@@ -65,8 +65,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._opened = time.monotonic()
         self._in_head = True
         self._head_bytes = 0  # raw bytes fed while the head is incomplete (an upper bound)
-        self._head_parsed = 0  # request line and headers as parsed (exact)
-        self._header_count = 0
         self._deadline: asyncio.TimerHandle | None = None
         self._refused = False
 
@@ -191,25 +189,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._deadline is None:  # a keep-alive connection's next request: its own head deadline
             self._arm(self.limits.head_timeout, "head")
         self._in_head = True
-        self._head_parsed = 0
-        self._header_count = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._head_parsed += len(url)
-        if self._head_parsed > self.limits.max_url_bytes:
-            raise _Refuse(414, "request target too long")
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        self._head_parsed += len(name) + len(value) + 4
-        if self._header_count > self.limits.max_headers:
-            raise _Refuse(431, f"more than {self.limits.max_headers} header fields")
-        if self._head_parsed > self.limits.max_head_bytes:
-            raise _Refuse(431, "request header fields too large")
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        # Checked once the head is parsed (cheaper than per header): what was buffered is already
+        # bounded by the raw count in data_received.
+        if len(self.url) > self.limits.max_url_bytes:
+            raise _Refuse(414, "request target too long")
+        if len(self.headers) > self.limits.max_headers:
+            raise _Refuse(431, f"more than {self.limits.max_headers} header fields")
+        if len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers) > self.limits.max_head_bytes:
+            raise _Refuse(431, "request header fields too large")
         self._in_head = False
         self._head_bytes = 0
         self._arm(self.limits.body_timeout, "body")

@@ -395,9 +395,10 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         key = dedupe_key(idempotency_key=headers.get("idempotency-key"),
                          event_uuid=headers.get("x-gitlab-event-uuid"), kind=kind, body_sha256=body.body_sha256)
         try:
-            fresh, attached = await asyncio.wait_for(
-                asyncio.shield(group.submit(Delivery(key=key, kind=kind, events=events_for(hook)))),
-                answer_seconds)
+            # The batch is shielded inside submit: past the deadline this request is answered 503
+            # while the delivery is still written when the database answers (dedupe makes that safe).
+            async with asyncio.timeout(answer_seconds):
+                fresh, attached = await group.submit(Delivery(key=key, kind=kind, events=events_for(hook)))
         except DatabaseUnavailable as exc:
             return unavailable("webhook", kind, exc)
         except TimeoutError:

@@ -160,18 +160,42 @@ class _Stream:
         return self.collector.finish()
 
 
+def _spec() -> dict[str, tuple[list[bool], dict[str, Any]]]:
+    """SCALARS as a tree: key -> ([scalar wanted here], children)."""
+    spec: dict[str, Any] = {}
+    for dotted in sorted(SCALARS):
+        *parents, leaf = dotted.split(".")
+        node = spec
+        for part in parents:
+            node = node.setdefault(part, ([False], {}))[1]
+        node.setdefault(leaf, ([False], {}))[0][0] = True
+    return spec
+
+
+_SPEC = _spec()
+
+
+def _select_into(tree: dict[str, Any], spec: dict[str, Any], out: dict[str, Any]) -> None:
+    for key, (scalar, children) in spec.items():
+        if key not in tree:
+            continue
+        value = tree[key]
+        if isinstance(value, dict):
+            if children:
+                nested: dict[str, Any] = {}
+                _select_into(value, children, nested)
+                if nested:
+                    out[key] = nested
+        elif scalar[0] and not isinstance(value, list):
+            out[key] = value
+
+
 def select(tree: Any) -> dict[str, Any]:
     """What _Collector keeps, taken from an already parsed document (a small body)."""
     fields: dict[str, Any] = {}
     if not isinstance(tree, dict):
         return fields
-    for dotted in SCALARS:
-        path = dotted.split(".")
-        node: Any = tree
-        for part in path[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and path[-1] in node and not isinstance(node[path[-1]], dict | list):
-            _put(fields, tuple(path), node[path[-1]])
+    _select_into(tree, _SPEC, fields)
     builds: list[dict[str, Any]] = []
     listed = tree.get("builds")
     for build in listed if isinstance(listed, list) else ():
