@@ -62,6 +62,7 @@ ANNOTATE_MAX_BYTES = 64 * 1024
 # rolls back the whole transaction, so the ROLLBACK TO SAVEPOINT that follows fails): retry.
 _LOCK_CONFLICTS = {1205, 1213, 1305}
 _ATTEMPTS = 5
+MAX_WAITING_DELIVERIES = 2048  # queued for the group commit; past it 503 at once (a database that hangs)
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
@@ -309,7 +310,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
 
     group: GroupCommit[Delivery, tuple[bool, list[int]]] = GroupCommit(
         run_batch=many_deliveries, run_one=one_delivery, max_batch=64, observe=observe_batch,
-        isolate=lambda exc: not isinstance(exc, TransientError))
+        isolate=lambda exc: not isinstance(exc, TransientError), max_queue=MAX_WAITING_DELIVERIES)
     app.state.group_commit = group
 
     def reject(endpoint: str, event: str, exc: Rejected) -> JSONResponse:
@@ -401,6 +402,8 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
                 fresh, attached = await group.submit(Delivery(key=key, kind=kind, events=events_for(hook)))
         except DatabaseUnavailable as exc:
             return unavailable("webhook", kind, exc)
+        except asyncio.QueueFull as exc:
+            return unavailable("webhook", kind, DatabaseUnavailable(str(exc)))
         except TimeoutError:
             return unavailable("webhook", kind, DatabaseUnavailable(
                 f"database did not answer in {answer_seconds:g} s"))
