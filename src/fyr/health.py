@@ -43,12 +43,13 @@ def collectors_for(name: str, registry: CollectorRegistry | None, build: Callabl
 
 
 ReadyCheck = Callable[[], Awaitable[bool] | bool]
+READY_DB_SECONDS = 3.0  # a database that does not answer turns readiness red in this time (MySQL)
 
 
 async def readiness(db: Database, checks: Mapping[str, ReadyCheck]) -> tuple[bool, dict[str, str]]:
     results: dict[str, str] = {}
     try:
-        await db.check_schema()
+        await db.check_schema(max_seconds=READY_DB_SECONDS)
         results["database"] = "ok"
     except (DatabaseUnavailable, SchemaOutdated) as exc:
         results["database"] = str(exc)

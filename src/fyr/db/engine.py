@@ -161,8 +161,8 @@ class Database:
             return False
         return True
 
-    async def current_revision(self) -> str | None:
-        async with self.session() as s:
+    async def current_revision(self, *, max_seconds: float | None = None) -> str | None:
+        async with self.session(max_seconds=max_seconds) as s:
             try:
                 row = (await s.execute(text("SELECT version_num FROM alembic_version"))).first()
             except DBAPIError as exc:
@@ -171,9 +171,9 @@ class Database:
                 return None
         return str(row[0]) if row else None
 
-    async def check_schema(self) -> None:
+    async def check_schema(self, *, max_seconds: float | None = None) -> None:
         """Raise SchemaOutdated unless the database is at the migrations' head."""
-        current = await self.current_revision()
+        current = await self.current_revision(max_seconds=max_seconds)
         head = head_revision()
         if current != head:
             raise SchemaOutdated(

@@ -129,6 +129,8 @@ async def test_every_webhook_is_answered_within_10_s_while_the_database_is_froze
                 answers.extend(await asyncio.gather(*batch))
                 health = await _timed(client.get("/healthz"))
                 assert health[0] == 200 and health[1] < 2, health
+                ready = await _timed(client.get("/readyz"))  # red, and in time for a probe
+                assert ready[0] == 503 and ready[1] < 8, ready
             os.kill(mariadbd.pid, signal.SIGCONT)
             thawed_at = time.monotonic()
             recovered = None

@@ -453,7 +453,10 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
 
         try:
             # Safe to repeat: the annotation is an upsert keyed by namespace/deployment/commit.
-            ids, project, team, channel = await asyncio.wait_for(_with_retry(work, metrics.retries), answer_seconds)
+            # Shielded: past the deadline the request is answered while the work finishes under
+            # its own session deadlines (never cancelled mid-statement).
+            ids, project, team, channel = await asyncio.wait_for(
+                asyncio.shield(_with_retry(work, metrics.retries)), answer_seconds)
         except DatabaseUnavailable as exc:
             return unavailable("annotate", "annotate", exc)
         except TimeoutError:
