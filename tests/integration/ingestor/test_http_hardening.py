@@ -203,3 +203,15 @@ async def test_header_flood_keeps_a_real_ingestor_small_and_healthy(tmp_path: Pa
         assert (await post(client, PIPELINE)).json() == {"status": "accepted"}
     # Before the guard: ~1.1 GB for 8 connections. Now each is cut at 32 KiB of head.
     assert peak - before < 50, (before, peak)
+
+
+async def test_idle_keep_alive_connection_is_closed_after_its_timeout(database: Database) -> None:
+    async with ingestor(database) as port:  # keep_alive_timeout=1
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), 10)
+        started = time.monotonic()
+        rest = await asyncio.wait_for(reader.read(), 10)  # EOF when the server closes
+        writer.close()
+    assert _status(first) == 200 and rest == b""
+    assert time.monotonic() - started < 4
