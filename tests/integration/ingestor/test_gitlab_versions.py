@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from fyr.db.engine import Database
 from fyr.models.gitlab import GitlabMetadata
-from tests.integration.ingestor.ingestor_helpers import SECRET, client_for, counts
+from tests.integration.ingestor.ingestor_helpers import DELIVERIES, SECRET, client_for, counts
 
 pytestmark = pytest.mark.timeout(60)
 VERSIONS = Path(__file__).resolve().parents[2] / "fixtures" / "gitlab" / "versions"
@@ -50,3 +50,21 @@ async def test_old_job_hook_without_project_is_no_longer_422(database: Database)
         response = await client.post("/webhooks/gitlab", json=body,
                                      headers={"X-Gitlab-Event": "Job Hook", "X-Gitlab-Token": SECRET})
     assert response.json() == {"status": "accepted"}
+
+
+async def test_an_odd_optional_value_costs_that_value_not_the_delivery(database: Database) -> None:
+    pipeline = DELIVERIES["pipeline_running.json"]
+    body = pipeline.json
+    body["merge_request"] = {"iid": -5, "url": "x" * 5000}  # optional, out of range
+    body["builds"].append({"id": -1, "environment": {"name": "production"}})  # one bad build
+    job = DELIVERIES["job_failed.json"]
+    job_body = job.json
+    job_body["environment"] = "production"  # a name where newer versions send an object
+    async with client_for(database) as client:
+        first = await client.post("/webhooks/gitlab", json=body, headers=pipeline.headers)
+        second = await client.post("/webhooks/gitlab", json=job_body, headers=job.headers)
+    assert first.json() == {"status": "accepted"} and second.json() == {"status": "accepted"}
+    async with database.session() as s:
+        rows = (await s.execute(select(GitlabMetadata))).scalars().all()
+    assert {r.environment for r in rows} >= {"", "production"}
+    assert all(r.mr_url is None for r in rows)

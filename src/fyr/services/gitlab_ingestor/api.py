@@ -11,6 +11,7 @@ deliveries share that transaction (batching.GroupCommit); each is answered after
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import random
 import time
@@ -387,11 +388,10 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
             kind, model = body_kind, system_model
         fields = reshape(kind, body.fields)
         fields["object_kind"] = kind
-        try:
-            hook: Hook = model.model_validate(fields)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False, include_input=False)[0]
-            return ignored(kind, "missing or invalid " + ".".join(str(p) for p in first["loc"])[:100])
+        parsed = validate_tolerantly(model, fields)
+        if isinstance(parsed, str):
+            return ignored(kind, parsed)
+        hook: Hook = parsed
 
         key = dedupe_key(idempotency_key=headers.get("idempotency-key"),
                          event_uuid=headers.get("x-gitlab-event-uuid"), kind=kind, body_sha256=body.body_sha256)
@@ -481,6 +481,43 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
 
     app.openapi = lambda: _openapi_schemas(app)  # type: ignore[method-assign]
     return app
+
+
+def validate_tolerantly(model: type[Hook], fields: dict[str, Any]) -> Hook | str:
+    """The hook, with invalid optional values (and invalid list items) dropped; else why not (pure).
+
+    An optional field GitLab filled oddly (an id out of range, an overlong URL, one bad build) costs
+    that value, not the delivery; a required one missing or invalid makes the delivery unusable.
+    """
+    for _ in range(8):
+        try:
+            return model.model_validate(fields)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)
+            if any(e["type"] == "missing" for e in errors):
+                return "missing or invalid " + ".".join(str(p) for p in errors[0]["loc"])[:100]
+            # The value itself, or the list item it sits in; highest list indexes first.
+            cuts = {_cut(tuple(e["loc"])) for e in errors}
+            for loc in sorted(cuts, key=lambda c: [(1, p) if isinstance(p, int) else (0, p) for p in c],
+                              reverse=True):
+                _drop(fields, loc)
+    return "too many invalid fields"
+
+
+def _cut(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    ints = [i for i, part in enumerate(loc) if isinstance(part, int)]
+    return loc[: ints[-1] + 1] if ints else loc
+
+
+def _drop(fields: dict[str, Any], loc: tuple[int | str, ...]) -> None:
+    parent: Any = fields
+    for part in loc[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    with contextlib.suppress(KeyError, IndexError, TypeError):
+        del parent[loc[-1]]
 
 
 def kind_label(event: str) -> str:

@@ -288,6 +288,10 @@ def reshape(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
         for old, new in (("job_id", "build_id"), ("job_name", "build_name"), ("job_status", "build_status")):
             if new not in out and old in out:
                 out[new] = out[old]
+        if isinstance(out.get("environment"), str):  # a name where newer versions send an object
+            out["environment"] = {"name": out["environment"]}
+    if kind == "deployment" and isinstance(out.get("environment"), dict):
+        out["environment"] = out["environment"].get("name")
     if "path_with_namespace" not in project:
         name = out.get("project_name")
         path = (target.get("path_with_namespace") or _url_path(repository.get("homepage"))
