@@ -155,13 +155,13 @@ class OneWriterDatabase(Database):
         self._turn = asyncio.Lock()
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, max_seconds: float | None = None) -> AsyncIterator[AsyncSession]:
         try:
-            await asyncio.wait_for(self._turn.acquire(), self.LOCK_TIMEOUT_S)
+            await asyncio.wait_for(self._turn.acquire(), max_seconds or self.LOCK_TIMEOUT_S)
         except TimeoutError:
             raise DatabaseUnavailable("database is locked (waited 30 s for this process's turn)") from None
         try:
-            async with super().session() as s:
+            async with super().session(max_seconds=max_seconds) as s:
                 yield s
         finally:
             self._turn.release()

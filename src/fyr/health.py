@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 
 from fyr.db.engine import Database
 from fyr.errors import ConfigError, DatabaseUnavailable, SchemaOutdated
+from fyr.http_guard import HttpLimits, protocol_class
 
 log = structlog.get_logger()
 
@@ -43,12 +44,13 @@ def collectors_for(name: str, registry: CollectorRegistry | None, build: Callabl
 
 
 ReadyCheck = Callable[[], Awaitable[bool] | bool]
+READY_DB_SECONDS = 3.0  # a database that does not answer turns readiness red in this time (MySQL)
 
 
 async def readiness(db: Database, checks: Mapping[str, ReadyCheck]) -> tuple[bool, dict[str, str]]:
     results: dict[str, str] = {}
     try:
-        await db.check_schema()
+        await db.check_schema(max_seconds=READY_DB_SECONDS)
         results["database"] = "ok"
     except (DatabaseUnavailable, SchemaOutdated) as exc:
         results["database"] = str(exc)
@@ -103,16 +105,21 @@ class _QuietServer(uvicorn.Server):
 
 async def serve(app: FastAPI, *, host: str, port: int, stop: asyncio.Event,
                 on_listening: Callable[[str, int], None] | None = None, reuse_port: bool = False,
-                **uvicorn_options: Any) -> None:
+                limits: HttpLimits | None = None, **uvicorn_options: Any) -> None:
     """Serve `app` until `stop` is set, then finish in-flight requests (up to 10 s) and return.
+
+    Every Fyr server runs with fyr.http_guard's limits (head size and count, read deadlines, a
+    connection cap idle sockets cannot exhaust); docs/http-hardening.md has the numbers.
 
     The socket is bound here, not by uvicorn: uvicorn answers a bind failure with sys.exit, which
     would take `fyr all` down with it; a ConfigError names the problem instead. `on_listening`
     receives the bound address (port 0 picks a free one); `reuse_port` lets several processes share
     one port (SO_REUSEPORT).
     """
+    limits = limits or HttpLimits()
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
                             timeout_graceful_shutdown=10, server_header=False, date_header=False,
+                            http=protocol_class(limits), timeout_keep_alive=limits.keep_alive_timeout,
                             **uvicorn_options)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # --- gitlab ingestor ----------------------------------------------------------------------
     gitlab_ingestor_token: str | None = Field(None, validation_alias=_alias("GITLAB_INGESTOR_TOKEN"))
     ingestor_max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="GitLab's own maximum")
+    ingestor_max_bytes_in_flight: int = Field(
+        100 * 1024 * 1024, ge=1024, description="webhook body bytes read at once; past it 503 + Retry-After")
+    ingestor_answer_seconds: float = Field(
+        5.0, gt=0, description="a webhook waits this long for the database, then 503 (GitLab gives up at 10 s)")
 
     # --- llm / analyzer -----------------------------------------------------------------------
     gitlab_hosts: Annotated[list[str], NoDecode] = Field(

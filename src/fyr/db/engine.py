@@ -4,6 +4,14 @@
 `async with db.session() as s:` commits at the end and rolls back on error; repository
 functions never commit. Connection-level failures surface as `DatabaseUnavailable`
 (a `TransientError`) so that service loops back off and try again in the same process.
+
+Every wait is bounded. A database that accepts TCP but answers nothing (a frozen or overloaded
+server, a half-open connection) otherwise hangs a session forever: aiomysql bounds only the TCP
+connect, not the handshake, the pool's pre-ping or a statement. So each MySQL session runs under a
+deadline (`session_timeout`, or the caller's `max_seconds=`): past it the connection is dropped without
+a goodbye (never a ROLLBACK sent into the void) and `DatabaseUnavailable` is raised. Lock waits are
+capped server-side (innodb_lock_wait_timeout, lock_wait_timeout) so a conflict fails fast and is
+retried instead of eating the deadline.
 """
 
 from __future__ import annotations
@@ -32,6 +40,10 @@ _MYSQL_GONE = {2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031}
 # Deadlock, lock wait timeout (and "savepoint does not exist": a deadlock inside a savepoint rolled the
 # whole transaction back): running the transaction again is right.
 _MYSQL_CONFLICT = {1213, 1205, 1305}
+MYSQL_CONNECT_TIMEOUT = 3  # seconds, TCP connect (aiomysql's connect_timeout)
+MYSQL_LOCK_WAIT_TIMEOUT = 3  # seconds, row locks (innodb) and metadata locks
+MYSQL_SESSION_TIMEOUT = 30.0  # seconds, one session from checkout to commit, unless the caller says
+_INVALIDATE_SECONDS = 1.0
 
 
 def normalize_url(raw: str) -> URL:
@@ -73,14 +85,17 @@ def is_conflict(exc: BaseException) -> bool:
 class Database:
     """One engine + session factory; built by main(), passed to whoever needs it."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, session_timeout: float | None = None) -> None:
         self.engine = engine
+        self.session_timeout = session_timeout
         self.dialect = engine.dialect.name
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._outage_until = 0.0
 
     @classmethod
-    def from_url(cls, raw_url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
+    def from_url(cls, raw_url: str, *, pool_size: int = 10, echo: bool = False,
+                 session_timeout: float | None = MYSQL_SESSION_TIMEOUT) -> Database:
+        """`session_timeout` applies to MySQL (SQLite waits on its own busy_timeout)."""
         url = normalize_url(raw_url)
         kwargs: dict[str, Any] = {"echo": echo}
         if url.get_backend_name() == "sqlite":
@@ -89,12 +104,16 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                          pool_recycle=1800, pool_timeout=10)
+                          pool_recycle=1800, pool_timeout=10,
+                          connect_args={"connect_timeout": MYSQL_CONNECT_TIMEOUT, "init_command": (
+                              f"SET SESSION innodb_lock_wait_timeout = {MYSQL_LOCK_WAIT_TIMEOUT}, "
+                              f"lock_wait_timeout = {MYSQL_LOCK_WAIT_TIMEOUT}")})
         engine = create_async_engine(url, **kwargs)
         if url.get_backend_name() == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
-        return cls(engine)
+            return cls(engine)
+        return cls(engine, session_timeout=session_timeout)
 
     @property
     def url(self) -> URL:
@@ -105,13 +124,23 @@ class Database:
         self._outage_until = asyncio.get_running_loop().time() + seconds
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, max_seconds: float | None = None) -> AsyncIterator[AsyncSession]:
+        """A transaction, committed at the end; on MySQL bounded by `max_seconds` (default: `session_timeout`)."""
         if self._outage_until and asyncio.get_running_loop().time() < self._outage_until:
             raise DatabaseUnavailable("database unavailable (simulated outage)")
+        # SQLite waits on its own busy_timeout; cancelling aiosqlite mid-statement gains nothing.
+        limit = None if self.dialect == "sqlite" else max_seconds if max_seconds is not None else self.session_timeout
         session = self._sessions()
+        deadline = asyncio.timeout(limit)
         try:
-            yield session
-            await session.commit()
+            async with deadline:
+                yield session
+                await session.commit()
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            await _quiet_invalidate(session)
+            raise DatabaseUnavailable(f"database did not answer within {limit:g} s") from exc
         except (DBAPIError, PoolTimeout, ConnectionError, OSError) as exc:
             await _quiet_rollback(session)
             if is_connection_error(exc):
@@ -133,13 +162,13 @@ class Database:
             return False
         return True
 
-    async def current_revision(self) -> str | None:
+    async def current_revision(self, *, max_seconds: float | None = None) -> str | None:
         """The schema's revision; None when the database has no version table (never migrated).
 
         Any other failure (wrong password, unknown database, server away) is raised as what it is.
         """
         try:
-            async with self.session() as s:
+            async with self.session(max_seconds=max_seconds) as s:
                 try:
                     row = (await s.execute(text("SELECT version_num FROM alembic_version"))).first()
                 except DBAPIError as exc:
@@ -150,9 +179,9 @@ class Database:
             raise classify(exc.__cause__ or exc, self.url, unreachable=True) from exc
         return str(row[0]) if row else None
 
-    async def check_schema(self) -> None:
+    async def check_schema(self, *, max_seconds: float | None = None) -> None:
         """Raise SchemaOutdated unless the database is at the migrations' head."""
-        current = await self.current_revision()
+        current = await self.current_revision(max_seconds=max_seconds)
         head = head_revision()
         if current != head:
             raise SchemaOutdated(
@@ -193,6 +222,13 @@ def _sqlite_begin_immediate(conn: Any) -> None:
 async def _quiet_rollback(session: AsyncSession) -> None:
     with contextlib.suppress(DBAPIError, PoolTimeout, ConnectionError, OSError):
         await session.rollback()
+
+
+async def _quiet_invalidate(session: AsyncSession) -> None:
+    """Drop the session's connections without waiting for a server that does not answer."""
+    with contextlib.suppress(DBAPIError, PoolTimeout, ConnectionError, OSError, TimeoutError):
+        async with asyncio.timeout(_INVALIDATE_SECONDS):
+            await session.invalidate()
 
 
 async def _quiet_close(session: AsyncSession) -> None:

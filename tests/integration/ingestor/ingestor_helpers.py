@@ -7,8 +7,14 @@ in-repo copy, then `$FYR_SHARED_DIR/fixtures/gitlab`, then `<repo>/../shared/fix
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,3 +115,43 @@ def client_for(db: Database, *, routing: Routing = ROUTING, **overrides: Any) ->
 async def post(client: httpx.AsyncClient, delivery: Delivery, **header_overrides: str) -> httpx.Response:
     headers = {**delivery.headers, **header_overrides}
     return await client.post("/webhooks/gitlab", content=delivery.body, headers=headers)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set of a process (MiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+@contextlib.asynccontextmanager
+async def real_ingestor(tmp_path: Path, **env_overrides: str) -> AsyncIterator[tuple[int, int]]:
+    """`fyr ingestor` as a subprocess on a migrated SQLite database: yields (port, pid) once healthy."""
+    url = f"sqlite:///{tmp_path / 'fyr.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FYR_", "GITLAB_", "DATABASE_"))}
+    env.update(DATABASE_URL=url, GITLAB_INGESTOR_TOKEN=SECRET, LOG_LEVEL="WARNING", **env_overrides)
+    fyr = [sys.executable, "-m", "fyr"]
+    upgrade = await asyncio.create_subprocess_exec(*fyr, "db", "upgrade", env=env,
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert await asyncio.wait_for(upgrade.wait(), 60) == 0
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(*fyr, "ingestor", "--host", "127.0.0.1", "--port", str(port),
+                                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            for _ in range(300):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 20)

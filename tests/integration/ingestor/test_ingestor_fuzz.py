@@ -198,7 +198,7 @@ def test_fuzzed_webhooks_never_5xx_and_rejections_write_nothing(harness: Harness
 
     one()
     # The fuzz must have reached every branch, not just the token check.
-    assert {200, 400, 401, 422} <= set(harness.statuses), harness.statuses
+    assert {200, 400, 401} <= set(harness.statuses), harness.statuses
 
 
 def test_fuzzed_annotations_never_5xx_and_rejections_write_nothing(harness: Harness) -> None:
@@ -208,4 +208,4 @@ def test_fuzzed_annotations_never_5xx_and_rejections_write_nothing(harness: Harn
         harness.post("/api/v1/rollouts/annotate", body, {"X-Gitlab-Token": token})
 
     one()
-    assert {200, 400, 401, 422} <= set(harness.statuses), harness.statuses
+    assert {200, 400, 401} <= set(harness.statuses), harness.statuses

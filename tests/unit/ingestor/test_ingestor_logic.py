@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,12 +59,12 @@ def test_merge_request_hook_stages_head_commit() -> None:
 
 
 def test_dedupe_key_prefers_idempotency_key_and_hashes_everything() -> None:
-    a = dedupe_key(idempotency_key="k", event_uuid="u1", kind="pipeline", body=b"1")
-    assert a == dedupe_key(idempotency_key="k", event_uuid="u2", kind="build", body=b"2")
-    b = dedupe_key(idempotency_key=None, event_uuid="u", kind="pipeline", body=b"1")
-    assert b != dedupe_key(idempotency_key=None, event_uuid="u", kind="pipeline", body=b"2")
-    assert b != dedupe_key(idempotency_key=None, event_uuid="u", kind="build", body=b"1")
-    assert len(dedupe_key(idempotency_key="x" * 10_000, event_uuid=None, kind="k", body=b"")) == 64
+    a = dedupe_key(idempotency_key="k", event_uuid="u1", kind="pipeline", body_sha256="1")
+    assert a == dedupe_key(idempotency_key="k", event_uuid="u2", kind="build", body_sha256="2")
+    b = dedupe_key(idempotency_key=None, event_uuid="u", kind="pipeline", body_sha256="1")
+    assert b != dedupe_key(idempotency_key=None, event_uuid="u", kind="pipeline", body_sha256="2")
+    assert b != dedupe_key(idempotency_key=None, event_uuid="u", kind="build", body_sha256="1")
+    assert len(dedupe_key(idempotency_key="x" * 10_000, event_uuid=None, kind="k", body_sha256="")) == 64
 
 
 @pytest.mark.parametrize(
@@ -163,3 +164,23 @@ async def test_group_commit_fails_all_at_once_when_the_error_is_not_the_items_fa
     outcomes = await asyncio.gather(*(group.submit(i) for i in range(5)), return_exceptions=True)
     assert all(isinstance(o, ConnectionError) for o in outcomes)
     assert singles == []  # no doomed one-by-one retries
+
+
+async def test_group_commit_refuses_at_once_past_its_queue_bound() -> None:
+    # A database that never answers: without a bound every request would queue until it does.
+    release = asyncio.Event()
+
+    async def run(items: Sequence[int] | int) -> Any:
+        await release.wait()
+        return list(items) if isinstance(items, Sequence) else items
+
+    group: GroupCommit[int, int] = GroupCommit(run_batch=run, run_one=run, max_batch=2, max_inflight=1,
+                                               max_queue=3)
+    waiting = [asyncio.create_task(group.submit(0))]
+    await asyncio.sleep(0.05)  # the drain has taken 0 and waits for the database
+    waiting += [asyncio.create_task(group.submit(i)) for i in (1, 2, 3)]
+    await asyncio.sleep(0.05)
+    with pytest.raises(asyncio.QueueFull):
+        await group.submit(99)
+    release.set()
+    assert sorted(await asyncio.gather(*waiting)) == [0, 1, 2, 3]

@@ -11,6 +11,7 @@ deliveries share that transaction (batching.GroupCommit); each is answered after
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import random
 import time
@@ -36,9 +37,11 @@ from fyr.db.engine import Database
 from fyr.errors import ConfigError, DatabaseConflict, DatabaseUnavailable, TransientError
 from fyr.health import ReadyCheck, add_health_routes
 from fyr.services.gitlab_ingestor.batching import GroupCommit
+from fyr.services.gitlab_ingestor.extract import NotJson, TooLarge, extract, reshape
 from fyr.services.gitlab_ingestor.logic import dedupe_key, events_for
 from fyr.services.gitlab_ingestor.models import (
     EVENT_MODELS,
+    KIND_ALIASES,
     KIND_MODELS,
     AnnotateRequest,
     AnnotateResponse,
@@ -46,7 +49,6 @@ from fyr.services.gitlab_ingestor.models import (
     Hook,
     JobHook,
     MergeRequestHook,
-    ObjectKind,
     PipelineHook,
     WebhookResponse,
 )
@@ -62,6 +64,7 @@ ANNOTATE_MAX_BYTES = 64 * 1024
 # rolls back the whole transaction, so the ROLLBACK TO SAVEPOINT that follows fails): retry.
 _LOCK_CONFLICTS = {1205, 1213, 1305}
 _ATTEMPTS = 5
+MAX_WAITING_DELIVERIES = 2048  # queued for the group commit; past it 503 at once (a database that hangs)
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
@@ -131,6 +134,8 @@ class IngestorMetrics:
                                        buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
         self.retries = Counter("fyr_ingestor_transaction_retries", "Transactions retried after a "
                                "deadlock or lock wait timeout", registry=self.registry)
+        self.ignored = Counter("fyr_ingestor_deliveries_ignored", "Authenticated deliveries answered 200 and "
+                               "not used, by reason", ["reason"], registry=self.registry)
         self.attached = Counter("fyr_ingestor_rollouts_attached", "Rollouts that received GitLab metadata",
                                 registry=self.registry)
 
@@ -151,13 +156,20 @@ def _token_ok(request: Request, expected: bytes) -> bool:
     return hmac.compare_digest(_header_bytes(given), expected)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def _declared_length(request: Request, limit: int) -> int:
+    """The bytes a body will take (Content-Length; the limit when chunked); 413/400 up front."""
     length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise Rejected(400, "invalid Content-Length")
-        if int(length) > limit:
-            raise Rejected(413, f"body larger than {limit} bytes")
+    if length is None:
+        return limit
+    if not length.isdigit():
+        raise Rejected(400, "invalid Content-Length")
+    if int(length) > limit:
+        raise Rejected(413, f"body larger than {limit} bytes")
+    return int(length)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    _declared_length(request, limit)
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
@@ -166,6 +178,28 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise Rejected(413, f"body larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class ByteBudget:
+    """Bytes of webhook bodies being read at once; a delivery past the budget is a 503 at once.
+
+    Reserved from Content-Length before the first body byte is read (the limit for a chunked body),
+    released when the body has been parsed: concurrent large deliveries cannot add up past it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def try_acquire(self, size: int) -> bool:
+        # One delivery alone always fits, so that a budget below the body limit cannot refuse all.
+        if self.in_flight and self.in_flight + size > self.limit:
+            return False
+        self.in_flight += size
+        return True
+
+    def release(self, size: int) -> None:
+        self.in_flight -= size
 
 
 def _parse(model: type[M], body: bytes) -> M:
@@ -239,6 +273,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
     """The ingestor app; collaborators come in, nothing is built at import time."""
     token = require_token(settings)
     max_body = settings.ingestor_max_body_bytes
+    answer_seconds = settings.ingestor_answer_seconds
     metrics = IngestorMetrics()
     app = FastAPI(
         title="Fyr gitlab-ingestor",
@@ -251,7 +286,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
 
     async def one_delivery(d: Delivery) -> tuple[bool, list[int]]:
         async def work() -> tuple[bool, list[int]]:
-            async with db.session() as session:
+            async with db.session(max_seconds=answer_seconds) as session:
                 await _read_committed(session)
                 if not await correlation.record_delivery(session, d.key, d.kind):
                     return False, []
@@ -262,7 +297,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
 
     async def many_deliveries(batch: Sequence[Delivery]) -> list[tuple[bool, list[int]]]:
         async def work() -> list[tuple[bool, list[int]]]:
-            async with db.session() as session:
+            async with db.session(max_seconds=answer_seconds) as session:
                 await _read_committed(session)
                 fresh = await correlation.record_deliveries(session, [(d.key, d.kind) for d in batch])
                 events = [e for d, new in zip(batch, fresh, strict=True) if new for e in d.events]
@@ -277,7 +312,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
 
     group: GroupCommit[Delivery, tuple[bool, list[int]]] = GroupCommit(
         run_batch=many_deliveries, run_one=one_delivery, max_batch=64, observe=observe_batch,
-        isolate=lambda exc: not isinstance(exc, TransientError))
+        isolate=lambda exc: not isinstance(exc, TransientError), max_queue=MAX_WAITING_DELIVERIES)
     app.state.group_commit = group
 
     def reject(endpoint: str, event: str, exc: Rejected) -> JSONResponse:
@@ -294,6 +329,15 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         return JSONResponse({"detail": "database unavailable"}, status_code=503,
                             headers={"Retry-After": "5"})
 
+    budget = ByteBudget(settings.ingestor_max_bytes_in_flight)
+    app.state.byte_budget = budget
+
+    def ignored(event: str, reason: str) -> JSONResponse:
+        metrics.requests.labels("webhook", event, "ignored").inc()
+        metrics.ignored.labels(reason).inc()
+        log.info("gitlab_event_ignored", gitlab_event=event[:100], reason=reason)
+        return JSONResponse({"status": "ignored"})
+
     @app.post(
         WEBHOOK_PATH,
         response_model=WebhookResponse,
@@ -301,8 +345,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         openapi_extra={"parameters": _header_params(WEBHOOK_HEADERS)},
         responses={400: {"description": "not JSON"}, 401: {"description": "bad or missing X-Gitlab-Token"},
                    413: {"description": "body over the limit (25 MB)"},
-                   422: {"description": "required fields missing"},
-                   503: {"description": "database unavailable"}},
+                   503: {"description": "database unavailable, or too many large bodies in flight"}},
     )
     async def gitlab_webhook(request: Request) -> Response:
         # Headers are read by hand (documented in openapi_extra): FastAPI's per-parameter
@@ -313,34 +356,58 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         try:
             if not _token_ok(request, token):
                 raise Rejected(401, "invalid or missing X-Gitlab-Token")
-            if not event:
-                raise Rejected(400, "missing X-Gitlab-Event header")
             known = EVENT_MODELS.get(event)
-            if known is None and event != "System Hook":
-                metrics.requests.labels("webhook", "other", "ignored").inc()
-                log.info("gitlab_event_ignored", gitlab_event=event[:100])
-                return JSONResponse({"status": "ignored"})
-            body = await _read_body(request, max_body)
-            if known is None:  # System Hook: the body's object_kind says what it is
-                kind = _parse(ObjectKind, body).object_kind
-                system_model = KIND_MODELS.get(kind)
-                if system_model is None:
-                    metrics.requests.labels("webhook", "other", "ignored").inc()
-                    log.info("gitlab_event_ignored", gitlab_event=event, object_kind=kind[:100])
-                    return JSONResponse({"status": "ignored"})
-                model: type[Hook] = system_model
-            else:
-                kind, model = known
-            hook: Hook = _parse(model, body)
+            if known is None and event and event != "System Hook":
+                return ignored("other", "event not used")
+            reserved = _declared_length(request, max_body)
+            if not budget.try_acquire(reserved):
+                metrics.requests.labels("webhook", kind_label(event), "busy").inc()
+                log.warning("ingestor_bytes_in_flight_full", reserved=reserved, in_flight=budget.in_flight)
+                return JSONResponse({"detail": "too many large deliveries in flight"}, status_code=503,
+                                    headers={"Retry-After": "5", "Connection": "close"})
+            try:
+                body = await extract(request.stream(), max_body)
+            except TooLarge as exc:
+                raise Rejected(413, str(exc)) from None
+            except NotJson as exc:
+                raise Rejected(400, f"body is not valid JSON: {exc}") from None
+            finally:
+                budget.release(reserved)
         except Rejected as exc:
             return reject("webhook", kind_label(event), exc)
 
+        body_kind = body.fields.get("object_kind") or body.fields.get("event_name")
+        body_kind = KIND_ALIASES.get(body_kind, body_kind) if isinstance(body_kind, str) else None
+        if known is not None:
+            kind, model = known
+            if body_kind is not None and body_kind != kind:
+                return ignored(kind, "object_kind does not match X-Gitlab-Event")
+        else:  # System Hook (or no event header): the body says what it is
+            system_model = KIND_MODELS.get(body_kind) if body_kind else None
+            if body_kind is None or system_model is None:
+                return ignored("other", "object kind not used")
+            kind, model = body_kind, system_model
+        fields = reshape(kind, body.fields)
+        fields["object_kind"] = kind
+        parsed = validate_tolerantly(model, fields)
+        if isinstance(parsed, str):
+            return ignored(kind, parsed)
+        hook: Hook = parsed
+
         key = dedupe_key(idempotency_key=headers.get("idempotency-key"),
-                         event_uuid=headers.get("x-gitlab-event-uuid"), kind=kind, body=body)
+                         event_uuid=headers.get("x-gitlab-event-uuid"), kind=kind, body_sha256=body.body_sha256)
         try:
-            fresh, attached = await group.submit(Delivery(key=key, kind=kind, events=events_for(hook)))
+            # The batch is shielded inside submit: past the deadline this request is answered 503
+            # while the delivery is still written when the database answers (dedupe makes that safe).
+            async with asyncio.timeout(answer_seconds):
+                fresh, attached = await group.submit(Delivery(key=key, kind=kind, events=events_for(hook)))
         except DatabaseUnavailable as exc:
             return unavailable("webhook", kind, exc)
+        except asyncio.QueueFull as exc:
+            return unavailable("webhook", kind, DatabaseUnavailable(str(exc)))
+        except TimeoutError:
+            return unavailable("webhook", kind, DatabaseUnavailable(
+                f"database did not answer in {answer_seconds:g} s"))
         outcome = "accepted" if fresh else "duplicate"
         metrics.requests.labels("webhook", kind, outcome).inc()
         metrics.attached.inc(len(attached))
@@ -376,7 +443,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         )
 
         async def work() -> tuple[list[int], str | None, str | None, str | None]:
-            async with db.session() as session:
+            async with db.session(max_seconds=answer_seconds) as session:
                 await _read_committed(session)
                 rollouts = await correlation.annotate(session, note)
             if not rollouts:
@@ -386,9 +453,16 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
                     first.slack_channel)
 
         try:
-            ids, project, team, channel = await _with_retry(work, metrics.retries)
+            # Safe to repeat: the annotation is an upsert keyed by namespace/deployment/commit.
+            # Shielded: past the deadline the request is answered while the work finishes under
+            # its own session deadlines (never cancelled mid-statement).
+            ids, project, team, channel = await asyncio.wait_for(
+                asyncio.shield(_with_retry(work, metrics.retries)), answer_seconds)
         except DatabaseUnavailable as exc:
             return unavailable("annotate", "annotate", exc)
+        except TimeoutError:
+            return unavailable("annotate", "annotate", DatabaseUnavailable(
+                f"database did not answer in {answer_seconds:g} s"))
         # What the notifier will do: annotations, else the routing file, else the default channel.
         route = routing.route_for(project, team)
         answer = AnnotateResponse(
@@ -409,6 +483,43 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
     app.openapi = lambda: _openapi_schemas(app)  # type: ignore[method-assign]
     add_slack_routes(app, settings=settings, db=db)
     return app
+
+
+def validate_tolerantly(model: type[Hook], fields: dict[str, Any]) -> Hook | str:
+    """The hook, with invalid optional values (and invalid list items) dropped; else why not (pure).
+
+    An optional field GitLab filled oddly (an id out of range, an overlong URL, one bad build) costs
+    that value, not the delivery; a required one missing or invalid makes the delivery unusable.
+    """
+    for _ in range(8):
+        try:
+            return model.model_validate(fields)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)
+            if any(e["type"] == "missing" for e in errors):
+                return "missing or invalid " + ".".join(str(p) for p in errors[0]["loc"])[:100]
+            # The value itself, or the list item it sits in; highest list indexes first.
+            cuts = {_cut(tuple(e["loc"])) for e in errors}
+            for loc in sorted(cuts, key=lambda c: [(1, p) if isinstance(p, int) else (0, p) for p in c],
+                              reverse=True):
+                _drop(fields, loc)
+    return "too many invalid fields"
+
+
+def _cut(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    ints = [i for i, part in enumerate(loc) if isinstance(part, int)]
+    return loc[: ints[-1] + 1] if ints else loc
+
+
+def _drop(fields: dict[str, Any], loc: tuple[int | str, ...]) -> None:
+    parent: Any = fields
+    for part in loc[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    with contextlib.suppress(KeyError, IndexError, TypeError):
+        del parent[loc[-1]]
 
 
 def kind_label(event: str) -> str:

@@ -48,7 +48,9 @@ class GroupCommit(Generic[I, R]):
         max_inflight: int = 2,
         observe: Callable[[int, float], None] | None = None,
         isolate: Callable[[Exception], bool] = lambda exc: True,
+        max_queue: int | None = None,
     ) -> None:
+        self._max_queue = max_queue  # past it submit raises asyncio.QueueFull at once
         self._isolate = isolate  # False: the error is not the items' fault (database down): fail all
         self._observe = observe  # (batch size, seconds) for metrics
         self._run_batch = run_batch
@@ -61,6 +63,9 @@ class GroupCommit(Generic[I, R]):
         self.fallbacks = 0
 
     async def submit(self, item: I) -> R:
+        if self._max_queue is not None and len(self._queue) >= self._max_queue:
+            # A database that does not answer: the queue would grow by every request until it does.
+            raise asyncio.QueueFull(f"{len(self._queue)} deliveries already waiting for the database")
         entry: _Entry[I, R] = _Entry(item)
         self._queue.append(entry)
         # Up to `max_inflight` transactions at once: while one waits for its commit (an fsync),

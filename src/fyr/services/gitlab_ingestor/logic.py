@@ -20,7 +20,7 @@ from fyr.services.gitlab_ingestor.models import (
 MAX_DEPLOY_JOBS = 200  # deploy jobs per pipeline considered; bounds one request's database work
 
 
-def dedupe_key(*, idempotency_key: str | None, event_uuid: str | None, kind: str, body: bytes) -> str:
+def dedupe_key(*, idempotency_key: str | None, event_uuid: str | None, kind: str, body_sha256: str) -> str:
     """ARCHITECTURE §4: Idempotency-Key (stable across GitLab's resends); else event UUID + kind + body.
 
     The UUID alone can be shared by two different (recursive) events, hence the kind and body hash.
@@ -29,8 +29,7 @@ def dedupe_key(*, idempotency_key: str | None, event_uuid: str | None, kind: str
     if idempotency_key:
         material = b"idem\x00" + idempotency_key.encode("utf-8", "surrogateescape")
     else:
-        body_hash = hashlib.sha256(body).hexdigest()
-        material = b"event\x00" + "\x00".join((event_uuid or "", kind, body_hash)).encode(
+        material = b"event\x00" + "\x00".join((event_uuid or "", kind, body_sha256)).encode(
             "utf-8", "surrogateescape")
     return hashlib.sha256(material).hexdigest()
 

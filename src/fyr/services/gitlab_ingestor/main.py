@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from fyr.core.routing import Routing, load_routing
 from fyr.db.engine import Database
 from fyr.health import ReadyCheck, add_mounts, serve
+from fyr.http_guard import HttpLimits
 from fyr.services.gitlab_ingestor.api import create_app, require_token
 from fyr.settings import Settings
 
@@ -34,6 +35,7 @@ async def run_ingestor(
     reuse_port: bool = False,
     checks: Mapping[str, ReadyCheck] | None = None,
     mounts: Mapping[str, ASGIApp] | None = None,
+    http_limits: HttpLimits | None = None,
 ) -> None:
     """Serve until `stop` is set; then finish in-flight requests (up to 10 s) and return.
 
@@ -46,8 +48,9 @@ async def run_ingestor(
     app = create_app(settings=settings, db=db, routing=routing, checks=checks)
     add_mounts(app, mounts)
     _freeze_startup_heap()
+    # No uvicorn limit_concurrency: it counts idle sockets too; fyr.http_guard caps connections instead.
     await serve(app, host=host, port=port, stop=stop, on_listening=on_listening, reuse_port=reuse_port,
-                limit_concurrency=1000, backlog=2048)
+                backlog=2048, limits=http_limits)
     log.info("ingestor_stopped")
 
 

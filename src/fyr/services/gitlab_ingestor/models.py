@@ -132,12 +132,6 @@ class MergeRequestHook(_Lenient):
     project: Project
 
 
-class ObjectKind(_Lenient):
-    """System hooks send `System Hook` for every kind: the body's object_kind decides."""
-
-    object_kind: Name
-
-
 Hook = PipelineHook | JobHook | DeploymentHook | MergeRequestHook
 
 # X-Gitlab-Event -> (metrics/log label, model)
@@ -148,6 +142,8 @@ EVENT_MODELS: dict[str, tuple[str, type[Hook]]] = {
     "Merge Request Hook": ("merge_request", MergeRequestHook),
 }
 KIND_MODELS: dict[str, type[Hook]] = {kind: model for kind, model in EVENT_MODELS.values()}
+# Body object_kind spellings seen in recorded payloads for the same event.
+KIND_ALIASES = {"job": "build"}
 
 
 class AnnotateRequest(BaseModel):
