@@ -16,6 +16,7 @@ from typing import Literal
 
 import structlog
 
+from fyr.core.redaction import SecretLeak
 from fyr.core.status import StatusThresholds
 from fyr.errors import BadBundle, FyrError
 from fyr.models.analysis import AnalysisResult
@@ -39,7 +40,8 @@ async def run_analyze(
     settings: Settings,
     explain: Explain | None = None,
 ) -> tuple[int, str]:
-    """(exit code, text). Exit 0 with the output, or 2 with a one-line error for stderr."""
+    """(exit code, text). Exit 0 with the output, 2 with a one-line error for stderr, 1 when the last
+    secret check refuses what would be printed."""
     started = time.perf_counter()
     try:
         bundle = load_bundle(bundle_path)
@@ -47,8 +49,20 @@ async def run_analyze(
         return EXIT_BAD_INPUT, f"bad bundle: {exc}"
     result = analyze_bundle(bundle, context_tokens=settings.context_tokens,
                             thresholds=StatusThresholds.from_settings(settings))
+    if explain is not None:
+        result.check(result.reduced_context, where="llm_request")
     analysis = result.rules if explain is None else await explain(result)
-    output = render_output(result, analysis, duration_s=time.perf_counter() - started)
+    try:
+        output = render_output(result, analysis, duration_s=time.perf_counter() - started)
+    except SecretLeak as exc:
+        if analysis is result.rules:
+            return EXIT_FAILED, f"nothing printed: {exc}"
+        # fail closed: a model's answer holding a secret is replaced by the rules' analysis
+        log.warning("llm_answer_withheld", reason=str(exc))
+        try:
+            output = render_output(result, result.rules, duration_s=time.perf_counter() - started)
+        except SecretLeak as again:
+            return EXIT_FAILED, f"nothing printed: {again}"
     if fmt == "text":
         return EXIT_OK, render_text(output).rstrip("\n")
     return EXIT_OK, json.dumps(output, ensure_ascii=False, indent=2)

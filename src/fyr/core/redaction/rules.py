@@ -1,0 +1,260 @@
+"""The line rules of redaction: token shapes, credential context in every syntax, random values after a
+credential word.
+
+Each rule is a Python pattern, a function from a match to (replacement, secret or None), and a
+necessary condition in RE2 syntax. The engine finds the candidate lines of a whole log with one RE2
+pass over the union of the conditions and runs, on each candidate line, only the rules whose
+condition holds there. Every rule is line-local (separators are `[ \\t]`, never a newline), so that
+split is exact; the multi-line forms (PEM blocks, YAML block scalars, key bodies over several lines)
+are the engine's.
+
+Syntaxes covered by the context rules: `k=v`, `k: v`, `"k": "v"`, `k => v`, JSON escaped inside
+JSON (`\\"k\\":\\"v\\"`), properties (`a.b.password=`), query strings (`?key=`, `&sig=`), headers
+(`Authorization`, `Cookie`, `X-Api-Key:`), CLI flags (`--password X`, `--token=X`, `-u user:pass`,
+`mysql -pX`, `docker login -p X`), URLs with userinfo (`scheme://user:pass@`, `https://<key>@` as in
+Sentry DSNs), JDBC/Oracle `user/pass@`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fyr.core.redaction.keys import is_credential_key, is_placeholder, looks_random
+from fyr.core.redaction.shapes import SHAPES, shapes_pattern
+
+__all__ = ["LINE_RULES", "MASK", "Rule"]
+
+MASK = "****"
+
+Replacer = Callable[[re.Match[str]], tuple[str, str | None]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    pattern: re.Pattern[str]
+    replace: Replacer
+    condition: bytes  # RE2, a superset of what `pattern` matches on one line
+    resume: str | None = None  # on a declined match, search again from the end of this group
+
+    def apply(self, line: str, found: list[str] | None) -> str:
+        """`line` with every accepted match replaced. A declined match (a key that is no credential)
+        does not swallow its value: the search resumes inside it, so `"msg":"{\\"password\\":...}"`
+        still finds the inner key."""
+        out: list[str] = []
+        pos = at = 0
+        while at <= len(line):
+            m = self.pattern.search(line, at)
+            if m is None:
+                break
+            replacement, secret = self.replace(m)
+            if secret is None and replacement == m.group(0):
+                resume = m.end(self.resume) if self.resume and m.group(self.resume) is not None else m.end()
+                at = max(resume, m.start() + 1)
+                continue
+            out += [line[pos : m.start()], replacement]
+            if secret is not None and found is not None:
+                found.append(secret)
+            pos = m.end()
+            at = max(pos, m.start() + 1)
+        if not out:
+            return line
+        out.append(line[pos:])
+        return "".join(out)
+
+
+def _splice(m: re.Match[str], group: str, masked: str = MASK) -> str:
+    """The match with one group replaced by `masked`."""
+    start, end = m.span(group)
+    return m.string[m.start() : start] + masked + m.string[end : m.end()]
+
+
+def _masked_value(m: re.Match[str], group: str = "value") -> tuple[str, str | None]:
+    value = m.group(group)
+    if value is None or MASK in value or is_placeholder(value):
+        return m.group(0), None
+    return _splice(m, group), value
+
+
+# --- layer 1: shapes ---------------------------------------------------------------------------
+_SHAPES = shapes_pattern()
+
+
+def _mask_shape(m: re.Match[str]) -> tuple[str, str | None]:
+    vendor = m.lastgroup or ""
+    keep = m.group("k" + vendor[1:]) or ""
+    return keep + MASK, m.group(0)
+
+
+# --- layer 2: credential context -----------------------------------------------------------------
+_URL = re.compile(
+    r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]{0,30}://)(?P<user>[^\s:/?#@\"'<>\\]{0,256})"
+    r"(?::(?P<value>[^\s@/\"'<>\\]{1,512}))?@(?=[^\s@/])"
+)
+
+
+def _mask_url(m: re.Match[str]) -> tuple[str, str | None]:
+    if m.group("value") is not None:
+        return _masked_value(m)
+    user = m.group("user")
+    # a key as the whole userinfo (Sentry DSNs, `https://<token>@host`): long with a digit
+    if len(user) >= 16 and re.search(r"\d", user) and MASK not in user:
+        return _splice(m, "user"), user
+    return m.group(0), None
+
+
+_JDBC = re.compile(r"(?i)(?:jdbc:oracle:[a-z0-9]+:@?|\bsqlplus[ \t]+)(?P<user>[^/\s:@\"']+)/(?P<value>[^@\s\"']+)@")
+
+_AUTH_HEADER = re.compile(
+    r"(?i)(?P<head>\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?)"
+    r"(?:(?P<scheme>bearer|basic|token|digest|negotiate|apikey|sharedkey|aws4-hmac-sha256|hmac)[ \t]+)?"
+    r"(?P<value>[^\s\"',;]+(?:,[ \t]*[A-Za-z]+=[^\s\"',;]+)*)"
+)
+_BEARER = re.compile(r"(?i)(?P<head>\b(?:bearer|token)[ \t]+)(?P<value>[A-Za-z0-9\-._~+/]{8,}=*)")
+_BASIC = re.compile(r"(?i)(?P<head>\bbasic[ \t]+)(?P<value>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])")
+
+
+def _mask_bearer(m: re.Match[str]) -> tuple[str, str | None]:
+    value = m.group("value")
+    # "Bearer authentication", "token expired": prose; a credential has a digit or a symbol
+    if not re.search(r"[^A-Za-z]", value) or (m.group("head").lower().startswith("token") and not looks_random(
+            value, min_len=12)):
+        return m.group(0), None
+    return _masked_value(m)
+
+
+def _mask_basic(m: re.Match[str]) -> tuple[str, str | None]:
+    value = m.group("value")
+    try:
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return m.group(0), None
+    return _masked_value(m) if b":" in decoded else (m.group(0), None)
+
+
+_COOKIE = re.compile(r"(?i)(?P<head>\b(?:set-)?cookie2?[\"']?[ \t]*[:=][ \t]*[\"']?)(?P<value>[^\n\"']+)")
+_COOKIE_PAIR = re.compile(r"(?P<name>[^\s=;,]+)=(?P<value>[^;,\s]*)")
+_COOKIE_ATTRS = frozenset({"path", "domain", "expires", "max-age", "samesite", "secure", "httponly", "version",
+                           "comment", "priority", "partitioned"})
+
+
+def _mask_cookie(m: re.Match[str]) -> tuple[str, str | None]:
+    found: list[str] = []
+
+    def pair(p: re.Match[str]) -> str:
+        value = p.group("value")
+        if p.group("name").lower() in _COOKIE_ATTRS or not value or MASK in value:
+            return p.group(0)
+        found.append(value)
+        return f"{p.group('name')}={MASK}"
+
+    masked = _COOKIE_PAIR.sub(pair, m.group("value"))
+    return m.group("head") + masked, (found[0] if found else None)
+
+
+# `-u user:pass`, `--user user:pass`, `--proxy-user=u:p` (curl, wget, httpie)
+_USER_PASS = re.compile(r"(?<![\w-])(?:-u|-U|--user|--proxy-user|--auth|-a)(?:[ \t]+|=|(?=[^\s-]))[\"']?"
+                        r"(?P<user>[^\s:\"']+):(?P<value>[^\s\"']+)")
+# mysql -pSECRET / --password=SECRET (mysql, mariadb, mysqldump, mysqladmin)
+_MYSQL_P = re.compile(r"(?i)\b(?:mysql\w*|mariadb\w*)\b.*?(?<![\w-])-p(?P<value>[^\s\-\"'][^\s\"']*)")
+# `docker login -p X`, `helm registry login --password X`
+_LOGIN_P = re.compile(r"(?i)\blogin\b.*?(?<![\w-])-p[ \t]+(?P<value>[^\s\-][^\s]*)")
+# --flag=value where the flag names a secret (wide on purpose: `--basic-auth=`, `--token-file=`)
+_FLAG_EQ = re.compile(
+    r"(?i)(?<![\w-])(?P<key>--?[\w.-]{0,80}?(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key"
+    r"|private[_-]?key|credentials?|auth)(?:[_.-][\w.-]{0,40})?=)(?P<value>[^\s\"']+)"
+)
+# --flag value where the flag's words make it a credential (`--password X`, `--api-token X`)
+_FLAG_SEP = re.compile(r"(?<![\w-])(?P<key>--?[A-Za-z][\w.-]{0,80})[ \t]+(?P<value>\"[^\"\n]*\"|'[^'\n]*'"
+                       r"|[^\s\-\"'][^\s]*)")
+
+
+def _mask_flag_sep(m: re.Match[str]) -> tuple[str, str | None]:
+    if not is_credential_key(m.group("key")):
+        return m.group(0), None
+    return _mask_quoted(m)
+
+
+def _mask_quoted(m: re.Match[str]) -> tuple[str, str | None]:
+    value = m.group("value")
+    if value[:1] in ("'", '"') and value[-1:] == value[:1] and len(value) >= 2:
+        inner = value[1:-1]
+        if not inner or MASK in inner or is_placeholder(inner):
+            return m.group(0), None
+        return _splice(m, "value", value[0] + MASK + value[0]), inner
+    return _masked_value(m)
+
+
+_AUTH_SCHEMES = frozenset({"bearer", "basic", "token", "digest", "negotiate", "apikey", "sharedkey", "hmac"})
+# k=v, k: v, "k": "v", k => v, \"k\":\"v\" — the key judged by its words (keys.is_credential_key)
+_KV = re.compile(
+    r"(?P<lead>^|[\s\"'{,;&?(\[/:<>|]|\\\")"
+    r"(?P<key>[A-Za-z_$@][\w.\-$@]{0,80}?)(?P<kq>\\?[\"'])?[ \t]*(?P<op>=>|=|:(?!//|:))[ \t]*"
+    r"(?P<value>\\\"(?:[^\"\\\n]|\\[^\"\n])*\\\"|\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'"
+    r"|(?![{\[|>\\])[^\s&;,\"'})\]]+(?P<rest>(?:[ \t]+[^\s&;,\"'})\]=:#]+(?![=:\w]))*))"
+)
+
+
+def _mask_kv(m: re.Match[str]) -> tuple[str, str | None]:
+    lead = m.group("lead")
+    if m.group("value").split()[0].lower() in _AUTH_SCHEMES:
+        return m.group(0), None  # `Authorization: Bearer ****`: the header rule owns it
+    if not is_credential_key(m.group("key"), in_query=lead in ("?", "&")):
+        return m.group(0), None
+    value = m.group("value")
+    rest = m.group("rest") or ""
+    line_key = m.group("op") != "=" and m.string[: m.start("key")].strip(" \t-\"'") == ""
+    if rest and not line_key:
+        value = value[: len(value) - len(rest)]  # mid-line `k: v more words`: the value is one token
+    for q in ('\\"', '"', "'"):
+        if value.startswith(q) and value.endswith(q) and len(value) >= 2 * len(q):
+            inner = value[len(q) : -len(q)]
+            if not inner or MASK in inner or is_placeholder(inner):
+                return m.group(0), None
+            start = m.start("value")
+            return m.string[m.start() : start] + q + MASK + q + m.string[start + len(value) : m.end()], inner
+    if MASK in value or is_placeholder(value):
+        return m.group(0), None
+    start = m.start("value")
+    return m.string[m.start() : start] + MASK + m.string[start + len(value) : m.end()], value
+
+
+# --- layer 3: a random-looking value right after a credential word --------------------------------
+_AFTER_WORD = re.compile(
+    r"(?i)\b(?:api[ _-]?key|access[ _-]?key|secret(?:[ _-]key)?|token|password|passwd|pwd|credentials?"
+    r"|signature|auth[ _-]?key)\b(?:[ \t]+(?:is|was|of|for[ \t]+\S+|with|using|set[ \t]+to|value))?[ \t]+[\"'`]?"
+    r"(?P<value>[A-Za-z0-9+/_\-.=~!@#$%^&*]{12,})"
+)
+
+
+def _mask_after_word(m: re.Match[str]) -> tuple[str, str | None]:
+    value = m.group("value").rstrip(".,;:!")
+    if not looks_random(value, min_len=12) or MASK in value:
+        return m.group(0), None
+    start = m.start("value")
+    return m.string[m.start() : start] + MASK + m.string[start + len(value) : m.end()], value
+
+
+_KEYWORDS = rb"pass|pwd|pw|secret|token|key|auth|cred|sess|cookie|sig|dsn|jwt|otp|bearer"
+LINE_RULES: tuple[Rule, ...] = (
+    Rule("shape", _SHAPES, _mask_shape, b"|".join(s.condition.encode() for s in SHAPES)),
+    Rule("url_userinfo", _URL, _mask_url, rb"://[^\s/@]*@", "scheme"),
+    Rule("jdbc", _JDBC, _masked_value, rb"(?i)jdbc:oracle|sqlplus"),
+    Rule("authorization", _AUTH_HEADER, _masked_value, rb"(?i)authorization"),
+    Rule("bearer", _BEARER, _mask_bearer, rb"(?i)bearer|token[ \t]"),
+    Rule("basic", _BASIC, _mask_basic, rb"(?i)basic"),
+    Rule("cookie", _COOKIE, _mask_cookie, rb"(?i)cookie"),
+    Rule("user_pass_flag", _USER_PASS, _masked_value, rb"(?:^|\s)-(?:u|U|a|-user|-proxy-user|-auth)"),
+    Rule("mysql_p", _MYSQL_P, _masked_value, rb"(?i)(?:mysql|mariadb)[^\n]*\s-p"),
+    Rule("login_p", _LOGIN_P, _masked_value, rb"(?i)login[^\n]*\s-p[ \t]"),
+    Rule("flag_eq", _FLAG_EQ, _masked_value, rb"-(?i:[\w.\-]*(?:pass|pwd|secret|token|key|credential|auth)[\w.\-]*)="),
+    Rule("flag_sep", _FLAG_SEP, _mask_flag_sep, rb"(?:^|\s)--?(?i:[\w.\-]*(?:" + _KEYWORDS + rb"))[\w.\-]*[ \t]",
+         "key"),
+    Rule("key_value", _KV, _mask_kv, rb"(?i:" + _KEYWORDS + rb")[\w.\-$@]*\\?[\"']?[ \t]*[=:]", "op"),
+    Rule("after_word", _AFTER_WORD, _mask_after_word,
+         rb"(?i:key|secret|token|password|passwd|pwd|credential|signature)[ \t]"),
+)
