@@ -153,14 +153,16 @@ def collect(
     target: Annotated[str, typer.Argument(help="NAMESPACE/DEPLOYMENT")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the bundle here (default: stdout).")]
     = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Write it unredacted (secrets included; a warning is printed).")]
+    = False,
 ) -> None:
-    """Collect a rollout bundle (Deployment, ReplicaSets, Pods, Events, logs) from a live cluster."""
+    """Collect a rollout bundle (Deployment, ReplicaSets, Pods, Events, logs) from a live cluster, redacted."""
     from fyr.offline import collect_command
 
     if target.count("/") != 1 or not all(target.split("/")):
         raise fail(f"target must be NAMESPACE/DEPLOYMENT, not {target!r}")
     settings = settings_or_exit()
-    run_async(lambda: collect_command(target, output=output, settings=settings))
+    run_async(lambda: collect_command(target, output=output, settings=settings, raw=raw))
 
 
 @db_app.command("upgrade")

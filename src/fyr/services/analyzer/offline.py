@@ -2,7 +2,8 @@
 
 `run_analyze` reads a bundle, runs the offline pipeline and prints the §7 JSON (or a text version
 for a person); a bad bundle is exit code 2 with one line naming the problem. `run_collect` writes a
-bundle from a live cluster (kubeconfig from the settings or the usual places) to a file or stdout.
+bundle from a live cluster (kubeconfig from the settings or the usual places) to a file or stdout,
+redacted like everything else that leaves the process (`--raw`, with a warning, for the rare need).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fyr.errors import BadBundle, FyrError
 from fyr.models.analysis import AnalysisResult
 from fyr.models.bundle import RolloutBundle, dump_bundle, load_bundle
 from fyr.services.analyzer.pipeline import PipelineResult, analyze_bundle, render_output, render_text
+from fyr.services.analyzer.redaction import redact_bundle
 from fyr.settings import Settings
 
 log = structlog.get_logger()
@@ -94,8 +96,14 @@ async def collect_target(
         await api.close()
 
 
-async def run_collect(target: str, *, out: Path | None, settings: Settings, progress: bool) -> int:
-    """Write the bundle to `out` (or stdout). Exit 0, 2 on a bad target, 1 when collection failed."""
+RAW_WARNING = ("fyr: warning: --raw writes the bundle UNREDACTED: env values, tokens and passwords in logs "
+               "are in it as the cluster gave them; do not attach it to a ticket or share it")
+
+
+async def run_collect(target: str, *, out: Path | None, settings: Settings, progress: bool,
+                      raw: bool = False) -> int:
+    """Write the bundle to `out` (or stdout), redacted unless `raw`. Exit 0, 2 on a bad target, 1 when
+    collection failed."""
     def say(msg: str) -> None:
         if progress:
             print(msg, file=sys.stderr, flush=True)
@@ -110,6 +118,10 @@ async def run_collect(target: str, *, out: Path | None, settings: Settings, prog
     except FyrError as exc:
         print(f"fyr: collect {target} failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if raw:
+        print(RAW_WARNING, file=sys.stderr, flush=True)
+    else:
+        bundle = redact_bundle(bundle).bundle  # a bundle is a copy that leaves the process: redacted
     if out is None:
         sys.stdout.write(json.dumps(bundle.to_json_dict(), indent=2, ensure_ascii=False) + "\n")
     else:

@@ -30,6 +30,7 @@ from datetime import datetime
 import structlog
 from prometheus_client import CollectorRegistry
 
+from fyr.core.redaction import SecretLeak, check_clean
 from fyr.core.routing import Routing, load_routing
 from fyr.db import notify_queries as nq
 from fyr.db import repositories as repo
@@ -278,6 +279,11 @@ class Notifier:
                 self.log.info("notify_found_existing", rollout_id=job.claim.rollout_id, channel=found[0], ts=found[1])
                 await self._record(job, found[0], found[1], plan.thread_ts, outcome="found_existing")
         blocks = None if job.text_only else plan.message.blocks
+        try:
+            # the last check before the message leaves: fail closed, never mask and post
+            check_clean({"text": plan.message.text, "blocks": blocks}, where="slack_message")
+        except SecretLeak as exc:
+            await self._give_up(job, str(exc))
         try:
             channel, ts = await self.sink.post(plan.channel, plan.message.text, blocks, plan.message.metadata,
                                                plan.thread_ts)
