@@ -199,11 +199,20 @@ _KV = re.compile(
 )
 
 
+def _random_under_bare_key(key: str, value: str) -> bool:
+    """`"key": "<32+ hex or random>"`: a bare `key` holds a key when its value is one (a cache key is not)."""
+    if key.lower() not in ("key", "_key", "keys"):
+        return False
+    inner = value.strip("\\\"'")
+    return bool(re.fullmatch(r"[0-9a-fA-F]{32,}", inner)) or looks_random(inner, min_len=20)
+
+
 def _mask_kv(m: re.Match[str]) -> tuple[str, str | None]:
     lead = m.group("lead")
     if m.group("value").split()[0].lower() in _AUTH_SCHEMES:
         return m.group(0), None  # `Authorization: Bearer ****`: the header rule owns it
-    if not is_credential_key(m.group("key"), in_query=lead in ("?", "&")):
+    key = m.group("key")
+    if not is_credential_key(key, in_query=lead in ("?", "&")) and not _random_under_bare_key(key, m.group("value")):
         return m.group(0), None
     value = m.group("value")
     rest = m.group("rest") or ""
@@ -221,6 +230,17 @@ def _mask_kv(m: re.Match[str]) -> tuple[str, str | None]:
         return m.group(0), None
     start = m.start("value")
     return m.string[m.start() : start] + MASK + m.string[start + len(value) : m.end()], value
+
+
+# <password>x</password>, <add key="DbPassword" value="x"/> (XML configs echoed in logs)
+_XML = re.compile(r"<(?P<key>[\w:.\-]{1,80})(?:[ \t][^>\n]*)?>(?P<value>[^<\n]{1,512})</(?P=key)>")
+_XML_ATTR = re.compile(r"(?i)\bkey=\"(?P<key>[^\"\n]{1,80})\"[ \t]+value=\"(?P<value>[^\"\n]*)\"")
+
+
+def _mask_xml(m: re.Match[str]) -> tuple[str, str | None]:
+    if not is_credential_key(m.group("key")):
+        return m.group(0), None
+    return _masked_value(m)
 
 
 # --- layer 3: a random-looking value right after a credential word --------------------------------
@@ -255,6 +275,8 @@ LINE_RULES: tuple[Rule, ...] = (
     Rule("flag_sep", _FLAG_SEP, _mask_flag_sep, rb"(?:^|\s)--?(?i:[\w.\-]*(?:" + _KEYWORDS + rb"))[\w.\-]*[ \t]",
          "key"),
     Rule("key_value", _KV, _mask_kv, rb"(?i:" + _KEYWORDS + rb")[\w.\-$@]*\\?[\"']?[ \t]*[=:]", "op"),
+    Rule("xml", _XML, _mask_xml, rb"<(?i:[\w:.\-]*(?:" + _KEYWORDS + rb"))[\w:.\-]*[ \t>]"),
+    Rule("xml_attr", _XML_ATTR, _mask_xml, rb"(?i)key=\"[^\"]*(?:" + _KEYWORDS + rb")"),
     Rule("after_word", _AFTER_WORD, _mask_after_word,
          rb"(?i:key|secret|token|password|passwd|pwd|credential|signature)[ \t]"),
 )
