@@ -48,7 +48,7 @@ def leaks(text: str, literals: Literals | None = None) -> list[str]:
             kinds.append("url_password")
     if _PEM.search(text):
         kinds.append("private_key")
-    if literals is not None and literals.spans(text):
+    if literals is not None and literals.found_in(text):
         kinds.append("known_value")
     return kinds
 

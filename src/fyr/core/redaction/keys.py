@@ -34,7 +34,7 @@ CREDENTIAL_WORDS = frozenset({
 # Compound lowercase keys (`dbpassword`, `accesstoken`) end with one of these.
 _COMPOUND_ENDINGS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "credential",
                      "credentials", "privatekey", "accesskey", "secretkey", "appkey", "sessionid", "sessid")
-_KEY_QUALIFIERS = frozenset({
+KEY_QUALIFIERS = frozenset({
     "api", "access", "secret", "private", "account", "app", "application", "master", "encryption", "signing",
     "client", "license", "service", "admin", "storage", "shared", "auth", "sas", "subscription", "deploy", "ssh",
     "webhook", "hmac", "consumer", "dd", "sk", "pk", "write", "read", "ingest", "ingestion", "integration",
@@ -75,7 +75,7 @@ def is_credential_key(key: str, *, in_query: bool = False) -> bool:
     for i, w in enumerate(words):
         if w in CREDENTIAL_WORDS:
             return True
-        if w in ("key", "keys") and any(q in _KEY_QUALIFIERS for q in words[:i]):
+        if w in ("key", "keys") and any(q in KEY_QUALIFIERS for q in words[:i]):
             return True
         if len(w) > 6 and w.endswith(_COMPOUND_ENDINGS):
             return True

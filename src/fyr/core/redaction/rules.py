@@ -20,15 +20,16 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from fyr.core.redaction.keys import is_credential_key, is_placeholder, looks_random
+from fyr.core.redaction.keys import KEY_QUALIFIERS, is_credential_key, is_placeholder, looks_random
 from fyr.core.redaction.shapes import SHAPES, shapes_pattern
 
 __all__ = ["LINE_RULES", "MASK", "Rule"]
 
 MASK = "****"
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-$@")
 
 Replacer = Callable[[re.Match[str]], tuple[str, str | None]]
 
@@ -40,6 +41,7 @@ class Rule:
     replace: Replacer
     condition: bytes  # RE2, a superset of what `pattern` matches on one line
     resume: str | None = None  # on a declined match, search again from the end of this group
+    anchor: re.Pattern[str] | None = None  # words a match must contain: tried only around them (speed)
 
     def apply(self, line: str, found: list[str] | None) -> str:
         """`line` with every accepted match replaced. A declined match (a key that is no credential)
@@ -47,14 +49,11 @@ class Rule:
         still finds the inner key."""
         out: list[str] = []
         pos = at = 0
-        while at <= len(line):
-            m = self.pattern.search(line, at)
-            if m is None:
-                break
+        for m in self._matches(line):
+            if m.start() < at:
+                continue
             replacement, secret = self.replace(m)
             if secret is None and replacement == m.group(0):
-                resume = m.end(self.resume) if self.resume and m.group(self.resume) is not None else m.end()
-                at = max(resume, m.start() + 1)
                 continue
             out += [line[pos : m.start()], replacement]
             if secret is not None and found is not None:
@@ -65,6 +64,31 @@ class Rule:
             return line
         out.append(line[pos:])
         return "".join(out)
+
+    def _matches(self, line: str) -> Iterator[re.Match[str]]:
+        """Candidate matches, left to right; after a declined one the next may start inside it."""
+        if self.anchor is not None:
+            tried = -1
+            for a in self.anchor.finditer(line):
+                k = a.start()
+                while k > 0 and line[k - 1] in _KEY_CHARS:
+                    k -= 1
+                start = k - 1 if k > 0 else 0
+                if start <= tried:
+                    continue
+                tried = start
+                m = self.pattern.match(line, start)
+                if m is not None:
+                    yield m
+            return
+        at = 0
+        while at <= len(line):
+            m = self.pattern.search(line, at)
+            if m is None:
+                return
+            yield m
+            resume = m.end(self.resume) if self.resume and m.group(self.resume) is not None else m.end()
+            at = max(resume, m.start() + 1)
 
 
 def _splice(m: re.Match[str], group: str, masked: str = MASK) -> str:
@@ -260,6 +284,10 @@ def _mask_after_word(m: re.Match[str]) -> tuple[str, str | None]:
 
 
 _KEYWORDS = rb"pass|pwd|pw|secret|token|key|auth|cred|sess|cookie|sig|dsn|jwt|otp|bearer"
+# `key` alone is everywhere (`"keys":`, `cache_key=`): only with a qualifier, in a query, or before a random value
+_KV_WORDS = (rb"pass|pwd|pw|secret|token|auth|cred|sess|cookie|sig|dsn|jwt|otp|bearer|sas|"
+             rb"(?:" + "|".join(sorted(KEY_QUALIFIERS)).encode() + rb")[_.\-]?key")
+_KV_ANCHOR = re.compile(r"(?i)pass|pwd|pw|secret|token|auth|cred|sess|cookie|sig|dsn|jwt|otp|bearer|sas|key")
 LINE_RULES: tuple[Rule, ...] = (
     Rule("shape", _SHAPES, _mask_shape, b"|".join(s.condition.encode() for s in SHAPES)),
     Rule("url_userinfo", _URL, _mask_url, rb"://[^\s/@]*@", "scheme"),
@@ -274,7 +302,9 @@ LINE_RULES: tuple[Rule, ...] = (
     Rule("flag_eq", _FLAG_EQ, _masked_value, rb"-(?i:[\w.\-]*(?:pass|pwd|secret|token|key|credential|auth)[\w.\-]*)="),
     Rule("flag_sep", _FLAG_SEP, _mask_flag_sep, rb"(?:^|\s)--?(?i:[\w.\-]*(?:" + _KEYWORDS + rb"))[\w.\-]*[ \t]",
          "key"),
-    Rule("key_value", _KV, _mask_kv, rb"(?i:" + _KEYWORDS + rb")[\w.\-$@]*\\?[\"']?[ \t]*[=:]", "op"),
+    Rule("key_value", _KV, _mask_kv,
+         rb"(?i:" + _KV_WORDS + rb")[\w.\-$@]*\\?[\"']?[ \t]*[=:]|[?&]key=|(?i:\b_?keys?)\\?[\"']?[ \t]*[=:][ \t]*"
+         rb"\\?[\"']?[0-9A-Za-z+/=_\-]{20}", "op", _KV_ANCHOR),
     Rule("xml", _XML, _mask_xml, rb"<(?i:[\w:.\-]*(?:" + _KEYWORDS + rb"))[\w:.\-]*[ \t>]"),
     Rule("xml_attr", _XML_ATTR, _mask_xml, rb"(?i)key=\"[^\"]*(?:" + _KEYWORDS + rb")"),
     Rule("after_word", _AFTER_WORD, _mask_after_word,

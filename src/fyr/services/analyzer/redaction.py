@@ -269,7 +269,7 @@ def redact_bundle(raw: RolloutBundle) -> RedactedBundle:
     # a secret found by its context is masked everywhere else too, when it is shaped like one (a value
     # such as `expired` under `token:` must not mask every "expired" of the logs)
     promoted = {f.strip() for f in found if "\n" not in f and env_value_is_secret("", f)}
-    literals = Literals(spec_values | promoted)
+    literals = Literals(spec_values, raw_only=promoted)
     if literals:
         second = literals.mask
 
