@@ -84,6 +84,17 @@ SAMPLES: list[tuple[str, str, str]] = [
     ("ansi_key", "\x1b[36mpassword\x1b[0m=C0lour3dPw \x1b[2mok\x1b[0m", "C0lour3dPw"),
     ("ansi_printed", "password\\x1b[0m=Pr1ntedEsc", "Pr1ntedEsc"),
     ("ansi_token", "\x1b[33m" + GITLAB + "\x1b[0m", GITLAB),
+    ("kubectl_literal", "kubectl create secret generic x --from-literal=password=Fr0mLit3ral", "Fr0mLit3ral"),
+    ("url_fragment", "GET /cb#access_token=Fr4gm3ntTok&x=1", "Fr4gm3ntTok"),
+    ("netrc", "machine api.example.com login bob password hunter2x", "hunter2x"),
+    ("redis_cli", "+ redis-cli -h redis -a R3disCliPw ping", "R3disCliPw"),
+    ("sshpass", "sshpass -p Ssh9passPw ssh deploy@host", "Ssh9passPw"),
+    ("okta_ssws", "Authorization: SSWS 00QCjAl4MlV-WPXM-ABCDEFGHIJKL", "00QCjAl4MlV-WPXM-ABCDEFGHIJKL"),
+    ("kubeconfig_key", "    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo=",
+     "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo="),
+    ("jvm_prop", "java -Dspring.datasource.password=JvmPr0pPw -jar app.jar", "JvmPr0pPw"),
+    ("helm_set", "helm upgrade x --set auth.postgresPassword=HelmSetPw9", "HelmSetPw9"),
+    ("xml", "<add key=\"DbPassword\" value=\"XmlCfgPw1\"/>", "XmlCfgPw1"),
     # random value after a credential word
     ("after_word", "the api key is 8fK2mQ9xR4tL7wZ3", "8fK2mQ9xR4tL7wZ3"),
 ]

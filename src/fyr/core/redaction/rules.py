@@ -135,7 +135,7 @@ _JDBC = re.compile(r"(?i)(?:jdbc:oracle:[a-z0-9]+:@?|\bsqlplus[ \t]+)(?P<user>[^
 
 _AUTH_HEADER = re.compile(
     r"(?i)(?P<head>\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?)"
-    r"(?:(?P<scheme>bearer|basic|token|digest|negotiate|apikey|sharedkey|aws4-hmac-sha256|hmac)[ \t]+)?"
+    r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9\-]{1,24})[ \t]+(?=[^\s\"',;]))?"
     r"(?P<value>[^\s\"',;]+(?:,[ \t]*[A-Za-z]+=[^\s\"',;]+)*)"
 )
 _BEARER = re.compile(r"(?i)(?P<head>\b(?:bearer|token)[ \t]+)(?P<value>[A-Za-z0-9\-._~+/]{8,}=*)")
@@ -183,6 +183,9 @@ def _mask_cookie(m: re.Match[str]) -> tuple[str, str | None]:
 # `-u user:pass`, `--user user:pass`, `--proxy-user=u:p` (curl, wget, httpie)
 _USER_PASS = re.compile(r"(?<![\w-])(?:-u|-U|--user|--proxy-user|--auth|-a)(?:[ \t]+|=|(?=[^\s-]))[\"']?"
                         r"(?P<user>[^\s:\"']+):(?P<value>[^\s\"']+)")
+# `redis-cli -a X`, `sshpass -p X`, .netrc `machine h login u password X`
+_TOOL_SECRET = re.compile(r"(?i)(?:\bredis-cli\b.*?(?<![\w-])-a|\bsshpass\b.*?(?<![\w-])-p"
+                          r"|\bmachine[ \t]+\S+[ \t]+login[ \t]+\S+[ \t]+password)[ \t]+(?P<value>[^\s\-][^\s]*)")
 # mysql -pSECRET / --password=SECRET (mysql, mariadb, mysqldump, mysqladmin)
 _MYSQL_P = re.compile(r"(?i)\b(?:mysql\w*|mariadb\w*)\b.*?(?<![\w-])-p(?P<value>[^\s\-\"'][^\s\"']*)")
 # `docker login -p X`, `helm registry login --password X`
@@ -216,7 +219,7 @@ def _mask_quoted(m: re.Match[str]) -> tuple[str, str | None]:
 _AUTH_SCHEMES = frozenset({"bearer", "basic", "token", "digest", "negotiate", "apikey", "sharedkey", "hmac"})
 # k=v, k: v, "k": "v", k => v, \"k\":\"v\" — the key judged by its words (keys.is_credential_key)
 _KV = re.compile(
-    r"(?P<lead>^|[\s\"'{,;&?(\[/:<>|]|\\\")"
+    r"(?P<lead>^|[\s\"'{,;&?#=(\[/:<>|]|\\\")"
     r"(?P<key>[A-Za-z_$@][\w.\-$@]{0,80}?)(?P<kq>\\?[\"'])?[ \t]*(?P<op>=>|=|:(?!//|:))[ \t]*"
     r"(?P<value>\\\"(?:[^\"\\\n]|\\[^\"\n])*\\\"|\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'"
     r"|(?![{\[|>\\])[^\s&;,\"'})\]]+(?P<rest>(?:[ \t]+[^\s&;,\"'})\]=:#]+(?![=:\w]))*))"
@@ -299,6 +302,7 @@ LINE_RULES: tuple[Rule, ...] = (
     Rule("user_pass_flag", _USER_PASS, _masked_value, rb"(?:^|\s)-(?:u|U|a|-user|-proxy-user|-auth)"),
     Rule("mysql_p", _MYSQL_P, _masked_value, rb"(?i)(?:mysql|mariadb)[^\n]*\s-p"),
     Rule("login_p", _LOGIN_P, _masked_value, rb"(?i)login[^\n]*\s-p[ \t]"),
+    Rule("tool_secret", _TOOL_SECRET, _masked_value, rb"(?i)redis-cli|sshpass|machine[ \t]"),
     Rule("flag_eq", _FLAG_EQ, _masked_value, rb"-(?i:[\w.\-]*(?:pass|pwd|secret|token|key|credential|auth)[\w.\-]*)="),
     Rule("flag_sep", _FLAG_SEP, _mask_flag_sep, rb"(?:^|\s)--?(?i:[\w.\-]*(?:" + _KEYWORDS + rb"))[\w.\-]*[ \t]",
          "key"),
