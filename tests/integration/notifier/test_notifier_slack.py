@@ -323,3 +323,19 @@ async def test_thread_reply_whose_answer_was_lost_is_found_in_the_thread_not_rep
     async with database.session() as s:
         r = await repo.get_rollout(s, rid)
         assert r is not None and r.recovery_attempts == 2
+
+
+async def test_a_message_holding_a_secret_is_given_up_never_posted(database: Database, slack: SlackFake) -> None:
+    settings = make_settings(slack)
+    leaky = await add_failed(database, "api", channel="#payments",
+                             summary="api exits: it printed sk_live_4eC39HqLyjWDarjtT1zdp7dc")
+    clean = await add_failed(database, "web", channel="#payments")
+
+    async def settled() -> bool:
+        return (await _status(database, leaky))[0] != NotifyStatus.PENDING and await _sent(database, clean)
+
+    async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
+        await wait_for(settled)
+    assert (await _status(database, leaky))[0] != NotifyStatus.SENT
+    assert all("4eC39HqLyjWDarjtT1zdp7dc" not in (m.text + repr(m.blocks)) for m in slack.messages)
+    assert len(slack.messages) == 1  # the clean one
