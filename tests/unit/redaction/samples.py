@@ -95,6 +95,9 @@ SAMPLES: list[tuple[str, str, str]] = [
     ("jvm_prop", "java -Dspring.datasource.password=JvmPr0pPw -jar app.jar", "JvmPr0pPw"),
     ("helm_set", "helm upgrade x --set auth.postgresPassword=HelmSetPw9", "HelmSetPw9"),
     ("xml", "<add key=\"DbPassword\" value=\"XmlCfgPw1\"/>", "XmlCfgPw1"),
+    ("aws_configure", "aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("prose_quoted", 'login failed: your password is "hunter2" (expired)', "hunter2"),
     # random value after a credential word
     ("after_word", "the api key is 8fK2mQ9xR4tL7wZ3", "8fK2mQ9xR4tL7wZ3"),
 ]

@@ -127,7 +127,7 @@ _EVIDENCE = re.compile(
     r"|v?\d+(?:[.\-_]\d+)*(?:[.\-+][0-9a-z.]+)?"  # versions, numbers
     r"|\d{4}-\d\d-\d\d(?:[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?)?"  # timestamps
     r"|[a-z][a-z.\-]*(?::\d+)?|[A-Z][A-Z_]*"  # hostnames, plain words, CONSTANT_NAMES
-    r"|[\w.\-]+(?:/[\w.\-]+)+(?::[\w.\-]+)?(?:@sha256:[0-9a-f]{64})?"  # image references
+    r"|[a-z0-9.\-]+(?::\d+)?(?:/[a-z0-9._\-]+)+(?::[\w.\-]+)?(?:@sha256:[0-9a-f]{64})?"  # image references
     r"|[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*(?:\.[A-Z][A-Za-z0-9_$]*)+(?:\.[a-z][A-Za-z0-9_]*)?"  # Java names
     r")$"
 )

@@ -220,7 +220,7 @@ _AUTH_SCHEMES = frozenset({"bearer", "basic", "token", "digest", "negotiate", "a
 # k=v, k: v, "k": "v", k => v, \"k\":\"v\" — the key judged by its words (keys.is_credential_key)
 _KV = re.compile(
     r"(?P<lead>^|[\s\"'{,;&?#=(\[/:<>|]|\\\")"
-    r"(?P<key>[A-Za-z_$@][\w.\-$@]{0,80}?)(?P<kq>\\?[\"'])?[ \t]*(?P<op>=>|=|:(?!//|:))[ \t]*"
+    r"(?P<key>[A-Za-z_$@][A-Za-z0-9_.\-$@]{0,80}?)(?P<kq>\\?[\"'])?[ \t]*(?P<op>=>|=|:(?!//|:))[ \t]*"
     r"(?P<value>\\\"(?:[^\"\\\n]|\\[^\"\n])*\\\"|\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'"
     r"|(?![{\[|>\\])[^\s&;,\"'})\]]+(?P<rest>(?:[ \t]+[^\s&;,\"'})\]=:#]+(?![=:\w]))*))"
 )
@@ -242,6 +242,8 @@ def _mask_kv(m: re.Match[str]) -> tuple[str, str | None]:
     if not is_credential_key(key, in_query=lead in ("?", "&")) and not _random_under_bare_key(key, m.group("value")):
         return m.group(0), None
     value = m.group("value")
+    if m.group("kq") and value[:1] not in ("'", '"', "\\") and re.match(r"[ \t]+:", m.string[m.end("kq"):]):
+        return m.group(0), None  # kubelet prose: `volume "creds" : secret "db-creds" not found`
     rest = m.group("rest") or ""
     line_key = m.group("op") != "=" and m.string[: m.start("key")].strip(" \t-\"'") == ""
     if rest and not line_key:
@@ -272,7 +274,7 @@ def _mask_xml(m: re.Match[str]) -> tuple[str, str | None]:
 
 # --- layer 3: a random-looking value right after a credential word --------------------------------
 _AFTER_WORD = re.compile(
-    r"(?i)\b(?:api[ _-]?key|access[ _-]?key|secret(?:[ _-]key)?|token|password|passwd|pwd|credentials?"
+    r"(?i)(?<![A-Za-z])(?:api[ _-]?key|access[ _-]?key|secret(?:[ _-]key)?|token|password|passwd|pwd|credentials?"
     r"|signature|auth[ _-]?key)\b(?:[ \t]+(?:is|was|of|for[ \t]+\S+|with|using|set[ \t]+to|value))?[ \t]+[\"'`]?"
     r"(?P<value>[A-Za-z0-9+/_\-.=~!@#$%^&*]{12,})"
 )
@@ -285,6 +287,13 @@ def _mask_after_word(m: re.Match[str]) -> tuple[str, str | None]:
     start = m.start("value")
     return m.string[m.start() : start] + MASK + m.string[start + len(value) : m.end()], value
 
+
+# `password is "hunter2"`, `with password 'x'`: a quoted value right after a credential word, in prose
+_QUOTED_AFTER_WORD = re.compile(
+    r"(?i)(?<![A-Za-z])(?:(?:password|passwd|passphrase|pwd)[ \t]+(?:(?:is|was|set[ \t]+to|of)[ \t]*:?[ \t]*)?"
+    r"|(?:secret|token|api[ _-]?key)[ \t]+(?:is|was|set[ \t]+to)[ \t]*:?[ \t]*)"  # `secret "db-creds" not found`
+    r"(?P<value>\"[^\"\n]{3,200}\"|'[^'\n]{3,200}'|`[^`\n]{3,200}`)"
+)
 
 _KEYWORDS = rb"pass|pwd|pw|secret|token|key|auth|cred|sess|cookie|sig|dsn|jwt|otp|bearer"
 # `key` alone is everywhere (`"keys":`, `cache_key=`): only with a qualifier, in a query, or before a random value
@@ -311,6 +320,8 @@ LINE_RULES: tuple[Rule, ...] = (
          rb"\\?[\"']?[0-9A-Za-z+/=_\-]{20}", "op", _KV_ANCHOR),
     Rule("xml", _XML, _mask_xml, rb"<(?i:[\w:.\-]*(?:" + _KEYWORDS + rb"))[\w:.\-]*[ \t>]"),
     Rule("xml_attr", _XML_ATTR, _mask_xml, rb"(?i)key=\"[^\"]*(?:" + _KEYWORDS + rb")"),
+    Rule("quoted_after_word", _QUOTED_AFTER_WORD, _mask_quoted,
+         rb"(?i:password|passwd|passphrase|pwd|secret|token|api[ _-]?key)[ \t]+(?:(?:is|was|set[ \t]+to|of)[ \t]*:?[ \t]*)?[\"'`]"),
     Rule("after_word", _AFTER_WORD, _mask_after_word,
          rb"(?i:key|secret|token|password|passwd|pwd|credential|signature)[ \t]"),
 )
