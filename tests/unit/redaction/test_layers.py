@@ -165,7 +165,8 @@ EVIDENCE_LINES = [
     'FATAL:  password authentication failed for user "app"',
     "couldn't find key api-token in Secret shop/shop-secrets",
     "token_count=12 tokenizer=cl100k_base max_tokens=4000",
-    "Back-off pulling image \"registry.acme.io/shop/api@sha256:0d5f7c2b8e1a4f6d9c3b2a1e0f9d8c7b6a5e4d3c2b1a0f9e8d7c6b5a4e3d2c1b\"",
+    "Back-off pulling image \"registry.acme.io/shop/api@sha256:"
+    "0d5f7c2b8e1a4f6d9c3b2a1e0f9d8c7b6a5e4d3c2b1a0f9e8d7c6b5a4e3d2c1b\"",
     "MountVolume.SetUp failed for volume \"creds\" : secret \"db-creds\" not found",
     '{"ts":"2026-11-27T10:00:00Z","keys":2938,"trace":"a6eb8c9ebd69fe29d76d4330f1446bea"}',
     "commit 8f3a2b1c9d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a by alice, request 123e4567-e89b-12d3-a456-426614174000",

@@ -321,7 +321,8 @@ LINE_RULES: tuple[Rule, ...] = (
     Rule("xml", _XML, _mask_xml, rb"<(?i:[\w:.\-]*(?:" + _KEYWORDS + rb"))[\w:.\-]*[ \t>]"),
     Rule("xml_attr", _XML_ATTR, _mask_xml, rb"(?i)key=\"[^\"]*(?:" + _KEYWORDS + rb")"),
     Rule("quoted_after_word", _QUOTED_AFTER_WORD, _mask_quoted,
-         rb"(?i:password|passwd|passphrase|pwd|secret|token|api[ _-]?key)[ \t]+(?:(?:is|was|set[ \t]+to|of)[ \t]*:?[ \t]*)?[\"'`]"),
+         rb"(?i:password|passwd|passphrase|pwd|secret|token|api[ _-]?key)[ \t]+"
+         rb"(?:(?:is|was|set[ \t]+to|of)[ \t]*:?[ \t]*)?[\"'`]"),
     Rule("after_word", _AFTER_WORD, _mask_after_word,
          rb"(?i:key|secret|token|password|passwd|pwd|credential|signature)[ \t]"),
 )
