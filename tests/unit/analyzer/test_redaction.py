@@ -62,7 +62,7 @@ CASES = [
     ("session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
      "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "eyJ****"),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx4Z\nQ29uZmlk\n-----END RSA PRIVATE KEY-----\nnext",
-     "MIIEowIBAAKCAQEAx4Z", "-----BEGIN RSA PRIVATE KEY-----****-----END RSA PRIVATE KEY-----\nnext"),
+     "MIIEowIBAAKCAQEAx4Z", "-----BEGIN RSA PRIVATE KEY-----\n****\n****\n-----END RSA PRIVATE KEY-----\nnext"),
     ('{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBg\\n-----END PRIVATE KEY-----\\n"}',
      "MIIEvQIBADANBg", "-----BEGIN PRIVATE KEY-----****-----END PRIVATE KEY-----"),
     ('{"user": "bob", "password": "hunter2!", "api_key": "k-123"}', "hunter2!", '"password": "****"'),

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fyr.core.redaction import MASK
 from fyr.models.analysis import AnalysisResult, Category
 from fyr.models.bundle import parse_bundle
 from fyr.services.analyzer.logs import digest_log
@@ -133,8 +134,14 @@ def test_masking_never_grows_past_the_budget_nor_removes_a_decisive_line(lines: 
     after = digest_log(redacted.logs[0].text, source="x")
     assert [(b.line_no, b.kind) for b in after.decisive] == [(b.line_no, b.kind) for b in before.decisive]
     assert after.total_lines == before.total_lines
+    for raw_line, line in zip(normalise_for_digest(text).split("\n"), redacted.logs[0].text.split("\n"),
+                              strict=True):
+        assert len(line) <= max(len(raw_line), 2 * len(MASK) + 8) + len(MASK) * line.count(MASK)
     result = analyze_bundle(redacted, context_tokens=budget)
     assert result.context_tokens <= budget
+    for log in result.reduced_context.get("logs", []):
+        for block in log.get("decisive", []):
+            assert len(block["line"]) <= 2000  # the line budget of the top decisive line
     out = json.dumps(result.reduced_context)
     assert not any(s in out for s in SECRETS)
 

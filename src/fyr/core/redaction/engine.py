@@ -72,7 +72,10 @@ def _redact_pem(text: str, found: list[str] | None) -> str:
         else:
             stop = end + len(end_marker)
         out.append(text[pos : m.start()])
-        out.append(f"-----BEGIN {label}-----{MASK}-----END {label}-----")
+        # every body line becomes one mask: the log keeps its line count (digests number lines)
+        body = text[m.end() : end if end != -1 else stop]
+        lines = re.sub(r"[^\n]+", MASK, body) if "\n" in body.strip("\n") or body.startswith("\n") else MASK
+        out.append(f"-----BEGIN {label}-----{lines}" + (f"-----END {label}-----" if end != -1 else ""))
         if found is not None:
             found.append(text[m.start() : stop])
         pos = stop
