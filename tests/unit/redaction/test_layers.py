@@ -180,6 +180,7 @@ def test_evidence_lines_are_left_intact(line: str) -> None:
 
 
 def test_a_pem_block_is_masked_line_by_line_so_the_log_keeps_its_line_numbers() -> None:
-    text = "start\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx4Z\nQ29uZmlk\n-----END RSA PRIVATE KEY-----\nFATAL x"
+    text = ("start\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx4Z\nQ29uZmlk\n-----END RSA PRIVATE KEY-----\n"
+            "FATAL x")
     out = redact_text(text)
     assert out.count("\n") == text.count("\n") and "MIIEow" not in out and out.endswith("\nFATAL x")

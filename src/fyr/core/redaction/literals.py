@@ -22,6 +22,7 @@ import ahocorasick_rs
 
 __all__ = ["MIN_LITERAL", "Literals", "encodings"]
 
+_CHUNK_CHARS = 1 << 20
 MIN_LITERAL = 6  # shorter values would mask ordinary words and numbers all over the logs
 
 
@@ -70,9 +71,26 @@ class Literals:
         return self._automaton is not None and bool(self._byte_spans(text.encode("utf-8", errors="surrogatepass")))
 
     def mask(self, text: str, mask: str) -> str:
-        """`text` with every occurrence of any form replaced by `mask`; `text` itself when there is none."""
+        """`text` with every occurrence of any form replaced by `mask`; `text` itself when there is none.
+
+        Works in ~1 MiB pieces cut at newlines (no form holds a newline), so a large clean log is
+        never copied whole and a large dirty one at most once."""
         if self._automaton is None:
             return text
+        parts: list[str] = []
+        changed = False
+        pos = 0
+        while pos < len(text):
+            end = text.find("\n", pos + _CHUNK_CHARS)
+            end = len(text) if end == -1 else end + 1
+            chunk = text[pos:end] if pos or end < len(text) else text
+            masked = self._mask_chunk(chunk, mask)
+            changed = changed or masked is not chunk
+            parts.append(masked)
+            pos = end
+        return "".join(parts) if changed else text
+
+    def _mask_chunk(self, text: str, mask: str) -> str:
         data = text.encode("utf-8", errors="surrogatepass")
         spans = self._byte_spans(data)
         if not spans:
@@ -85,4 +103,3 @@ class Literals:
             pos = stop
         out.append(data[pos:])
         return b"".join(out).decode("utf-8", errors="surrogatepass")
-
