@@ -169,11 +169,12 @@ def _apply_prefiltered(text: str, found: list[str] | None) -> str:
     return b"".join(out).decode("utf-8", errors="surrogatepass")
 
 
-def _apply_lines(text: str, found: list[str] | None) -> str:
+def _apply_lines(text: str, found: list[str] | None) -> list[str]:
+    """The text in ~1 MiB pieces cut at newlines, each redacted; `[text]` itself when nothing changed."""
     parts: list[str] = []
     changed = False
     pos = 0
-    while pos < len(text):  # ~1 MiB chunks cut at newlines: bounded copies, nothing copied when clean
+    while pos < len(text):  # bounded copies; nothing copied when clean
         end = text.find("\n", pos + _CHUNK_CHARS)
         end = len(text) if end == -1 else end + 1
         chunk = text[pos:end] if pos or end < len(text) else text
@@ -181,7 +182,7 @@ def _apply_lines(text: str, found: list[str] | None) -> str:
         changed = changed or redacted is not chunk
         parts.append(redacted)
         pos = end
-    return "".join(parts) if changed else text
+    return parts if changed else [text]
 
 
 class Redactor:
@@ -191,13 +192,19 @@ class Redactor:
         self.literals = literals if literals is not None else Literals()
 
     def redact(self, text: str, found: list[str] | None = None) -> str:
+        pieces = self.redact_pieces(text, found)
+        return pieces[0] if len(pieces) == 1 else "".join(pieces)
+
+    def redact_pieces(self, text: str, found: list[str] | None = None) -> list[str]:
+        """`redact` as ~1 MiB pieces (cut at newlines), so that a caller running another pass over
+        them (the literals of the secrets found here) copies a large log once, not three times."""
         text = normalise(text)
         text = _redact_pem(text, found)
         text = _redact_blocks(text, found)
-        text = _apply_lines(text, found)
+        pieces = _apply_lines(text, found)
         if self.literals:
-            text = self.literals.mask(text, MASK)
-        return text
+            pieces = [self.literals.mask(p, MASK) for p in pieces]
+        return pieces
 
 
 _PLAIN = Redactor()

@@ -263,7 +263,7 @@ def redact_bundle(raw: RolloutBundle) -> RedactedBundle:
     replicasets = [redact_k8s_object(rs, text=text, tag=tag) for rs in raw.replicasets]
     pods = [redact_k8s_object(p, text=text, tag=tag) for p in raw.pods]
     events = [redact_k8s_object(ev, text=text, tag=tag) for ev in raw.events]
-    logs = [entry.model_copy(update={"text": text(entry.text)}) for entry in raw.logs]
+    log_pieces = [first.redact_pieces(entry.text, found) for entry in raw.logs]
     git = raw.git.model_copy(update=_map_strings(raw.git.model_dump(), text)) if raw.git is not None else None
 
     # a secret found by its context is masked everywhere else too, when it is shaped like one (a value
@@ -278,7 +278,12 @@ def redact_bundle(raw: RolloutBundle) -> RedactedBundle:
 
         deployment, replicasets, pods, events = (_map_strings(x, again) for x in (deployment, replicasets, pods,
                                                                                      events))
-        logs = [entry.model_copy(update={"text": again(entry.text)}) for entry in logs]
+        for pieces in log_pieces:
+            for i, piece in enumerate(pieces):
+                pieces[i] = again(piece)  # in place: each pass-1 piece is freed as it is replaced
+    logs = [entry.model_copy(update={"text": pieces[0] if len(pieces) == 1 else "".join(pieces)})
+            for entry, pieces in zip(raw.logs, log_pieces, strict=True)]
+    del log_pieces
     bundle = raw.model_copy(update={"deployment": deployment, "replicasets": replicasets, "pods": pods,
                                     "events": events, "logs": logs, "git": git})
     return RedactedBundle(bundle, literals, len(found), _key=_BUILD)
