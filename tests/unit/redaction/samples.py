@@ -98,6 +98,8 @@ SAMPLES: list[tuple[str, str, str]] = [
     ("aws_configure", "aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
      "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
     ("prose_quoted", 'login failed: your password is "hunter2" (expired)', "hunter2"),
+    ("twilio_pair", 'Client("AC0123456789abcdef0123456789abcdef", "9f8e7d6c5b4a39281706f5e4d3c2b1a0")',
+     "9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
     # random value after a credential word
     ("after_word", "the api key is 8fK2mQ9xR4tL7wZ3", "8fK2mQ9xR4tL7wZ3"),
 ]

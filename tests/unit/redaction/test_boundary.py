@@ -150,3 +150,10 @@ def normalise_for_digest(text: str) -> str:
     from fyr.core.redaction import normalise
 
     return normalise(text)
+
+
+def test_an_object_field_named_as_a_credential_is_masked_whatever_its_value() -> None:
+    raw = _bundle("x\n")
+    raw["deployment"]["metadata"].setdefault("annotations", {})["ci.acme.io/deploy-token"] = "plainvalue42"
+    out = json.dumps(redact_bundle(parse_bundle(raw)).bundle.to_json_dict())
+    assert "plainvalue42" not in out and "ci.acme.io/deploy-token" in out

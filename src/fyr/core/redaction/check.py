@@ -29,7 +29,7 @@ __all__ = ["SecretLeak", "check_clean", "leaks"]
 _SHAPES = shapes_pattern()
 _URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{0,30}://[^\s:/?#@\"'<>\\]{0,256}:(?P<value>[^\s@/\"'<>\\]{1,512})@"
                            r"(?=[^\s@/])")
-_PEM = re.compile(r"-----BEGIN (?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY(?: BLOCK)?-----(?!\*{4})")
+_PEM = re.compile(r"-----BEGIN (?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY(?: BLOCK)?-----(?:\\n|\s)*[A-Za-z0-9+/]{16}")
 
 
 class SecretLeak(PermanentError):

@@ -115,6 +115,9 @@ def _mask_shape(m: re.Match[str]) -> tuple[str, str | None]:
 
 
 # --- layer 2: credential context -----------------------------------------------------------------
+# Twilio's auth token is 32 bare hex digits: a secret by its place right after an account SID
+_TWILIO_PAIR = re.compile(r"(?<![A-Za-z0-9])AC[a-f0-9]{32}[\"',:;/ \t]{1,6}(?P<value>[a-f0-9]{32})(?![A-Za-z0-9])")
+
 _URL = re.compile(
     r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]{0,30}://)(?P<user>[^\s:/?#@\"'<>\\]{0,256})"
     r"(?::(?P<value>[^\s@/\"'<>\\]{1,512}))?@(?=[^\s@/])"
@@ -301,6 +304,7 @@ _KV_WORDS = (rb"pass|pwd|pw|secret|token|auth|cred|sess|cookie|sig|dsn|jwt|otp|b
              rb"(?:" + "|".join(sorted(KEY_QUALIFIERS)).encode() + rb")[_.\-]?key")
 _KV_ANCHOR = re.compile(r"(?i)pass|pwd|pw|secret|token|auth|cred|sess|cookie|sig|dsn|jwt|otp|bearer|sas|key")
 LINE_RULES: tuple[Rule, ...] = (
+    Rule("twilio_pair", _TWILIO_PAIR, _masked_value, rb"AC[a-f0-9]{32}[\"',:;/ \t]{1,6}[a-f0-9]{32}"),
     Rule("shape", _SHAPES, _mask_shape, b"|".join(s.condition.encode() for s in SHAPES)),
     Rule("url_userinfo", _URL, _mask_url, rb"://[^\s/@]*@", "scheme"),
     Rule("jdbc", _JDBC, _masked_value, rb"(?i)jdbc:oracle|sqlplus"),

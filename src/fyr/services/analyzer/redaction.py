@@ -147,9 +147,11 @@ def _redact_mapping(obj: Mapping[str, Any], text: Callable[[str], str], tag: _Ta
         elif key in ("args", "command") and isinstance(value, list):
             out[key] = _redact_args(value, text)
         elif key == "annotations" and isinstance(value, Mapping):
-            out[key] = {k: _walk(v, text, tag) for k, v in value.items() if k != _LAST_APPLIED}
+            out[key] = _redact_mapping({k: v for k, v in value.items() if k != _LAST_APPLIED}, text, tag)
         elif is_secret and key in ("data", "stringData") and isinstance(value, Mapping):
             out[key] = {k: MASK for k in value}
+        elif isinstance(value, str) and is_credential_key(key) and not is_placeholder(value):
+            out[key] = MASK  # e.g. an annotation `ci/deploy-token: ...`: its key says what it is
         elif key == "httpHeaders" and isinstance(value, list):
             out[key] = [{**h, "value": MASK} if isinstance(h, Mapping) and "value" in h else h for h in value]
         else:
