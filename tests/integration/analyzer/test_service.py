@@ -216,3 +216,19 @@ async def test_one_bad_rollout_does_not_stop_the_others(database: Database) -> N
     await run_until(database, llm_settings(None), stop_when, source=StaticBundleSource(factory=factory))
     row = await rollout(database, ids[0])
     assert row.analysis_status == AnalysisStatus.PENDING and "bug in a bundle factory" in (row.analysis_error or "")
+
+
+async def test_a_model_answer_holding_a_secret_is_never_stored_the_rules_analysis_is(database: Database) -> None:
+    from tests.fakes.openai_api import answer_from_rules
+
+    def leaky(body: dict[str, Any]) -> dict[str, Any]:
+        answer = answer_from_rules(body)
+        answer["summary"] = f"{answer['summary']} (it used sk_live_4eC39HqLyjWDarjtT1zdp7dc)"
+        return answer
+
+    async with FakeOpenAI(answer=leaky) as fake:
+        [rid] = await seed_failed(database, 1)
+        await run_until(database, llm_settings(fake), all_analysed(database, [rid]), source=crash_source())
+    [(analysis, metric)] = await analyses_of(database, rid)
+    assert analysis.model_name == "rules" and metric.fallback
+    assert "4eC39HqLyjWDarjtT1zdp7dc" not in repr(analysis.analysis)
