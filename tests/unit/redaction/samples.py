@@ -100,6 +100,15 @@ SAMPLES: list[tuple[str, str, str]] = [
     ("prose_quoted", 'login failed: your password is "hunter2" (expired)', "hunter2"),
     ("twilio_pair", 'Client("AC0123456789abcdef0123456789abcdef", "9f8e7d6c5b4a39281706f5e4d3c2b1a0")',
      "9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+    ("ldapsearch", "ldapsearch -x -D cn=admin,dc=acme -w LdapB1ndPw -b dc=acme", "LdapB1ndPw"),
+    ("openssl", "openssl pkcs12 -in a.p12 -passin pass:P12Passw0rd -nodes", "P12Passw0rd"),
+    ("keytool", "keytool -importkeystore -srcstorepass St0rePass9 -deststorepass St0rePass9", "St0rePass9"),
+    ("sqlcmd", "sqlcmd -S db -U sa -P SqlSaPw9x -Q 'select 1'", "SqlSaPw9x"),
+    ("mongo_p", "mongosh --host db -u admin -p M0ngoPw77 --authenticationDatabase admin", "M0ngoPw77"),
+    ("htpasswd", "htpasswd -bc /etc/nginx/.htpasswd admin HtP4sswd9", "HtP4sswd9"),
+    ("smtp_auth", "C: AUTH PLAIN AGFsaWNlAHMzY3JldFNtdHA=", "AGFsaWNlAHMzY3JldFNtdHA="),
+    ("gitlab_private_token", "curl --header 'PRIVATE-TOKEN: a1b2c3d4e5f6g7h8' https://gitlab/api", "a1b2c3d4e5f6g7h8"),
+    ("german", "db.kennwort=Geh31mPw!", "Geh31mPw!"),
     # random value after a credential word
     ("after_word", "the api key is 8fK2mQ9xR4tL7wZ3", "8fK2mQ9xR4tL7wZ3"),
 ]

@@ -29,7 +29,9 @@ CREDENTIAL_WORDS = frozenset({
     "apikey", "credential", "credentials", "creds", "cred", "cookie", "cookies", "signature", "sig", "dsn",
     "auth", "authorization", "authtoken", "sessionid", "sessid", "jsessionid", "phpsessid", "session",
     "privatekey", "accesskey", "secretkey", "appkey", "masterkey", "passkey", "sas", "otp", "totp",
-    "bearer", "jwt", "csrftoken", "xsrf", "htpasswd", "pgpassword", "mysqlpwd",
+    "bearer", "jwt", "csrftoken", "xsrf", "htpasswd", "pgpassword", "mysqlpwd", "storepass", "keypass",
+    "srcstorepass", "deststorepass", "srckeypass", "destkeypass", "passin", "passout", "kennwort", "passwort",
+    "senha", "wachtwoord", "contrasena",
 })
 # Compound lowercase keys (`dbpassword`, `accesstoken`) end with one of these.
 _COMPOUND_ENDINGS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "credential",

@@ -187,8 +187,15 @@ def _mask_cookie(m: re.Match[str]) -> tuple[str, str | None]:
 _USER_PASS = re.compile(r"(?<![\w-])(?:-u|-U|--user|--proxy-user|--auth|-a)(?:[ \t]+|=|(?=[^\s-]))[\"']?"
                         r"(?P<user>[^\s:\"']+):(?P<value>[^\s\"']+)")
 # `redis-cli -a X`, `sshpass -p X`, .netrc `machine h login u password X`
-_TOOL_SECRET = re.compile(r"(?i)(?:\bredis-cli\b.*?(?<![\w-])-a|\bsshpass\b.*?(?<![\w-])-p"
-                          r"|\bmachine[ \t]+\S+[ \t]+login[ \t]+\S+[ \t]+password)[ \t]+(?P<value>[^\s\-][^\s]*)")
+_TOOL_SECRET = re.compile(
+    r"(?:(?i:\bredis-cli\b).*?(?<![\w-])-a|(?i:\b(?:sshpass|mongo|mongosh)\b).*?(?<![\w-])-p"
+    r"|(?i:\bldap\w+\b).*?(?<![\w-])-w|(?i:\b(?:sqlcmd|bcp|zip)\b).*?(?<![\w-])-P"
+    r"|(?i:\bhtpasswd\b)[ \t]+-\w*b\w*(?:[ \t]+\S+){2}"
+    r"|(?i:\bmachine[ \t]+\S+[ \t]+login[ \t]+\S+[ \t]+password)"
+    r"|(?i:\bAUTH[ \t]+(?:PLAIN|LOGIN|CRAM-MD5|XOAUTH2)))[ \t]+(?P<value>[^\s\-][^\s]*)"
+)
+# openssl `-passin pass:X`, `-passout env:`-free forms; `-k X` is openssl's legacy password flag
+_OPENSSL_PASS = re.compile(r"(?i)(?<![\w-])-pass(?:in|out|word)?[ \t]+(?:pass|file|env|fd):(?P<value>[^\s\"']+)")
 # mysql -pSECRET / --password=SECRET (mysql, mariadb, mysqldump, mysqladmin)
 _MYSQL_P = re.compile(r"(?i)\b(?:mysql\w*|mariadb\w*)\b.*?(?<![\w-])-p(?P<value>[^\s\-\"'][^\s\"']*)")
 # `docker login -p X`, `helm registry login --password X`
@@ -300,9 +307,11 @@ _QUOTED_AFTER_WORD = re.compile(
 
 _KEYWORDS = rb"pass|pwd|pw|secret|token|key|auth|cred|sess|cookie|sig|dsn|jwt|otp|bearer"
 # `key` alone is everywhere (`"keys":`, `cache_key=`): only with a qualifier, in a query, or before a random value
-_KV_WORDS = (rb"pass|pwd|pw|secret|token|auth|cred|sess|cookie|sig|dsn|jwt|otp|bearer|sas|"
+_KV_WORDS = (rb"pass|pwd|pw|secret|token|auth|cred|sess|cookie|sig|dsn|jwt|otp|bearer|sas|kennwort|senha|wachtwoord|"
+             rb"contrase|"
              rb"(?:" + "|".join(sorted(KEY_QUALIFIERS)).encode() + rb")[_.\-]?key")
-_KV_ANCHOR = re.compile(r"(?i)pass|pwd|pw|secret|token|auth|cred|sess|cookie|sig|dsn|jwt|otp|bearer|sas|key")
+_KV_ANCHOR = re.compile(
+    r"(?i)pass|pwd|pw|secret|token|auth|cred|sess|cookie|sig|dsn|jwt|otp|bearer|sas|key|kennwort|senha|wachtwoord|contrase")
 LINE_RULES: tuple[Rule, ...] = (
     Rule("twilio_pair", _TWILIO_PAIR, _masked_value, rb"AC[a-f0-9]{32}[\"',:;/ \t]{1,6}[a-f0-9]{32}"),
     Rule("shape", _SHAPES, _mask_shape, b"|".join(s.condition.encode() for s in SHAPES)),
@@ -315,7 +324,9 @@ LINE_RULES: tuple[Rule, ...] = (
     Rule("user_pass_flag", _USER_PASS, _masked_value, rb"(?:^|\s)-(?:u|U|a|-user|-proxy-user|-auth)"),
     Rule("mysql_p", _MYSQL_P, _masked_value, rb"(?i)(?:mysql|mariadb)[^\n]*\s-p"),
     Rule("login_p", _LOGIN_P, _masked_value, rb"(?i)login[^\n]*\s-p[ \t]"),
-    Rule("tool_secret", _TOOL_SECRET, _masked_value, rb"(?i)redis-cli|sshpass|machine[ \t]"),
+    Rule("tool_secret", _TOOL_SECRET, _masked_value,
+         rb"(?i)redis-cli|sshpass|mongo|ldap|sqlcmd|bcp|zip|htpasswd|machine[ \t]|AUTH[ \t]"),
+    Rule("openssl_pass", _OPENSSL_PASS, _masked_value, rb"(?i)-pass(?:in|out|word)?[ \t]+(?:pass|file|env|fd):"),
     Rule("flag_eq", _FLAG_EQ, _masked_value, rb"-(?i:[\w.\-]*(?:pass|pwd|secret|token|key|credential|auth)[\w.\-]*)="),
     Rule("flag_sep", _FLAG_SEP, _mask_flag_sep, rb"(?:^|\s)--?(?i:[\w.\-]*(?:" + _KEYWORDS + rb"))[\w.\-]*[ \t]",
          "key"),
