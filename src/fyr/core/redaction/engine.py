@@ -2,7 +2,8 @@
 
 Order matters:
 1. normalise — ANSI colour codes (real and printed as `\\x1b[0m`/`\\u001b[0m`) and control characters
-   are removed and `\\u003d`-style escapes of punctuation decoded *before* anything is matched, so
+   are removed and `\\u003d`-style escapes of punctuation decoded *before* any rule is matched (per
+   line, on the lines that need it, inside the line pass of step 4), so
    `password\\x1b[0m=hunter2` is seen as `password=hunter2`. Redacting first and stripping later (as
    a digest does) would join a secret back together after the mask missed it.
 2. PEM private key blocks (found with str.find: a lazy `BEGIN.*?END` is quadratic on hostile input).
@@ -85,10 +86,10 @@ def _redact_pem(text: str, found: list[str] | None) -> str:
 
 # --- 3. multi-line forms -----------------------------------------------------------------------------
 _BLOCK_TRIGGER = re2.compile(
-    rb"(?m)(?:[:=][ \t]*[|>][-+0-9]*[ \t]*$|IBAAKC|IBADANBgkqhkiG9w0BAQEFAAS|MHcCAQEE|b3BlbnNzaC1rZXktdjE)")
+    rb"(?m)(?:[:=][ \t]*[|>][-+0-9]*[ \t]*\r?$|IBAAKC|IBADANBgkqhkiG9w0BAQEFAAS|MHcCAQEE|b3BlbnNzaC1rZXktdjE)")
 _BLOCK_KEY = re.compile(r"^(?P<indent>[ \t]*)(?:-[ \t]+)?[\"']?(?P<key>[^\s:=\"']+)[\"']?[ \t]*[:=][ \t]*[|>][-+0-9]*"
-                        r"[ \t]*$")
-_BASE64_LINE = re.compile(r"^[ \t]*[A-Za-z0-9+/]{4,}={0,2}[ \t]*$")
+                        r"[ \t]*\r?$")
+_BASE64_LINE = re.compile(r"^[ \t]*[A-Za-z0-9+/]{4,}={0,2}[ \t]*\r?$")
 
 
 def _indent(line: str) -> int:
@@ -136,7 +137,13 @@ def _redact_blocks(text: str, found: list[str] | None) -> str:
 
 
 # --- 4. line rules -----------------------------------------------------------------------------------
-_PREFILTER = re2.compile(b"|".join(b"(?:" + r.condition + b")" for r in LINE_RULES))
+# A line needs normalising iff it holds one of these (normalise() is the identity on any other line, and
+# line-local: no sequence it removes spans a newline), so it is done here, per candidate line, instead of
+# in a separate pass over the whole text.
+_NEEDS_NORMALISING = (rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2\x9b|\\(?:u001[bB]|x1[bB]|033|e)\[|\^\[\["
+                      rb"|\\u00(?:3[dDcCeE]|2[62]|27)")
+_NORMALISE = re2.compile(_NEEDS_NORMALISING)
+_PREFILTER = re2.compile(b"|".join(b"(?:" + c + b")" for c in (*(r.condition for r in LINE_RULES), _NEEDS_NORMALISING)))
 _PER_RULE: tuple[tuple[re2._Regexp, Rule], ...] = tuple((re2.compile(r.condition), r) for r in LINE_RULES)
 _CHUNK_CHARS = 1 << 20
 
@@ -153,14 +160,19 @@ def _apply_prefiltered(text: str, found: list[str] | None) -> str:
     out: list[bytes] = []
     pos = 0
     for m in _PREFILTER.finditer(data):
-        if m.start() < pos:
+        at = m.start() + 1 if data[m.start() : m.start() + 1] == b"\n" else m.start()  # `(?:^|\s)--flag`
+        if at < pos:
             continue  # another hit on a line already done
-        start = data.rfind(b"\n", 0, m.start()) + 1
-        end = data.find(b"\n", m.end())
+        start = data.rfind(b"\n", 0, at) + 1
+        end = data.find(b"\n", at)
         end = len(data) if end == -1 else end
         raw = data[start:end]
+        line = raw.decode("utf-8", errors="surrogatepass")
+        if _NORMALISE.search(raw):
+            line = normalise(line)
+            raw = line.encode("utf-8", errors="surrogatepass")
         wanted = [rule for condition, rule in _PER_RULE if condition.search(raw)]
-        line = _apply_rules(raw.decode("utf-8", errors="surrogatepass"), found, wanted)
+        line = _apply_rules(line, found, wanted)
         out += [data[pos:start], line.encode("utf-8", errors="surrogatepass")]
         pos = end
     if not out:
@@ -198,10 +210,9 @@ class Redactor:
     def redact_pieces(self, text: str, found: list[str] | None = None) -> list[str]:
         """`redact` as ~1 MiB pieces (cut at newlines), so that a caller running another pass over
         them (the literals of the secrets found here) copies a large log once, not three times."""
-        text = normalise(text)
         text = _redact_pem(text, found)
         text = _redact_blocks(text, found)
-        pieces = _apply_lines(text, found)
+        pieces = _apply_lines(text, found)  # normalises the lines that need it
         if self.literals:
             pieces = [self.literals.mask(p, MASK) for p in pieces]
         return pieces
