@@ -268,8 +268,10 @@ def collect(
     = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Write it unredacted (secrets included; a warning is printed).")]
+    = False,
 ) -> None:
-    """Collect a rollout bundle (the workload, its ReplicaSets or ControllerRevisions, Pods, Events, logs)."""
+    """Collect a rollout bundle (the workload, its ReplicaSets or ControllerRevisions, Pods, Events, logs), redacted."""
     from fyr.offline import collect_command
     from fyr.services.analyzer.offline import parse_target
 
@@ -278,7 +280,7 @@ def collect(
     except ValueError as exc:
         raise fail(str(exc)) from None
     settings = settings_or_exit(kubeconfig=kubeconfig, kube_context=context)
-    run_async(lambda: collect_command(target, output=output, settings=settings))
+    run_async(lambda: collect_command(target, output=output, settings=settings, raw=raw))
 
 
 @db_app.command("upgrade")

@@ -3,15 +3,23 @@
 Every line carries an ISO timestamp, the level and the service name; stdlib loggers (uvicorn,
 sqlalchemy, alembic, kubernetes_asyncio, slack_sdk, httpx) are routed through the same renderer so
 that a service writes one format only.
+
+Fyr's own logs are a copy that leaves the process too: `redact_event` runs the redaction layers over
+every value (error texts carry database URLs, provider errors echo tokens) and masks whole any value
+whose key names a credential, just before rendering, for structlog and stdlib records alike.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from collections.abc import MutableMapping
+from typing import Any, Literal
 
 import structlog
+
+from fyr.core.redaction import MASK, redact_text
+from fyr.core.redaction.keys import is_credential_key, is_placeholder
 
 _QUIET = {"sqlalchemy.engine": logging.WARNING, "aiosqlite": logging.WARNING, "httpx": logging.WARNING,
           "httpcore": logging.WARNING, "openai": logging.WARNING, "uvicorn.access": logging.WARNING,
@@ -24,6 +32,31 @@ def _drop_color_message(
     # uvicorn passes a copy of each message with ANSI colour codes as `extra={"color_message": ...}`.
     event.pop("color_message", None)
     return event
+
+
+_KEPT = frozenset({"timestamp", "level", "service", "logger", "logger_name"})
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+def redact_event(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: no secret in Fyr's own log lines."""
+    for key, value in list(event_dict.items()):
+        if key in _KEPT or key.startswith("_"):
+            continue
+        if isinstance(value, str) and key != "event" and is_credential_key(key) and not is_placeholder(value):
+            event_dict[key] = MASK
+        else:
+            event_dict[key] = _redact_value(value)
+    return event_dict
 
 
 def configure_logging(
@@ -52,7 +85,8 @@ def configure_logging(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *([] if use_console else [structlog.processors.format_exc_info]),
+            structlog.processors.format_exc_info,  # a traceback's text is redacted like the rest
+            redact_event,
             renderer,
         ],
     )

@@ -32,5 +32,5 @@ async def analyze_command(bundle: Path, *, fmt: Literal["json", "text"], llm: st
     return (code, text, "") if code == 0 else (code, "", text)
 
 
-async def collect_command(target: str, *, output: Path | None, settings: Settings) -> int:
-    return await run_collect(target, out=output, settings=settings, progress=sys.stderr.isatty())
+async def collect_command(target: str, *, output: Path | None, settings: Settings, raw: bool = False) -> int:
+    return await run_collect(target, out=output, settings=settings, progress=sys.stderr.isatty(), raw=raw)

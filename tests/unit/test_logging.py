@@ -28,3 +28,20 @@ def test_console_format_is_readable_text() -> None:
     structlog.get_logger().info("slack_message_sent", channel="#team")
     text = out.getvalue()
     assert "slack_message_sent" in text and "channel" in text and not text.lstrip().startswith("{")
+
+
+def test_fyr_own_log_lines_are_redacted_for_structlog_stdlib_and_tracebacks() -> None:
+    out = io.StringIO()
+    configure_logging(service="analyzer", level="INFO", stream=out)
+    structlog.get_logger().warning("db_failed", error="connect postgres://app:S3cretPw9@db/x failed",
+                                   token="xoxb-123-abc", tokens_in=5)
+    logging.getLogger("httpx").error("Authorization: Bearer abcdef123456789 \x1b[36mpassword\x1b[0m=hunter22x")
+    try:
+        raise ValueError("sk_live_4eC39HqLyjWDarjtT1zdp7dc")
+    except ValueError:
+        structlog.get_logger().exception("analysis_crashed")
+    text = out.getvalue()
+    for secret in ("S3cretPw9", "xoxb-123-abc", "abcdef123456789", "hunter22x", "4eC39HqLyjWDarjtT1zdp7dc"):
+        assert secret not in text
+    first = json.loads(text.splitlines()[0])
+    assert first["tokens_in"] == 5 and first["token"] == "****" and first["event"] == "db_failed"

@@ -175,3 +175,31 @@ async def test_events_of_an_unbound_claim_are_collected_and_name_the_missing_sto
     assert rules.category.value == "scheduling"
     assert 'storageclass.storage.k8s.io "fast-ssd" not found' in rules.summary
     assert any('"fast-ssd" not found' in e for e in rules.evidence)
+
+
+_DB_PW = "Tr0ub4dor&3xyz"
+_STRIPE = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+
+
+def _leaky(sim: SimCluster) -> None:
+    d = DeploymentSim(sim, namespace="shop", name="orders", image="registry.acme.io/orders:1.0", replicas=1)
+    d.rollout()
+    d.become_ready()
+    d.rollout(image="registry.acme.io/orders:2.0", env=[{"name": "MYSQL_PWD", "value": _DB_PW}])
+    log = f"connecting with {_DB_PW}\nstripe key {_STRIPE}\n" + PY_CRASH
+    d.crash_loop(restarts=3, previous_log=log, log="starting\n")
+
+
+async def test_collected_bundle_is_redacted_unless_raw_with_a_warning(
+        sim: SimCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _leaky(sim)
+    settings = Settings(_env_file=None, kubeconfig=sim.kubeconfig_path, cluster_name="sim")  # type: ignore[call-arg]
+    out, raw = tmp_path / "orders.json", tmp_path / "orders-raw.json"
+    assert await run_collect("shop/orders", out=out, settings=settings, progress=False) == 0
+    text = out.read_text()
+    assert _DB_PW not in text and _STRIPE not in text and "sk_live_****" in text
+    assert "KeyError: 'DATABASE_URL'" in text  # evidence kept
+    assert "UNREDACTED" not in capsys.readouterr().err
+    assert await run_collect("shop/orders", out=raw, settings=settings, progress=False, raw=True) == 0
+    assert _DB_PW in raw.read_text() and _STRIPE in raw.read_text()
+    assert "UNREDACTED" in capsys.readouterr().err

@@ -246,3 +246,19 @@ async def test_injected_logs_are_flagged_in_the_store_the_metric_the_message_and
     code = await show_command(Settings(_env_file=None, database_url=sqlite_url), rid,  # type: ignore[call-arg]
                               fmt="text")
     assert code == 0 and "possible prompt injection in logs" in capsys.readouterr().out
+
+
+async def test_a_model_answer_holding_a_secret_is_never_stored_the_rules_analysis_is(database: Database) -> None:
+    from tests.fakes.openai_api import answer_from_rules
+
+    def leaky(body: dict[str, Any]) -> dict[str, Any]:
+        answer = answer_from_rules(body)
+        answer["summary"] = f"{answer['summary']} (it used sk_live_4eC39HqLyjWDarjtT1zdp7dc)"
+        return answer
+
+    async with FakeOpenAI(answer=leaky) as fake:
+        [rid] = await seed_failed(database, 1)
+        await run_until(database, llm_settings(fake), all_analysed(database, [rid]), source=crash_source())
+    [(analysis, metric)] = await analyses_of(database, rid)
+    assert analysis.model_name == "rules" and metric.fallback
+    assert "4eC39HqLyjWDarjtT1zdp7dc" not in repr(analysis.analysis)

@@ -333,3 +333,19 @@ async def test_message_links_to_the_history_page_when_a_public_url_is_set(
         await wait_for(lambda: _sent(database, rid))
     [msg] = slack.messages
     assert f"<https://fyr.acme.example/ui/rollouts/{rid}|Open in Fyr>" in str(msg.blocks)
+
+
+async def test_a_message_holding_a_secret_is_given_up_never_posted(database: Database, slack: SlackFake) -> None:
+    settings = make_settings(slack)
+    leaky = await add_failed(database, "api", channel="#payments",
+                             summary="api exits: it printed sk_live_4eC39HqLyjWDarjtT1zdp7dc")
+    clean = await add_failed(database, "web", channel="#payments")
+
+    async def settled() -> bool:
+        return (await _status(database, leaky))[0] != NotifyStatus.PENDING and await _sent(database, clean)
+
+    async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
+        await wait_for(settled)
+    assert (await _status(database, leaky))[0] != NotifyStatus.SENT
+    assert all("4eC39HqLyjWDarjtT1zdp7dc" not in (m.text + repr(m.blocks)) for m in slack.messages)
+    assert len(slack.messages) == 1  # the clean one

@@ -26,6 +26,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import SQLAlchemyError
 
+from fyr.core.redaction import SecretLeak
 from fyr.core.status import StatusThresholds
 from fyr.db import repositories as repo
 from fyr.db.analysis_queries import find_recent_analysis_by_signature
@@ -252,6 +253,7 @@ class Analyzer:
                                          thresholds=StatusThresholds.from_settings(self.settings),
                                          url_policy=self.url_policy)
         context = _with_collection_status(result.reduced_context, fetch)
+        result.check(context, where="context")  # fail closed (SecretLeak is permanent): nothing stored or sent
         if self.model is None:
             await self._store(claim, result, context, result.rules, "rules", {"model_name": "rules"})
             return
@@ -323,6 +325,7 @@ class Analyzer:
         if await self._over_budget(claim, result, context):
             return
         assert self.model is not None
+        result.check(result.rules.model_dump(mode="json"), where="llm_request.rules")
         try:
             async with self.llm_slots:
                 out = await explain(_Explained(context, result.rules), model=self.model,
@@ -360,6 +363,10 @@ class Analyzer:
             if found is None:
                 return False
             analysis = AnalysisResult.model_validate(found.analysis)
+            try:
+                result.check(analysis.model_dump(mode="json"), where="reused_analysis")
+            except SecretLeak:
+                return False
             await repo.complete_analysis(
                 s, claim, analysis=analysis, reduced_context=context, signature=result.signature,
                 reused_from_id=found.id,
@@ -373,6 +380,15 @@ class Analyzer:
 
     async def _store(self, claim: Claim, result: PipelineResult, context: dict[str, Any],
                      analysis: AnalysisResult, outcome: Outcome, metrics: Mapping[str, Any]) -> int:
+        try:
+            result.check(analysis.model_dump(mode="json"), where="analysis")
+        except SecretLeak as exc:
+            if analysis is result.rules:
+                raise
+            # fail closed: a model's answer holding a secret is never stored (nor masked and stored)
+            log.warning("llm_answer_withheld", rollout_id=claim.rollout_id, reason=str(exc))
+            analysis, outcome = result.rules, "fallback"
+            metrics = {**metrics, "model_name": "rules", "fallback": True}
         async with self.db.session() as s:
             analysis_id = await repo.complete_analysis(
                 s, claim, analysis=analysis, reduced_context=context, signature=result.signature,

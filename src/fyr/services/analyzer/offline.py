@@ -2,7 +2,8 @@
 
 `run_analyze` reads a bundle, runs the offline pipeline and prints the §7 JSON (or a text version
 for a person); a bad bundle is exit code 2 with one line naming the problem. `run_collect` writes a
-bundle from a live cluster (kubeconfig from the settings or the usual places) to a file or stdout.
+bundle from a live cluster (kubeconfig from the settings or the usual places) to a file or stdout,
+redacted like everything else that leaves the process (`--raw`, with a warning, for the rare need).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Literal
 
 import structlog
 
+from fyr.core.redaction import SecretLeak
 from fyr.core.status import StatusThresholds
 from fyr.errors import BadBundle, FyrError
 from fyr.models.analysis import AnalysisResult
 from fyr.models.bundle import RolloutBundle, dump_bundle, load_bundle
 from fyr.services.analyzer.guard import UrlPolicy
 from fyr.services.analyzer.pipeline import PipelineResult, analyze_bundle, render_output, render_text
+from fyr.services.analyzer.redaction import redact_bundle
 from fyr.settings import Settings
 
 log = structlog.get_logger()
@@ -40,7 +43,8 @@ async def run_analyze(
     settings: Settings,
     explain: Explain | None = None,
 ) -> tuple[int, str]:
-    """(exit code, text). Exit 0 with the output, or 2 with a one-line error for stderr."""
+    """(exit code, text). Exit 0 with the output, 2 with a one-line error for stderr, 1 when the last
+    secret check refuses what would be printed."""
     started = time.perf_counter()
     try:
         bundle = load_bundle(bundle_path)
@@ -49,8 +53,20 @@ async def run_analyze(
     result = analyze_bundle(bundle, context_tokens=settings.context_tokens,
                             thresholds=StatusThresholds.from_settings(settings),
                             url_policy=UrlPolicy.build(gitlab_hosts=settings.gitlab_hosts))
+    if explain is not None:
+        result.check(result.reduced_context, where="llm_request")
     analysis = result.rules if explain is None else await explain(result)
-    output = render_output(result, analysis, duration_s=time.perf_counter() - started)
+    try:
+        output = render_output(result, analysis, duration_s=time.perf_counter() - started)
+    except SecretLeak as exc:
+        if analysis is result.rules:
+            return EXIT_FAILED, f"nothing printed: {exc}"
+        # fail closed: a model's answer holding a secret is replaced by the rules' analysis
+        log.warning("llm_answer_withheld", reason=str(exc))
+        try:
+            output = render_output(result, result.rules, duration_s=time.perf_counter() - started)
+        except SecretLeak as again:
+            return EXIT_FAILED, f"nothing printed: {again}"
     if fmt == "text":
         return EXIT_OK, render_text(output).rstrip("\n")
     return EXIT_OK, json.dumps(output, ensure_ascii=False, indent=2)
@@ -93,8 +109,14 @@ async def collect_target(
         await api.close()
 
 
-async def run_collect(target: str, *, out: Path | None, settings: Settings, progress: bool) -> int:
-    """Write the bundle to `out` (or stdout). Exit 0, 2 on a bad target, 1 when collection failed."""
+RAW_WARNING = ("fyr: warning: --raw writes the bundle UNREDACTED: env values, tokens and passwords in logs "
+               "are in it as the cluster gave them; do not attach it to a ticket or share it")
+
+
+async def run_collect(target: str, *, out: Path | None, settings: Settings, progress: bool,
+                      raw: bool = False) -> int:
+    """Write the bundle to `out` (or stdout), redacted unless `raw`. Exit 0, 2 on a bad target, 1 when
+    collection failed."""
     def say(msg: str) -> None:
         if progress:
             print(msg, file=sys.stderr, flush=True)
@@ -109,6 +131,10 @@ async def run_collect(target: str, *, out: Path | None, settings: Settings, prog
     except FyrError as exc:
         print(f"fyr: collect {target} failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if raw:
+        print(RAW_WARNING, file=sys.stderr, flush=True)
+    else:
+        bundle = redact_bundle(bundle).bundle  # a bundle is a copy that leaves the process: redacted
     if out is None:
         sys.stdout.write(json.dumps(bundle.to_json_dict(), indent=2, ensure_ascii=False) + "\n")
     else:

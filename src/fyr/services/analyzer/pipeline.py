@@ -1,9 +1,10 @@
 """The offline analyzer pipeline: bundle -> verdict, signals, digests, rules, reduced context.
 
 Pure over a `RolloutBundle` (no cluster, no database, no LLM), so the analyzer service, `fyr analyze`
-and the corpus tests all run the same code. Order matters for secrecy: prepare.py redacts logs and
-event texts before anything is digested, classified or reduced; `render_output` runs one more
-redaction pass over everything it prints, the LLM's answer included.
+and the corpus tests all run the same code. Secrecy: the bundle is redacted once, on entry
+(`redact_bundle` -> `RedactedBundle`, which every later stage requires); what is printed is then only
+*checked* (`render_output` fails closed with SecretLeak), never redacted again, so Fyr's own prose
+("Secret: not found") is never masked.
 """
 
 from __future__ import annotations
@@ -20,15 +21,8 @@ from fyr.models.analysis import AnalysisResult
 from fyr.models.bundle import RolloutBundle
 from fyr.services.analyzer.guard import UrlPolicy, harden_rules
 from fyr.services.analyzer.injection import detect
-from fyr.services.analyzer.prepare import (
-    Scrubber,
-    prepare_logs,
-    raw_log_bytes,
-    rollout_objects,
-    rollout_signals,
-    sensitive_env_values,
-)
-from fyr.services.analyzer.redaction import redact_text
+from fyr.services.analyzer.prepare import prepare_logs, raw_log_bytes, rollout_objects, rollout_signals
+from fyr.services.analyzer.redaction import RedactedBundle, redact_bundle
 from fyr.services.analyzer.reduction import context_tokens as measure_context
 from fyr.services.analyzer.reduction import reduce_bundle
 from fyr.services.analyzer.rules import classify
@@ -45,6 +39,11 @@ class PipelineResult:
     signature: str  # sha256 of (namespace/deployment, category, normalised evidence, image) -> hex[:32]
     raw_log_bytes: int
     context_tokens: int
+    redacted: RedactedBundle  # what the analysis saw; `redacted.check` guards whatever leaves the process
+
+    def check(self, value: Any, *, where: str) -> None:
+        """Fail closed (SecretLeak) if `value` holds a secret masked on entry or one with a telling shape."""
+        self.redacted.check(value, where=where)
 
 
 _VOLATILE = re.compile(r"\b\d+\b")
@@ -63,7 +62,7 @@ def failure_signature(target: str, analysis: AnalysisResult, image: str | None) 
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
-def _memory_limits(bundle: RolloutBundle) -> dict[str, str]:
+def _memory_limits(bundle: RedactedBundle) -> dict[str, str]:
     spec = (bundle.deployment.get("spec") or {}).get("template", {}).get("spec") or {}
     out: dict[str, str] = {}
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
@@ -126,24 +125,24 @@ def failing_unit(bundle: RolloutBundle, verdict: RolloutVerdict) -> str:
 
 
 def analyze_bundle(
-    bundle: RolloutBundle, *, context_tokens: int = 4000, thresholds: StatusThresholds = StatusThresholds(),
-    url_policy: UrlPolicy | None = None,
+    raw: RolloutBundle | RedactedBundle, *, context_tokens: int = 4000,
+    thresholds: StatusThresholds = StatusThresholds(), url_policy: UrlPolicy | None = None,
 ) -> PipelineResult:
-    """Run everything that needs no network on one bundle. The rules' analysis comes out flagged when
-    the context holds instruction-like text, its quotes of such text withheld (guard.harden_rules)."""
+    """Run everything that needs no network on one bundle (redacted here first unless it already is).
+    The rules' analysis comes out flagged when the context holds instruction-like text, its quotes of
+    such text withheld (guard.harden_rules)."""
     budget = context_tokens
+    redacted = raw if isinstance(raw, RedactedBundle) else redact_bundle(raw)
+    bundle = redacted.bundle  # past this point only the redacted copy is read
     verdict = bundle_verdict(bundle, thresholds)
-    objs = rollout_objects(bundle)
-    scrub = Scrubber(sensitive_env_values(bundle))
-    signals = rollout_signals(bundle, objs, scrub)
-    logs = prepare_logs(bundle, objs, scrub)
+    objs = rollout_objects(redacted)
+    signals = rollout_signals(redacted, objs)
+    logs = prepare_logs(redacted, objs)
     target = workload_target(bundle)
     rules = classify(verdict=verdict, signals=signals, logs=logs, target=target + failing_unit(bundle, verdict),
-                     limits=_memory_limits(bundle), probes=_probe_ports(bundle))
-    scrubbed_events = [{**ev, "message": scrub(str(ev.get("message") or ev.get("note") or ""))}
-                       for ev in objs.events]
-    ctx = reduce_bundle(bundle, verdict=verdict, signals=signals, budget_tokens=budget, logs=logs,
-                        events=scrubbed_events, new_rs=objs.new_rs, old_rs=objs.old_rs)
+                     limits=_memory_limits(redacted), probes=_probe_ports(bundle))
+    ctx = reduce_bundle(redacted, verdict=verdict, signals=signals, budget_tokens=budget, logs=logs,
+                        events=objs.events, new_rs=objs.new_rs, old_rs=objs.old_rs)
     git_urls = (bundle.git.pipeline_url, bundle.git.mr_url) if bundle.git else ()
     policy = (url_policy or UrlPolicy()).with_context(ctx, urls=git_urls)
     rules = harden_rules(rules, detect(ctx), policy)
@@ -152,23 +151,15 @@ def analyze_bundle(
         reduced_context=ctx,
         rules=rules,
         signature=failure_signature(target, rules, verdict.image),
-        raw_log_bytes=raw_log_bytes(bundle),
+        raw_log_bytes=raw_log_bytes(raw),
         context_tokens=measure_context(ctx),
+        redacted=redacted,
     )
 
 
-def _redact_all(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {k: _redact_all(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_all(v) for v in value]
-    return value
-
-
 def render_output(result: PipelineResult, analysis: AnalysisResult, *, duration_s: float) -> dict[str, Any]:
-    """The `fyr analyze --format json` object, exactly the ARCHITECTURE §7 shape."""
+    """The `fyr analyze --format json` object, exactly the ARCHITECTURE §7 shape; SecretLeak if the
+    last check finds a secret in it (the caller prints nothing then)."""
     v = result.verdict
     out = {
         "rollout": {"status": v.status.value, "reason": v.reason, "message": v.message},
@@ -180,8 +171,8 @@ def render_output(result: PipelineResult, analysis: AnalysisResult, *, duration_
             "duration_s": round(duration_s, 3),
         },
     }
-    redacted: dict[str, Any] = _redact_all(out)
-    return redacted
+    result.check(out, where="output")
+    return out
 
 
 _ICON = {"FAILED": "✗", "SUCCESS": "✓", "ROLLING_OUT": "…", "PENDING": "…", "SUPERSEDED": "–", "DELETED": "–"}

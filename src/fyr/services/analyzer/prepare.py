@@ -1,69 +1,22 @@
-"""From a bundle to redacted, digested evidence: the step before rules and reduction.
+"""From a redacted bundle to digested evidence: the step before rules and reduction.
 
-Secrets are masked here, once, before anything is digested, classified or put into a context:
-`redact_text` catches credentials with a recognisable shape, and on top of that the literal values
-of sensitive env vars of the pod templates are masked wherever they show up in logs and events
-(an app that prints its own password has no key=value around it). Which pods count: only those of
-the new ReplicaSet; the rollout's failure is never explained by the old one.
+Everything here reads a `RedactedBundle` (redaction.py): secrets were masked once, on entry, before
+anything is digested, classified or put into a context. Which pods count: only those of the new
+ReplicaSet; the rollout's failure is never explained by the old one.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fyr.core.status import find_new_replicaset, pods_of_replicaset
 from fyr.models.bundle import RolloutBundle
 from fyr.services.analyzer.logs import digest_log
-from fyr.services.analyzer.redaction import MASK, find_secrets, redact_text
+from fyr.services.analyzer.redaction import RedactedBundle
 from fyr.services.analyzer.rules import LogEvidence
 from fyr.services.analyzer.signals import Signal, events_for, extract_signals
-
-_SENSITIVE_NAME = re.compile(
-    r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH|DSN|PRIVATE|CERT|SALT|SIGNING|COOKIE|SESSION", re.I)
-_HIGH_ENTROPY = re.compile(r"^(?=.*[A-Za-z])(?=.*\d)[A-Za-z0-9+/=_.:@\-]{16,}$")
-_MIN_MASKED_LEN = 6
-
-
-def _templates(bundle: RolloutBundle) -> Iterable[Mapping[str, Any]]:
-    yield bundle.deployment.get("spec", {}).get("template", {})
-    for rs in bundle.replicasets:
-        yield (rs.get("spec") or {}).get("template") or {}
-    for pod in bundle.pods:
-        yield {"spec": pod.get("spec") or {}}
-
-
-def sensitive_env_values(bundle: RolloutBundle) -> list[str]:
-    """Literal env values that must never be shown, longest first (so overlapping ones mask fully)."""
-    values: set[str] = set()
-    for tmpl in _templates(bundle):
-        spec = tmpl.get("spec") or {}
-        for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
-            for env in c.get("env") or []:
-                value = env.get("value")
-                if not isinstance(value, str) or len(value) < _MIN_MASKED_LEN:
-                    continue
-                name = str(env.get("name", ""))
-                if _SENSITIVE_NAME.search(name) or _HIGH_ENTROPY.match(value):
-                    values.add(value)
-                # e.g. the password inside DATABASE_URL=postgres://app:pw@db/x, not the whole URL
-                values.update(s for s in find_secrets(value) if len(s) >= _MIN_MASKED_LEN)
-    return sorted(values, key=len, reverse=True)
-
-
-class Scrubber:
-    """redact_text plus masking of the bundle's sensitive env values."""
-
-    def __init__(self, values: Sequence[str]) -> None:
-        self._values = [v for v in values if v]
-        self._pattern = re.compile("|".join(re.escape(v) for v in self._values)) if self._values else None
-
-    def __call__(self, text: str) -> str:
-        if self._pattern is not None:
-            text = self._pattern.sub(MASK, text)
-        return redact_text(text)
 
 
 @dataclass(frozen=True)
@@ -90,7 +43,7 @@ def _claims(pods: Iterable[Mapping[str, Any]]) -> set[str]:
             for v in (p.get("spec") or {}).get("volumes") or [] if isinstance(v.get("persistentVolumeClaim"), dict)}
 
 
-def rollout_objects(bundle: RolloutBundle) -> RolloutObjects:
+def rollout_objects(bundle: RedactedBundle) -> RolloutObjects:
     new_rs = find_new_replicaset(bundle.deployment, bundle.replicasets)
     others = [rs for rs in bundle.replicasets if rs is not new_rs]
     old_rs = max(others, key=_revision) if others else None
@@ -108,16 +61,13 @@ def rollout_objects(bundle: RolloutBundle) -> RolloutObjects:
     return RolloutObjects(new_rs, old_rs, pods, events_for(bundle.events, names=names, uids=uids))
 
 
-def rollout_signals(bundle: RolloutBundle, objs: RolloutObjects, scrub: Scrubber) -> list[Signal]:
-    signals = extract_signals(
+def rollout_signals(bundle: RedactedBundle, objs: RolloutObjects) -> list[Signal]:
+    return extract_signals(
         deployment=bundle.deployment,
         replicasets=[objs.new_rs] if objs.new_rs is not None else [],
         pods=objs.pods,
         events=objs.events,
     )
-    for sig in signals:
-        sig.message = scrub(sig.message)
-    return signals
 
 
 def _init_containers(pods: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
@@ -128,8 +78,8 @@ def _init_containers(pods: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
     return out
 
 
-def prepare_logs(bundle: RolloutBundle, objs: RolloutObjects, scrub: Scrubber) -> list[LogEvidence]:
-    """Digests of the new ReplicaSet's container logs, redacted before digesting."""
+def prepare_logs(bundle: RedactedBundle, objs: RolloutObjects) -> list[LogEvidence]:
+    """Digests of the new ReplicaSet's container logs (redacted on entry, before digesting)."""
     pod_names = {str(p["metadata"]["name"]) for p in objs.pods}
     inits = _init_containers(objs.pods)
     pods_known = bool(bundle.pods)  # a bundle with logs but no pod objects: keep every log
@@ -140,11 +90,12 @@ def prepare_logs(bundle: RolloutBundle, objs: RolloutObjects, scrub: Scrubber) -
         if not entry.text:
             continue
         source = f"{entry.pod}/{entry.container}" + (" (previous)" if entry.previous else "")
-        digest = digest_log(scrub(entry.text), source=source)
+        digest = digest_log(entry.text, source=source)
         out.append(LogEvidence(entry.pod, entry.container, entry.previous,
                                (entry.pod, entry.container) in inits, digest))
     return out
 
 
-def raw_log_bytes(bundle: RolloutBundle) -> int:
-    return sum(len(entry.text.encode("utf-8")) for entry in bundle.logs)
+def raw_log_bytes(bundle: RolloutBundle | RedactedBundle) -> int:
+    # isascii() is O(1) in CPython: a 200 MB ASCII log is not encoded (copied) just to be measured
+    return sum(len(e.text) if e.text.isascii() else len(e.text.encode("utf-8", "surrogatepass")) for e in bundle.logs)

@@ -2,9 +2,8 @@
 
 What it holds (ARCHITECTURE §5): the rollout header, signals grouped across pods with counts, events
 deduplicated with counts, the pod-template change new vs previous ReplicaSet, and per-log digests
-(decisive lines with a little context, templates with counts, first and last lines). Everything in
-it was redacted before it got here (prepare.py), and one more `redact_text` pass runs over every
-string on the way out.
+(decisive lines with a little context, templates with counts, first and last lines). It is built from
+a `RedactedBundle` only: everything in it was redacted on entry, once.
 
 The budget is a hard limit, counted with cl100k_base over exactly the JSON that is sent
 (`context_json`). When the evidence does not fit, the least useful parts go first, in a fixed order
@@ -20,8 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fyr.core.status import RolloutVerdict
-from fyr.models.bundle import RolloutBundle
-from fyr.services.analyzer.redaction import redact_k8s_object, redact_text
+from fyr.services.analyzer.redaction import RedactedBundle
 from fyr.services.analyzer.rules import LogEvidence
 from fyr.services.analyzer.signals import Signal, normalise
 from fyr.services.analyzer.template_diff import template_diff
@@ -94,7 +92,7 @@ def _clip(text: str, limit: int) -> str:
     return text[:head] + " … " + text[-(limit - head - 3):]
 
 
-def set_header(bundle: RolloutBundle, verdict: RolloutVerdict) -> dict[str, Any]:
+def set_header(bundle: RedactedBundle, verdict: RolloutVerdict) -> dict[str, Any]:
     """A StatefulSet's stuck ordinal or a DaemonSet's failing nodes, and their own counts."""
     status = bundle.deployment.get("status") or {}
     out: dict[str, Any] = {"update_revision": verdict.new_replicaset}
@@ -117,7 +115,7 @@ def _pod_ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
 
 
-def _header(bundle: RolloutBundle, verdict: RolloutVerdict, level: _Level) -> dict[str, Any]:
+def _header(bundle: RedactedBundle, verdict: RolloutVerdict, level: _Level) -> dict[str, Any]:
     dep = bundle.deployment
     status = dep.get("status") or {}
     spec = dep.get("spec") or {}
@@ -130,7 +128,7 @@ def _header(bundle: RolloutBundle, verdict: RolloutVerdict, level: _Level) -> di
         "revision": verdict.revision,
         "status": verdict.status.value,
         "reason": verdict.reason,
-        "message": _clip(redact_text(verdict.message), level.line_chars),
+        "message": _clip(verdict.message, level.line_chars),
         "image": verdict.image,
         "new_replicaset": verdict.new_replicaset,
         "replicas": {
@@ -147,7 +145,7 @@ def _header(bundle: RolloutBundle, verdict: RolloutVerdict, level: _Level) -> di
         out["decisive"] = f"{verdict.decisive_pod}/{verdict.decisive_container or '?'}"
     if level.conditions:
         out["conditions"] = [
-            {k: _clip(redact_text(str(c[k])), level.line_chars) for k in ("type", "status", "reason", "message")
+            {k: _clip(str(c[k]), level.line_chars) for k in ("type", "status", "reason", "message")
              if c.get(k) is not None}
             for c in status.get("conditions") or []
         ]
@@ -163,7 +161,7 @@ def _events(events: Sequence[Mapping[str, Any]], level: _Level) -> list[dict[str
             continue
         involved = ev.get("involvedObject") or ev.get("regarding") or {}
         kind = str(involved.get("kind") or "?")
-        message = redact_text(str(ev.get("message") or ev.get("note") or ""))
+        message = str(ev.get("message") or ev.get("note") or "")
         key = (etype, reason, kind, normalise(message))
         count = int(ev.get("count") or (ev.get("series") or {}).get("count") or 1)
         group = groups.get(key)
@@ -191,7 +189,7 @@ def _signals(signals: Sequence[Signal], level: _Level) -> list[dict[str, Any]]:
     for sig in signals[: level.signals]:
         d = sig.to_dict()
         if "message" in d:
-            d["message"] = _clip(redact_text(d["message"]), level.line_chars)
+            d["message"] = _clip(d["message"], level.line_chars)
         out.append(d)
     return out
 
@@ -228,25 +226,25 @@ def _digest(le: LogEvidence, same: int, level: _Level, *, top: bool = False) -> 
         for i, b in enumerate(blocks):
             # the top decisive line of the top log is never clipped by the level (only by _squeeze)
             chars = _TOP_LINE_CHARS if top and i == 0 else level.line_chars
-            block: dict[str, Any] = {"line": _clip(redact_text(b.line), chars), "line_no": b.line_no}
+            block: dict[str, Any] = {"line": _clip(b.line, chars), "line_no": b.line_no}
             if b.count > 1:
                 block["count"] = b.count
             if level.context_lines and b.context:
                 ctx = [c for c in b.context if c != b.line][: level.context_lines]
-                block["context"] = [_clip(redact_text(c), level.line_chars) for c in ctx]
+                block["context"] = [_clip(c, level.line_chars) for c in ctx]
             out["decisive"].append(block)
     if d.total_lines <= len(d.last_lines):  # a short log: its tail is all of it
         if level.last_lines:
-            out["all_lines"] = [_clip(redact_text(x), level.line_chars) for x in d.last_lines[-level.last_lines:]]
+            out["all_lines"] = [_clip(x, level.line_chars) for x in d.last_lines[-level.last_lines:]]
         return out
     repeated = [(t, n) for t, n in d.templates if n > 1]  # a template seen once says nothing a line doesn't
     if level.templates and repeated:
-        out["templates"] = [{"template": _clip(redact_text(t), level.line_chars), "count": n}
+        out["templates"] = [{"template": _clip(t, level.line_chars), "count": n}
                             for t, n in repeated[: level.templates]]
     if level.first_lines and d.first_lines:
-        out["first_lines"] = [_clip(redact_text(x), level.line_chars) for x in d.first_lines[: level.first_lines]]
+        out["first_lines"] = [_clip(x, level.line_chars) for x in d.first_lines[: level.first_lines]]
     if level.last_lines and d.last_lines:
-        out["last_lines"] = [_clip(redact_text(x), level.line_chars) for x in d.last_lines[-level.last_lines:]]
+        out["last_lines"] = [_clip(x, level.line_chars) for x in d.last_lines[-level.last_lines:]]
     return out
 
 
@@ -257,10 +255,10 @@ def _template_of(rs: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
 
 
 def _args_redactor(args: list[Any]) -> list[Any]:
-    return list(redact_k8s_object({"args": args})["args"])
+    return list(args)  # redacted on entry
 
 
-def _change(bundle: RolloutBundle, new_rs: Mapping[str, Any] | None, old_rs: Mapping[str, Any] | None,
+def _change(bundle: RedactedBundle, new_rs: Mapping[str, Any] | None, old_rs: Mapping[str, Any] | None,
             level: _Level) -> dict[str, Any] | None:
     if level.change == "none":
         return None
@@ -281,18 +279,8 @@ def _change(bundle: RolloutBundle, new_rs: Mapping[str, Any] | None, old_rs: Map
     return diff
 
 
-def _deep_redact(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {k: _deep_redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_redact(v) for v in value]
-    return value
-
-
 def _build(
-    bundle: RolloutBundle, verdict: RolloutVerdict, signals: Sequence[Signal], logs: Sequence[LogEvidence],
+    bundle: RedactedBundle, verdict: RolloutVerdict, signals: Sequence[Signal], logs: Sequence[LogEvidence],
     events: Sequence[Mapping[str, Any]], new_rs: Mapping[str, Any] | None, old_rs: Mapping[str, Any] | None,
     level: _Level,
 ) -> dict[str, Any]:
@@ -313,8 +301,7 @@ def _build(
             ctx["logs_omitted"] = dropped
     if level is not _FULL:
         ctx["reduced"] = level.name
-    redacted: dict[str, Any] = _deep_redact(ctx)
-    return redacted
+    return ctx
 
 
 def _top_line(ctx: dict[str, Any]) -> tuple[str, str] | None:
@@ -369,7 +356,7 @@ def _truncate_strings(value: Any, limit: int) -> Any:
 
 
 def reduce_bundle(
-    bundle: RolloutBundle,
+    bundle: RedactedBundle,
     *,
     verdict: RolloutVerdict,
     signals: Sequence[Signal],
@@ -382,8 +369,8 @@ def reduce_bundle(
 ) -> dict[str, Any]:
     """The reduced context, guaranteed to measure at most `budget_tokens` with `context_json`.
 
-    `logs`, `events`, `new_rs`, `old_rs` come from prepare.py (already redacted and restricted to the
-    new ReplicaSet); `events` defaults to all events of the bundle.
+    `logs`, `events`, `new_rs`, `old_rs` come from prepare.py (restricted to the new ReplicaSet);
+    `events` defaults to all events of the bundle.
     """
     evs = list(bundle.events) if events is None else list(events)
     ctx: dict[str, Any] = {}

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import structlog
 from prometheus_client import CollectorRegistry
 
+from fyr.core.redaction import SecretLeak, check_clean
 from fyr.core.routing import Routing, load_routing
 from fyr.db import actions as actions_db
 from fyr.db import notify_queries as nq
@@ -293,6 +294,11 @@ class Notifier:
                 await self._record(job, found[0], found[1], plan.thread_ts, outcome="found_existing",
                                    team=plan.team)
         blocks = None if job.text_only else plan.message.blocks
+        try:
+            # the last check before the message leaves: fail closed, never mask and post
+            check_clean({"text": plan.message.text, "blocks": blocks}, where="slack_message")
+        except SecretLeak as exc:
+            await self._give_up(job, str(exc))
         try:
             if plan.update_ts is not None:
                 await self.sink.update(plan.channel, plan.update_ts, plan.message.text, blocks)

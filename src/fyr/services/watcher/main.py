@@ -24,6 +24,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fyr.core.kubeclient import make_api_client
+from fyr.core.redaction import redact_text
 from fyr.core.status import RolloutVerdict, StatusThresholds
 from fyr.db import repositories as repo
 from fyr.db.base import utcnow
@@ -379,7 +380,9 @@ class RolloutRecorder:
                                      at=w.seen_at)
         current = RolloutStatus(row.status)
         if current != v.status and repo.can_transition(current, v.status):
-            await repo.transition(s, row, v.status, reason=v.reason, message=v.message, at=w.seen_at)
+            # the message is stored and posted: kubelet/condition texts may carry credentials (pull URLs)
+            message = redact_text(v.message) if v.message else v.message
+            await repo.transition(s, row, v.status, reason=v.reason, message=message, at=w.seen_at)
             current = v.status
         return (w.uid, v.generation, current)
 
