@@ -125,7 +125,8 @@ _SHORT_KIND = {"Deployment": "", "StatefulSet": "sts ", "DaemonSet": "ds "}
 
 def _workload(r: Rollout) -> str:
     """`namespace/name`, with kubectl's short kind first for StatefulSets (`sts`) and DaemonSets (`ds`)."""
-    return f"{_SHORT_KIND.get(r.kind, r.kind + ' ')}{r.namespace}/{r.deployment}"
+    kind = r.kind or "Deployment"  # a row built in memory has no server default yet
+    return f"{_SHORT_KIND.get(kind, kind + ' ')}{r.namespace}/{r.deployment}"
 
 
 def rollouts_table(rows: list[Rollout], *, where: str) -> Table:
