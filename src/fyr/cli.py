@@ -376,7 +376,7 @@ def main() -> None:
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)
-    except Exception as exc:
+    except Exception as exc:  # the CLI's last resort: one clean line instead of a traceback
         if os.environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG":
             raise
         first = (str(exc).splitlines() or [""])[0][:300]

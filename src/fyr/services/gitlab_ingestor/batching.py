@@ -100,7 +100,7 @@ class GroupCommit(Generic[I, R]):
         if len(batch) > 1:
             try:
                 results = await self._run_batch([e.item for e in batch])
-            except Exception as exc:  # isolate the failure, then retry singly
+            except Exception as exc:  # noqa: BLE001 - any batch failure: isolate it, then retry singly
                 if not self._isolate(exc):
                     for entry in batch:
                         if not entry.future.done():
@@ -116,7 +116,7 @@ class GroupCommit(Generic[I, R]):
         for entry in batch:
             try:
                 result = await self._run_one(entry.item)
-            except Exception as exc:  # handed to the waiting request, raised there
+            except Exception as exc:  # noqa: BLE001 - not swallowed: handed to the waiting request, raised there
                 if not entry.future.done():
                     entry.future.set_exception(exc)
             else:
