@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -20,6 +21,7 @@ from fyr.db.engine import Database
 from fyr.db.migrate import ensure_database, sync_url, upgrade
 
 MYSQL_ENV = "FYR_TEST_MYSQL_URL"
+TASK_GRACE_SECONDS = 1.0  # how long a test's tasks may take to finish after the test returned
 TABLES = ("analysis_flights", "analysis_metrics", "analyses", "webhook_deliveries", "gitlab_metadata", "rollouts",
           "rollout_actions", "workload_mutes")
 
@@ -119,6 +121,8 @@ def demo_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = keep / "fyr.db"
     assert db.exists(), res.stderr[-2000:]
     return db
+
+
 TOOLS = Path(__file__).resolve().parent.parent / ".cache" / "tools"
 
 
@@ -140,3 +144,43 @@ def kubectl() -> Path:
 def helm() -> Path:
     """The real helm 4 binary (cached by scripts/fetch_tools.py)."""
     return _tool("helm")
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_tasks(request: pytest.FixtureRequest) -> None:
+    """Every async test is checked for asyncio tasks it left running (see `_tasks_finished`)."""
+    if pytest_asyncio.is_async_test(request.node):
+        request.getfixturevalue("_tasks_finished")
+
+
+@pytest_asyncio.fixture
+async def _tasks_finished() -> AsyncIterator[None]:
+    """Fail a test that leaves tasks running on its loop once it and its fixtures have finished.
+
+    Set up before the test's other fixtures, so torn down after them: a fixture that stops its own
+    server or service is not blamed. A task still running after a short grace period is cancelled
+    (so it cannot disturb the next test) and named in the failure.
+    """
+    loop = asyncio.get_running_loop()
+    before = asyncio.all_tasks(loop)
+    yield
+    me = asyncio.current_task()
+    deadline = loop.time() + TASK_GRACE_SECONDS
+    while True:
+        left = [t for t in asyncio.all_tasks(loop) - before if t is not me and not t.done()]
+        if not left or loop.time() >= deadline:
+            break
+        await asyncio.sleep(0.02)
+    if left:
+        names = sorted(_describe(t) for t in left)
+        for task in left:
+            task.cancel()
+        await asyncio.wait(left, timeout=TASK_GRACE_SECONDS)
+        pytest.fail(f"the test left {len(left)} asyncio task(s) running: {'; '.join(names)}")
+
+
+def _describe(task: asyncio.Task[object]) -> str:
+    coro = task.get_coro()
+    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+    where = f" ({code.co_filename}:{code.co_firstlineno})" if code is not None else ""
+    return f"{task.get_name()} {getattr(coro, '__qualname__', coro)!r}{where}"
