@@ -152,6 +152,7 @@ class FakeOpenAI:
         self.in_flight = 0
         self.max_in_flight = 0
         self._runner: web.AppRunner | None = None
+        self._handlers: set[asyncio.Task[Any]] = set()
 
     @property
     def base_url(self) -> str:
@@ -170,6 +171,9 @@ class FakeOpenAI:
         self.request_times.append(time.monotonic())
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             failure = self.failures.popleft() if self.failures else None
             if failure is not None and failure.hang_s:
@@ -185,6 +189,8 @@ class FakeOpenAI:
             return web.json_response(self._completion(body))
         finally:
             self.in_flight -= 1
+            if task is not None:
+                self._handlers.discard(task)
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
         args = self.answer(body)
@@ -233,6 +239,12 @@ class FakeOpenAI:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        # aiohttp's shutdown gives up waiting on a handler still hanging or sleeping but leaves it
+        # running: end it here, so a stopped server leaves no task behind.
+        leftover = [t for t in self._handlers if not t.done()]
+        for t in leftover:
+            t.cancel()
+        await asyncio.gather(*leftover, return_exceptions=True)
 
     async def __aenter__(self) -> FakeOpenAI:
         return await self.start()
