@@ -91,6 +91,7 @@ def _kill_everything_on(url: str, seconds: float) -> None:
     engine.dispose()
 
 
+@pytest.mark.timeout(60)  # a 10 s outage by design, then recovery
 async def test_database_going_away_raises_retryable_errors_then_works_again(mysql_test_url: str) -> None:
     db = Database.from_url(mysql_test_url, pool_size=4)
     outage = 10.0
