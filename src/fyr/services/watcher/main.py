@@ -232,7 +232,7 @@ class RolloutRecorder:
                     await asyncio.sleep(random.uniform(0.005, 0.05))
                 except TransientError:
                     raise
-                except Exception as exc:  # refused, not unavailable: find the poison row by writing alone
+                except Exception as exc:  # noqa: BLE001 - refused, not unavailable: find the poison row alone
                     log.warning("watcher_batch_refused", cluster=self.cluster, rollouts=len(batch),
                                 error_type=type(exc).__name__, error=_short(exc))
                     written += await self._write_alone(batch, left)
@@ -266,7 +266,7 @@ class RolloutRecorder:
                     written += await self._write_batch({ref: [w]})
                 except TransientError:
                     raise
-                except Exception as exc:  # this one transition is the poison: log its key, skip it
+                except Exception as exc:  # noqa: BLE001 - this transition is the poison: log its key, skip it
                     self.health.skipped += 1
                     watcher_metrics().rows_skipped.inc()
                     log.error("rollout_write_skipped", cluster=self.cluster, kind=ref[0], namespace=ref[1], name=ref[2],
