@@ -76,12 +76,13 @@ def test_demo_keep_db_file_twice_preview_progress_and_team_from_routing(tmp_path
     # after its pods recovered: "unknown"); what this test is about is below.
     assert code in (0, 1), tty[-2000:]
     assert db.is_file()  # `--keep x.db` is the database file, not a folder named x.db
-    assert "7/7 scenarios reached their outcome" in out
+    assert "9/9 scenarios reached their outcome" in out
     for step in ("starting the simulated cluster", "sending GitLab webhooks", "shop/checkout: FAILED crash_loop",
-                 "(7/7)"):
+                 "(9/9)"):
         assert step in tty, tty
     pages = sorted(p.name for p in preview.glob("*.html"))
-    assert "index.html" in pages and len(pages) == 8  # six failures, one recovery reply, the index
+    # eight failures, one recovery reply, the recovered message edited in place, the index
+    assert "index.html" in pages and len(pages) == 11
     checkout = next(p for p in preview.glob("*team-payments.html") if "shop/checkout" in p.read_text())
     assert "Rollout failed: shop/checkout" in checkout.read_text() and 'class="fields"' in checkout.read_text()
 
@@ -101,7 +102,7 @@ def test_demo_keep_db_file_twice_preview_progress_and_team_from_routing(tmp_path
                            cwd=tmp_path, timeout=150)
     assert again.returncode in (0, 1), again.stderr[-2000:]
     assert f"Replaced the demo database of an earlier run at {db}" in again.stdout
-    assert "7/7 scenarios reached their outcome" in again.stdout
+    assert "9/9 scenarios reached their outcome" in again.stdout
     second_count = len(json.loads(subprocess.run(
         [*FYR, "rollouts", "list", "--format", "json"], capture_output=True, text=True, env=env, cwd=tmp_path,
         timeout=60).stdout))
