@@ -540,7 +540,7 @@ def report(args: argparse.Namespace, out: Outcome) -> int:
           f"wrong category {len(wrong_category)}   429s {out.rate_limited}")
     unjoined: list[str] = []
     if args.hooks != "off":
-        # ARCHITECTURE §4: GitLab metadata reaches the rollout whichever arrives first.
+        # docs/architecture.md 'GitLab correlation': GitLab metadata reaches the rollout whichever arrives first.
         unjoined = [inj.sc.name for inj in out.injected
                     if (r := out.rollouts.get((inj.sc.namespace, inj.sc.name))) is None or not r.pipeline_url]
         print(f"GitLab data: {with_links} messages carry the pipeline link; "

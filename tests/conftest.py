@@ -2,7 +2,7 @@
 
 `database` is a fresh SQLite file per test. `mysql_database` runs against FYR_TEST_MYSQL_URL
 (MariaDB in CI): skipped when the variable is unset, a hard failure when it is set but the server
-does not answer (ARCHITECTURE §10).
+does not answer (docs/architecture.md 'Tests').
 """
 
 from __future__ import annotations

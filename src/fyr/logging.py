@@ -1,4 +1,5 @@
-"""structlog setup: JSON lines off a TTY, readable console on a TTY (seed §19, ARCHITECTURE §8).
+"""structlog setup: JSON lines off a TTY, readable console on a TTY (docs/architecture.md 'Configuration, logging,
+metrics').
 
 Every line carries an ISO timestamp, the level and the service name; stdlib loggers (uvicorn,
 sqlalchemy, alembic, kubernetes_asyncio, slack_sdk, httpx) are routed through the same renderer so

@@ -1,4 +1,5 @@
-"""Settings from the environment and `.env` (seed §18, ARCHITECTURE §8).
+"""Settings from the environment and `.env` (docs/contracts.md 'Settings', docs/architecture.md 'Configuration,
+logging, metrics').
 
 Contract names (`DATABASE_URL`/`MYSQL_URL`, `SLACK_BOT_TOKEN`, `SLACK_API_URL`, `GITLAB_INGESTOR_TOKEN`,
 `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `CLUSTER_NAME`, `LOG_LEVEL`, `DEFAULT_SLACK_CHANNEL`) are read as

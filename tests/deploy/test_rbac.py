@@ -1,4 +1,4 @@
-"""RBAC equals seed §21.1 exactly, parsed from the YAML (plain manifests and the rendered chart).
+"""RBAC equals docs/architecture.md 'Deployment' exactly, parsed from the YAML (plain manifests and the rendered chart).
 
 Seed table, grown by the kinds `kubectl rollout status` knows: watcher get/list/watch on deployments,
 statefulsets, daemonsets, replicasets, controllerrevisions, pods, events; analyzer get/list on the same

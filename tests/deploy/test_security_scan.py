@@ -2,7 +2,8 @@
 
 Every skip is an annotation `checkov.io/skipN: CHECK=reason` next to a comment in the manifest; the
 only skips allowed are these, each for the reason given:
-  CKV_K8S_35  secrets as env vars, not files: seed §21.2 makes env vars from a Secret the contract.
+  CKV_K8S_35  secrets as env vars, not files: docs/architecture.md 'Deployment' makes env vars from a Secret the
+  contract.
   CKV_K8S_43  image by digest: the image is built by the user's CI, the digest is unknown here; the
               chart drops this skip as soon as image.digest is set (checked below).
   CKV_K8S_38  token mounted: the watcher and the analyzer read the Kubernetes API with it.

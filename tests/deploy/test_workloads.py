@@ -11,7 +11,7 @@ import pytest
 
 from tests.deploy.conftest import COMPONENTS, rendered_docs
 
-# Which Secret keys each service receives (least privilege; seed §21.2 names the four keys).
+# Which Secret keys each service receives (least privilege; docs/architecture.md 'Deployment' names the four keys).
 SECRET_KEYS = {
     "watcher": {"MYSQL_URL"},
     "ingestor": {"MYSQL_URL", "GITLAB_INGESTOR_TOKEN", "FYR_UI_TOKEN"},

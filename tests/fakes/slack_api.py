@@ -1,6 +1,6 @@
 """A Slack Web API fake on loopback (aiohttp.web), driven in tests by the real slack_sdk client.
 
-Speaks the wire format of WIRE-FORMATS Part B: `POST /api/chat.postMessage` (JSON body, Bearer
+Speaks the wire format of docs/wire-formats.md 'Slack Web API': `POST /api/chat.postMessage` (JSON body, Bearer
 token), `GET /api/conversations.history` and `/api/conversations.replies` (with
 `include_all_metadata`, `oldest`, `limit`, `cursor`), `/api/auth.test`. Failures are HTTP 200 with
 `{"ok": false, "error": ...}` except rate limiting (HTTP 429 + `Retry-After`) and server errors.

@@ -256,7 +256,7 @@ def event(involved: Mapping[str, Any], reason: str, message: str, *, type_: str 
           first: datetime | None = T0, last: datetime | None = None, field_path: str | None = None,
           scheduler: bool = False, source: str = "kubelet", name: str | None = None) -> dict[str, Any]:
     """A core/v1 Event about `involved`. `scheduler=True` gives the events.k8s.io shape read as
-    core/v1: null first/lastTimestamp, eventTime + series, no count (K8S-SIGNALS §4.4)."""
+    core/v1: null first/lastTimestamp, eventTime + series, no count (docs/kubernetes-signals.md 'Events')."""
     meta = involved["metadata"]
     ref: dict[str, Any] = {"kind": involved["kind"], "namespace": meta["namespace"], "name": meta["name"],
                            "uid": meta["uid"], "apiVersion": involved.get("apiVersion", "v1"),

@@ -496,7 +496,8 @@ def test_thresholds_come_from_settings() -> None:
 
 
 def _kubectl_status(dep: dict[str, Any]) -> tuple[str, bool, bool]:
-    """kubectl's DeploymentStatusViewer.Status transcribed (K8S-SIGNALS §1): (message, done, error)."""
+    """kubectl's DeploymentStatusViewer.Status transcribed (docs/kubernetes-signals.md 'How kubectl decides a
+    Deployment'): (message, done, error)."""
     meta, spec, st = dep["metadata"], dep["spec"], dep["status"]
     name = meta["name"]
     if meta["generation"] <= st.get("observedGeneration", 0):

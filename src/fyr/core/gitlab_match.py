@@ -1,4 +1,5 @@
-"""Pure matching rules of GitLab correlation (ARCHITECTURE §4): which staged row fits which rollout,
+"""Pure matching rules of GitLab correlation (docs/architecture.md 'GitLab correlation'): which staged row fits which
+rollout,
 and which rollout fields it may fill. No I/O: fyr.db.correlation runs the queries and calls these.
 
 Precedence: values from Deployment annotations are not overwritten by webhook data; webhook data

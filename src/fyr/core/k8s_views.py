@@ -6,7 +6,8 @@ through the same extraction functions here: the pure function extracts views on 
 extracts once at `apply` time and keeps only the views (slotted, immutable, comparable, so an
 update that changes nothing we read is recognised cheaply).
 
-Facts behind the field choices: /work/shared/design/K8S-SIGNALS.md §2 to §4.
+Facts behind the field choices: docs/kubernetes-signals.md 'How the deployment controller sets conditions', 'Tying
+pods to a generation', 'Pod signals'.
 """
 
 from __future__ import annotations
@@ -310,7 +311,8 @@ def replicaset_view(rs: Mapping[str, Any], fingerprint: str | None = None) -> Re
 
 def event_times(event: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
     """(first seen, last seen). Scheduler events (events.k8s.io read as core/v1) have null
-    first/lastTimestamp and carry eventTime and series.lastObservedTime instead (K8S-SIGNALS §4.4)."""
+    first/lastTimestamp and carry eventTime and series.lastObservedTime instead (docs/kubernetes-signals.md
+    'Events')."""
     event_time = parse_time(event.get("eventTime"))
     first = parse_time(event.get("firstTimestamp")) or event_time
     last = (

@@ -1,9 +1,11 @@
 """The rollout status of one Deployment generation, decided the way `kubectl rollout status` does.
 
 Why this exists: it is the one decision the whole product rests on, so it is a pure function over
-plain data (ARCHITECTURE §2), tested branch by branch. kubectl decides where kubectl decides
-(K8S-SIGNALS §1); on top of that, a pod of the *new* ReplicaSet with a decisive signal fails the
-rollout early instead of ten minutes later at the progress deadline (K8S-SIGNALS §5).
+plain data (docs/architecture.md 'Rollout state machine'), tested branch by branch. kubectl decides where kubectl
+decides
+(docs/kubernetes-signals.md 'How kubectl decides a Deployment'); on top of that, a pod of the *new* ReplicaSet with a
+decisive signal fails the
+rollout early instead of ten minutes later at the progress deadline (docs/kubernetes-signals.md 'What Fyr decides').
 
 Raw objects are camelCase dicts as the API returns them; the watcher's index calls `decide` with
 views it extracted once (fyr.core.k8s_views).
@@ -47,7 +49,8 @@ class StatusThresholds:
     crashloop_restarts: int = 3
     oom_restarts: int = 2
     # Optional early failure for scheduling / FailedCreate / FailedMount older than this; off by default
-    # because capacity may arrive or a ConfigMap may be applied a moment later (ARCHITECTURE §2).
+    # because capacity may arrive or a ConfigMap may be applied a moment later (docs/architecture.md 'Rollout state
+    # machine').
     pending_fail_seconds: float | None = None
 
     @classmethod
@@ -244,7 +247,8 @@ def _pod_events(pod: PodView, events: Sequence[EventView], container: str | None
     return sorted(out, key=lambda e: e.last_seen or datetime.min.replace(tzinfo=UTC), reverse=True)
 
 
-# Permanent vs transient image-pull errors (K8S-SIGNALS §4.5). Markers are phrases with spaces or
+# Permanent vs transient image-pull errors (docs/kubernetes-signals.md 'Image-pull errors: permanent or transient').
+# Markers are phrases with spaces or
 # punctuation so an image *name* (which has neither) cannot match them; quoted parts are removed first.
 _TRANSIENT = (
     "i/o timeout", "timeout", "connection refused", "connection reset", "request canceled",

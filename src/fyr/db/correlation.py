@@ -1,4 +1,5 @@
-"""GitLab correlation (ARCHITECTURE §4): the only SQL that stages GitLab metadata and joins rollouts.
+"""GitLab correlation (docs/architecture.md 'GitLab correlation'): the only SQL that stages GitLab metadata and joins
+rollouts.
 
 Metadata reaches a rollout whichever arrives first. The ingestor *stages* what a webhook says in
 `gitlab_metadata`, keyed by (project path, environment, commit), then attaches it to the rollouts

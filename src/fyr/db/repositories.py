@@ -1,6 +1,7 @@
 """Repositories: the only code that writes SQL for rollouts and analyses.
 
-The database is the queue (ARCHITECTURE §3). Work is claimed in a short transaction: candidates are
+The database is the queue (docs/architecture.md 'The database is the queue'). Work is claimed in a short transaction:
+candidates are
 selected `FOR UPDATE SKIP LOCKED` (MariaDB ≥ 10.6 / MySQL 8; SQLite serialises writers itself),
 stamped with a lease token and an expiry, and committed. The slow work runs outside any
 transaction; its result is written only while the lease token still matches (compare-and-set), so a
@@ -29,7 +30,8 @@ from fyr.models.rollout import AnalysisStatus, NotifyStatus, Origin, Rollout, Ro
 
 S = RolloutStatus
 
-# Legal moves of the rollout state machine (ARCHITECTURE §2). FAILED → SUCCESS is a recovery;
+# Legal moves of the rollout state machine (docs/architecture.md 'Rollout state machine'). FAILED → SUCCESS is a
+# recovery;
 # SUCCESS and SUPERSEDED are final; FAILED is not superseded (it finished, as a failure).
 _ALLOWED: dict[RolloutStatus, frozenset[RolloutStatus]] = {
     S.PENDING: frozenset({S.ROLLING_OUT, S.SUCCESS, S.FAILED, S.SUPERSEDED, S.DELETED}),
@@ -41,7 +43,8 @@ _ALLOWED: dict[RolloutStatus, frozenset[RolloutStatus]] = {
 }
 OPEN = (S.PENDING, S.ROLLING_OUT)
 
-# Deployment annotations that carry GitLab metadata (ARCHITECTURE §4, WIRE-FORMATS A7).
+# Deployment annotations that carry GitLab metadata (docs/architecture.md 'GitLab correlation', docs/wire-formats.md
+# 'Annotations and CI variables').
 ANNOTATION_FIELDS: dict[str, str] = {
     "app.gitlab.com/app": "gitlab_app",
     "app.gitlab.com/env": "gitlab_env",

@@ -1,4 +1,4 @@
-"""GitLab webhooks for the demo's scenarios, shaped like GitLab 17 sends them (WIRE-FORMATS A5)."""
+"""GitLab webhooks for the demo's scenarios, shaped like GitLab 17 sends them (docs/wire-formats.md 'Payloads')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The `analyses` and `analysis_metrics` tables, and the analysis JSON contract (ARCHITECTURE §5, §7)."""
+"""The `analyses` and `analysis_metrics` tables, and the analysis JSON contract (docs/architecture.md 'Analysis
+pipeline', 'The bundle')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The rollout bundle (ARCHITECTURE §7): one failed rollout's evidence in one JSON file.
+"""The rollout bundle (docs/contracts.md 'The bundle'): one failed rollout's evidence in one JSON file.
 
 `fyr collect` writes it from a live cluster, `fyr analyze` reads it, the tests use it as fixtures
 and users attach it to bug reports, so its shape is a contract. Raw Kubernetes objects stay
@@ -69,7 +69,7 @@ class GitInfo(BaseModel):
 
 
 class RolloutBundle(BaseModel):
-    """`{"apiVersion": "fyr/v1", "kind": "RolloutBundle", ...}`: see ARCHITECTURE §7."""
+    """`{"apiVersion": "fyr/v1", "kind": "RolloutBundle", ...}`: see docs/contracts.md 'The bundle'"""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 

@@ -1,4 +1,4 @@
-"""GitLab staging tables (ARCHITECTURE §4): metadata waits here until its rollout is seen.
+"""GitLab staging tables (docs/architecture.md 'GitLab correlation'): metadata waits here until its rollout is seen.
 
 `gitlab_metadata` is keyed by (project, environment, commit); either side (webhook or watcher)
 joins the other when it arrives. `webhook_deliveries` makes a repeated delivery a no-op.

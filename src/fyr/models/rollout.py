@@ -1,4 +1,5 @@
-"""The `rollouts` table (seed §17) with the changes ARCHITECTURE §2-§4 ask for.
+"""The `rollouts` table (docs/architecture.md 'The database is the queue') with the changes docs/architecture.md
+'Rollout state machine' ask for.
 
 Changes from the seed, each made by migration 0001:
 - UNIQUE (cluster, namespace, deployment, generation): a restarted watcher inserts nothing twice.
@@ -136,7 +137,7 @@ class Rollout(Base):
     update_error: Mapped[str | None] = mapped_column(BoundedText())
     analysis_fresh: Mapped[bool] = mapped_column(Boolean, default=False)  # re-analysis: reuse nothing
 
-    # git metadata (ARCHITECTURE §4)
+    # git metadata (docs/architecture.md 'GitLab correlation')
     gitlab_app: Mapped[str | None] = mapped_column(BoundedString(255))
     gitlab_env: Mapped[str | None] = mapped_column(BoundedString(255))
     git_project: Mapped[str | None] = mapped_column(BoundedString(255))

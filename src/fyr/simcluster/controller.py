@@ -3,7 +3,7 @@
 Why it exists: the demo's scenarios, the tests and the benchmark need realistic objects — a new
 ReplicaSet per template change with its `pod-template-hash` and revision annotation, pods owned by
 it, Deployment status counts and conditions as the controller computes them, and the exact reasons,
-messages and events kubelet and the scheduler write (K8S-SIGNALS.md). `DeploymentSim` keeps one
+messages and events kubelet and the scheduler write (docs/kubernetes-signals.md). `DeploymentSim` keeps one
 Deployment's objects and re-applies them to the cluster after each scripted step.
 """
 
@@ -48,7 +48,7 @@ def _without_hash(template: JsonObj) -> JsonObj:
 
 
 IMAGE_PULL_MESSAGES = {
-    # containerd texts (K8S-SIGNALS §4.5)
+    # containerd texts (docs/kubernetes-signals.md 'Image-pull errors: permanent or transient')
     "not_found": 'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": failed to '
                  'resolve reference "{ref}": {ref}: not found',
     "denied": 'rpc error: code = Unknown desc = failed to pull and unpack image "{ref}": failed to resolve '

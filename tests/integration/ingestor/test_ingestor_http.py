@@ -1,7 +1,7 @@
 """The ingestor's HTTP contract: token, limits, malformed bodies, duplicates, unknown events, health.
 
 Every rejected request is checked to have written nothing (webhook_deliveries, gitlab_metadata,
-rollouts). GitLab-facing rules: WIRE-FORMATS A2-A4.
+rollouts). GitLab-facing rules: docs/wire-formats.md 'GitLab webhooks'.
 """
 
 from __future__ import annotations

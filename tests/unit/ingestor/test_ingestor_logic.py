@@ -1,4 +1,5 @@
-"""Pure parts of the ingestor: what each hook stages (WIRE-FORMATS A6), dedupe keys, group commit."""
+"""Pure parts of the ingestor: what each hook stages (docs/wire-formats.md 'Where each Fyr field comes from'), dedupe
+keys, group commit."""
 
 from __future__ import annotations
 

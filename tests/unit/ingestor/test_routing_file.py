@@ -1,4 +1,4 @@
-"""Routing file: project glob -> team and Slack channel (ARCHITECTURE §4)."""
+"""Routing file: project glob -> team and Slack channel (docs/architecture.md 'GitLab correlation')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How slack_sdk / aiohttp errors map onto Fyr's error hierarchy (WIRE-FORMATS B2, B3)."""
+"""How slack_sdk / aiohttp errors map onto Fyr's error hierarchy (docs/wire-formats.md 'Errors', 'Rate limits')."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """initial schema: rollouts, analyses, analysis_metrics, gitlab staging
 
-Differences from the seed's §17 schema, on purpose (ARCHITECTURE §2-§4):
+Differences from the seed design's schema, on purpose (docs/architecture.md 'Rollout state machine'):
 - rollouts: UNIQUE (cluster, namespace, deployment, generation) instead of a plain index, so that a
   restarted watcher records nothing twice; status gains SUPERSEDED (a generation overtaken by a newer
   one before it finished); failure_reason/failure_message; revision, image; lease columns for the

@@ -1,7 +1,7 @@
 """Collect one Deployment's rollout evidence from the API server into a `RolloutBundle`.
 
 What `kubectl describe` plus `kubectl logs [--previous]` would show, gathered the way the analyzer
-needs it (ARCHITECTURE §5): the Deployment, its new and previous ReplicaSets (so the change is
+needs it (docs/architecture.md 'Analysis pipeline'): the Deployment, its new and previous ReplicaSets (so the change is
 visible), the new ReplicaSet's pods, the events of all of them, and container logs (current, and
 `previous=true` for restarted containers, init containers included) bounded by tailLines/limitBytes.
 

@@ -1,6 +1,6 @@
 """Deterministic classifier: structured signals + decisive log lines -> an `AnalysisResult`.
 
-It works with no LLM at all (ARCHITECTURE §5): the category comes from the most specific signal
+It works with no LLM at all (docs/architecture.md 'Analysis pipeline'): the category comes from the most specific signal
 Kubernetes gave (a kubelet waiting reason beats a crash loop, a crash loop beats the progress
 deadline that followed it), the evidence from the decisive log lines of the failing container, and
 the explanation and fix from what those say. Everything it reads is already redacted.
@@ -198,7 +198,8 @@ class _Finding:
 
 def _crash(signals: Sequence[Signal], logs: Sequence[LogEvidence], focus: str | None) -> Signal | None:
     """The crash to explain: a container that keeps exiting (one past restart of a container that
-    runs now is transient, K8S-SIGNALS §5), preferring the one whose logs say most clearly why, then
+    runs now is transient, docs/kubernetes-signals.md 'What Fyr decides'), preferring the one whose logs say most
+    clearly why, then
     the verdict's decisive container."""
     looping = {s.container for s in signals if s.kind == "waiting" and s.reason == "CrashLoopBackOff"}
 

@@ -1,6 +1,6 @@
 """The gitlab-ingestor's HTTP surface: GitLab webhooks in, correlated metadata out to the database.
 
-GitLab's rules shape every answer (WIRE-FORMATS A2-A4): a 4xx or a timeout counts against the hook
+GitLab's rules shape every answer (docs/wire-formats.md 'GitLab webhooks'): a 4xx or a timeout counts against the hook
 and eventually disables it, so only a bad token (401), a body GitLab itself would never send
 (400/413/422) or a database outage (503) is refused; unknown event kinds are a 200 and ignored.
 The token is checked before the body is read, the body is read with a hard cap, and a repeated

@@ -1,6 +1,7 @@
 """Pure translation: a parsed GitLab hook → what it contributes to correlation, and the dedupe key.
 
-WIRE-FORMATS A6 says where each Fyr field comes from; this module is that table in code. No I/O.
+docs/wire-formats.md 'Where each Fyr field comes from' says where each Fyr field comes from; this module is that table
+in code. No I/O.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ MAX_DEPLOY_JOBS = 200  # deploy jobs per pipeline considered; bounds one request
 
 
 def dedupe_key(*, idempotency_key: str | None, event_uuid: str | None, kind: str, body_sha256: str) -> str:
-    """ARCHITECTURE §4: Idempotency-Key (stable across GitLab's resends); else event UUID + kind + body.
+    """docs/architecture.md 'GitLab correlation': Idempotency-Key (stable across GitLab's resends); else event UUID +
+    kind + body.
 
     The UUID alone can be shared by two different (recursive) events, hence the kind and body hash.
     Hashed to a fixed 64 hex characters whatever the header length.

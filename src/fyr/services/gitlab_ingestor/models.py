@@ -1,4 +1,4 @@
-"""The parts of GitLab's webhook payloads Fyr reads (WIRE-FORMATS A5), and the annotate request.
+"""The parts of GitLab's webhook payloads Fyr reads (docs/wire-formats.md 'Payloads'), and the annotate request.
 
 Only the fields used for correlation are declared; everything else GitLab sends is ignored, so a
 new GitLab version adding fields changes nothing. Lengths and ranges are bounded to what the

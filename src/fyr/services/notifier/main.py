@@ -1,6 +1,7 @@
 """The notifier service: claims NOTIFY and RECOVERY rows and delivers each message exactly once.
 
-Shape of the loop (ARCHITECTURE §3, §6; WIRE-FORMATS B3, B6):
+Shape of the loop (docs/architecture.md 'The database is the queue', 'Notification'; docs/wire-formats.md 'Rate
+limits', 'slack_sdk retries'):
 - a *claim loop* leases rows (`repo.claim`, FOR UPDATE SKIP LOCKED) while fewer than `_max_held`
   are in hand, works out each row's channel and puts it in that channel's *lane*;
 - one *lane* per Slack channel sends its messages one at a time, at most one per
@@ -320,7 +321,7 @@ class Notifier:
                 return interval
             await self._give_up(job, str(exc))
         except AuthError as exc:
-            # A token problem stops every message: keep them queued and pause claiming (WIRE-FORMATS B2).
+            # A token problem stops every message: keep them queued and pause claiming (docs/wire-formats.md 'Errors').
             if not self.auth_paused_until:
                 self._pause_for_auth(str(exc))
             await self._settle(job, str(exc), ambiguous=False, retry_in=0.0)

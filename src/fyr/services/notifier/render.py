@@ -2,7 +2,8 @@
 
 Everything that comes from outside Fyr (log lines, commit and MR text, failure messages, even the
 LLM's answer) is *untrusted*: it is escaped (`&`, `<`, `>` — the only characters Slack decodes,
-WIRE-FORMATS B5) so that it can never ping `@channel`, a user, or forge a `<url|label>` link. Links
+docs/wire-formats.md 'Escaping and mentions') so that it can never ping `@channel`, a user, or forge a `<url|label>`
+link. Links
 Fyr builds itself use `<url|label>` with a validated http(s) URL. Block Kit limits (B4) are
 respected by truncating *after* escaping, never inside an entity, with a visible marker, so Slack
 never answers `invalid_blocks` or `msg_too_long` because of what a log happened to contain.
@@ -26,7 +27,7 @@ from fyr.services.notifier.sanitize import inline_code_safe, link_host_allowed, 
 EVENT_TYPE = "fyr_rollout"
 TRUNCATED = "… [truncated]"
 
-# Slack Block Kit limits (WIRE-FORMATS B4, mirrored in slack_sdk.models.blocks).
+# Slack Block Kit limits (docs/wire-formats.md 'Block Kit limits', mirrored in slack_sdk.models.blocks).
 HEADER_MAX = 150
 SECTION_TEXT_MAX = 3000
 FIELD_MAX = 2000
@@ -123,7 +124,7 @@ def view_from_rows(
     """A `MessageView` from a Rollout row, its Analysis row (or the bare analysis JSON) and metrics.
 
     A missing or unreadable analysis gives a view with `analysis_missing=True`: a failed rollout
-    always reaches Slack with what is known (ARCHITECTURE §3).
+    always reaches Slack with what is known (docs/architecture.md 'The database is the queue').
     """
     data: dict[str, Any] | None
     model_name: str | None = None
@@ -446,7 +447,7 @@ def _buttons(view: MessageView) -> dict[str, Any]:
 
 
 def render_failure(view: MessageView) -> RenderedMessage:
-    """The top-level message for a failed rollout (ARCHITECTURE §6), as first posted or as edited
+    """The top-level message for a failed rollout (docs/architecture.md 'Notification'), as first posted or as edited
     later in place when its incident changed."""
     blocks: list[dict[str, Any]] = []
     blocks.append({"type": "header", "text": _plain(_header(view), HEADER_MAX)})

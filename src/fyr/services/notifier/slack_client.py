@@ -4,7 +4,7 @@ slack_sdk's built-in retry handlers are switched OFF (`retry_handlers=[]`) and t
 every retry, because:
 - the default `AsyncConnectionErrorRetryHandler` re-sends `chat.postMessage` after a connection
   reset, and Slack may already have accepted the first one (`chat.postMessage` has no idempotency
-  key, WIRE-FORMATS B6) — a silent duplicate; our loop instead looks the message up by its
+  key, docs/wire-formats.md 'slack_sdk retries') — a silent duplicate; our loop instead looks the message up by its
   metadata before re-sending;
 - a 429 is about one channel, and the notifier's per-channel pacer knows what else is queued for
   that channel; sleeping inside the HTTP client would hold a worker and hide the delay.
@@ -119,7 +119,7 @@ _CLIENT_ERRORS = (SlackApiError, asyncio.TimeoutError, aiohttp.ClientError, Conn
 class SlackClient:
     """A thin async wrapper over slack_sdk's AsyncWebClient; one per notifier process."""
 
-    paced = True  # chat.postMessage: about one message per second per channel (WIRE-FORMATS B3)
+    paced = True  # chat.postMessage: about one message per second per channel (docs/wire-formats.md 'Rate limits')
 
     def __init__(self, *, token: str, base_url: str, timeout: float = 10.0,
                  session: aiohttp.ClientSession | None = None) -> None:

@@ -2,7 +2,7 @@
 
 Why it exists: it connects the three parts of the watcher — the list/watch streams (`k8s.py`), the
 in-memory index and status decision (`logic.py`, `fyr.core.status`) and the database — with the
-guarantees ARCHITECTURE §2 asks for: a transition is written once, when the verdict of a
+guarantees docs/architecture.md 'Rollout state machine' asks for: a transition is written once, when the verdict of a
 Deployment generation changes (not on every watch event); nothing is lost while the database is
 down (pending writes are kept, in order, and retried); nothing is written twice after a restart
 (the last persisted state is read back first, and the unique key does the rest).
