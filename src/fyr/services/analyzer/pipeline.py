@@ -158,7 +158,8 @@ def analyze_bundle(
 
 
 def render_output(result: PipelineResult, analysis: AnalysisResult, *, duration_s: float) -> dict[str, Any]:
-    """The `fyr analyze --format json` object, exactly the docs/contracts.md 'fyr analyze output' shape; SecretLeak if the
+    """The `fyr analyze --format json` object, exactly the docs/contracts.md 'fyr analyze output' shape; SecretLeak if
+    the
     last check finds a secret in it (the caller prints nothing then)."""
     v = result.verdict
     out = {
