@@ -76,9 +76,13 @@ def test_describe_pod_and_logs_of_the_crash_looping_pod(k_demo: Kubectl) -> None
 
 
 STATEFULSET = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: sets}
+---
 apiVersion: apps/v1
 kind: StatefulSet
-metadata: {name: db, namespace: data}
+metadata: {name: db, namespace: sets}
 spec:
   serviceName: db
   selector: {matchLabels: {app: db}}
@@ -88,7 +92,7 @@ spec:
 ---
 apiVersion: apps/v1
 kind: DaemonSet
-metadata: {name: agent, namespace: data}
+metadata: {name: agent, namespace: sets}
 spec:
   selector: {matchLabels: {app: agent}}
   template:
@@ -99,12 +103,12 @@ spec:
 
 def test_statefulsets_and_daemonsets_are_stored_with_columns_and_status(k_demo: Kubectl) -> None:
     k_demo.ok("create", "-f", "-", stdin=STATEFULSET)
-    k_demo.ok("patch", "sts", "db", "-n", "data", "--subresource=status", "--type=merge", "-p",
+    k_demo.ok("patch", "sts", "db", "-n", "sets", "--subresource=status", "--type=merge", "-p",
               '{"status":{"replicas":1,"readyReplicas":1,"availableReplicas":1}}')
-    lines = k_demo.ok("get", "sts,ds", "-n", "data").splitlines()
+    lines = k_demo.ok("get", "sts,ds", "-n", "sets").splitlines()  # the demo's own sets live in "data"
     assert lines[0].split() == ["NAME", "READY", "AGE"] and lines[1].split()[:2] == ["statefulset.apps/db", "1/1"]
     assert lines[3].split()[:7] == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE"]
-    sts = json.loads(k_demo.ok("get", "sts", "db", "-n", "data", "-o", "json"))
+    sts = json.loads(k_demo.ok("get", "sts", "db", "-n", "sets", "-o", "json"))
     assert sts["metadata"]["generation"] == 1 and sts["spec"]["podManagementPolicy"] == "OrderedReady"
 
 

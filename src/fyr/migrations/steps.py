@@ -59,6 +59,26 @@ def has_column(table: str, column: str) -> bool:
     return has_table(table) and any(c["name"] == column for c in _inspector().get_columns(table))
 
 
+def has_unique(table: str, name: str) -> bool:
+    return has_table(table) and any(uq["name"] == name for uq in _inspector().get_unique_constraints(table))
+
+
+def swap_unique(table: str, old: str, new: str, columns: Sequence[str],
+                alter: Callable[[Any], None] | None = None) -> None:
+    """Replace the unique constraint `old` by `new` on `columns` (and run `alter(batch_op)` in the same
+    batch), doing only what is left: a run stopped between the drop and the create completes it."""
+    if has_unique(table, old) or not has_unique(table, new) or alter is not None:
+        _clear_batch_leftover(table)
+        with op.batch_alter_table(table) as batch:
+            if alter is not None:
+                alter(batch)
+            if has_unique(table, old):
+                batch.drop_constraint(old, type_="unique")
+            if not has_unique(table, new):
+                batch.create_unique_constraint(new, list(columns))
+    _done(f"swap_unique {table}.{new}")
+
+
 def create_table(table: str, *columns: Any, **kw: Any) -> None:
     """CREATE TABLE unless it exists (a table is created in one statement: it is all or nothing)."""
     if not has_table(table):

@@ -124,6 +124,9 @@ async def test_demo_posts_to_slack_and_asks_the_model_when_their_settings_are_gi
     finally:
         await slack.stop()
     top = slack.top_level()
-    assert len(top) == 6  # five failures and the failure that later recovers, one message each
+    # seven failures (a StatefulSet and a DaemonSet among them) and the one that later recovers
+    assert len(top) == 8
     assert len([m for m in slack.messages if m.thread_ts]) == 1  # the recovery reply in its thread
+    recovered = next(m for m in top if "orders-api" in m.text)
+    assert recovered.blocks and recovered.blocks[0]["text"]["text"].startswith("✅ Recovered")  # edited in place
     assert slack.channels.keys() >= {"#team-payments", "#team-storefront", "#team-billing", "#team-data"}

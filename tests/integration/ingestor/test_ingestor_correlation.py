@@ -210,6 +210,8 @@ def test_in_repo_fixture_copy_matches_the_shared_fixtures() -> None:
     names = sorted(p.name for p in shared.iterdir() if p.is_file())
     assert names == sorted(p.name for p in ours.iterdir() if p.is_file())
     for name in names:
+        if name.endswith(".md"):  # the copy's README points at docs/ instead of the design notes beside it
+            continue
         assert (ours / name).read_bytes() == (shared / name).read_bytes(), name
     assert set(DELIVERIES) == {n for n in names if n.endswith(".json") and n != "headers.json"}
 

@@ -171,8 +171,14 @@ def _apply_prefiltered(text: str, found: list[str] | None) -> str:
         if _NORMALISE.search(raw):
             line = normalise(line)
             raw = line.encode("utf-8", errors="surrogatepass")
-        wanted = [rule for condition, rule in _PER_RULE if condition.search(raw)]
-        line = _apply_rules(line, found, wanted)
+        # A rule is skipped only while its condition is absent from the line as it stands *then*: an
+        # earlier rule's mask can make a later one apply (exactly as running every rule in turn).
+        for condition, rule in _PER_RULE:
+            if condition.search(raw):
+                changed = rule.apply(line, found)
+                if changed is not line and changed != line:
+                    line = changed
+                    raw = line.encode("utf-8", errors="surrogatepass")
         out += [data[pos:start], line.encode("utf-8", errors="surrogatepass")]
         pos = end
     if not out:

@@ -206,8 +206,9 @@ _FLAG_EQ = re.compile(
     r"|private[_-]?key|credentials?|auth)(?:[_.-][\w.-]{0,40})?=)(?P<value>[^\s\"']+)"
 )
 # --flag value where the flag's words make it a credential (`--password X`, `--api-token X`)
+# ASCII word characters, as the RE2 condition over bytes sees them: a flag is ASCII on every CLI.
 _FLAG_SEP = re.compile(r"(?<![\w-])(?P<key>--?[A-Za-z][\w.-]{0,80})[ \t]+(?P<value>\"[^\"\n]*\"|'[^'\n]*'"
-                       r"|[^\s\-\"'][^\s]*)")
+                       r"|[^\s\-\"'][^\s]*)", re.ASCII)
 
 
 def _mask_flag_sep(m: re.Match[str]) -> tuple[str, str | None]:

@@ -15,8 +15,12 @@ Revises: 0002
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
+
+from fyr.migrations import steps
 
 revision = "0003"
 down_revision = "0002"
@@ -29,15 +33,18 @@ _OLD_KEY = "uq_rollouts_cluster_namespace_deployment_generation"
 _NEW_KEY = "uq_rollouts_cluster_kind_namespace_deployment_uid_generation"
 
 
+def _widen_status(batch_op: Any) -> None:
+    batch_op.alter_column("status", existing_type=sa.Enum(*_OLD, name="rollout_status", length=16),
+                          type_=sa.Enum(*_NEW, name="rollout_status", length=16), existing_nullable=False)
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("rollouts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("kind", sa.String(length=32), server_default="Deployment", nullable=False))
-        batch_op.add_column(sa.Column("uid", sa.String(length=64), server_default="", nullable=False))
-        batch_op.alter_column("status", existing_type=sa.Enum(*_OLD, name="rollout_status", length=16),
-                              type_=sa.Enum(*_NEW, name="rollout_status", length=16), existing_nullable=False)
-        batch_op.drop_constraint(_OLD_KEY, type_="unique")
-        batch_op.create_unique_constraint(_NEW_KEY, ["cluster", "kind", "namespace", "deployment", "uid",
-                                                     "generation"])
+    # Each step does only what is missing (fyr.migrations.steps): a run killed midway is completed.
+    steps.add_column("rollouts", sa.Column("kind", sa.String(length=32), server_default="Deployment",
+                                           nullable=False))
+    steps.add_column("rollouts", sa.Column("uid", sa.String(length=64), server_default="", nullable=False))
+    steps.swap_unique("rollouts", _OLD_KEY, _NEW_KEY,
+                      ["cluster", "kind", "namespace", "deployment", "uid", "generation"], alter=_widen_status)
 
 
 def downgrade() -> None:
