@@ -104,6 +104,18 @@ async def test_detail_shows_analysis_context_cost_timeline_and_generations(datab
     assert "acme/checkout/-/commit/4f2a9c1e" in html
 
 
+async def test_detail_timeline_lists_the_slack_clicks(database: Database) -> None:
+    from fyr.db import actions as actions_db
+
+    ids = await seed(database)
+    async with database.session() as s:
+        await actions_db.record_action(s, rollout_id=ids[-1], action="reanalyse", user_id="U0ONCALL",
+                                       user_name="oncall", dedupe_key="k1")
+    async with ui_server(database) as base, httpx.AsyncClient(base_url=base) as c:
+        html = (await c.get(f"/ui/rollouts/{ids[-1]}")).text
+    assert "<strong>clicked reanalyse</strong>" in html and "by oncall" in html
+
+
 async def test_hostile_text_is_rendered_as_text_and_unsafe_links_are_not_links(database: Database) -> None:
     ids = await seed(database)
     hostile = ids[0]  # the oldest: evil/hostile

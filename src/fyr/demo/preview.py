@@ -28,6 +28,15 @@ class PreviewSink:
     def timeout(self) -> float:
         return self.inner.timeout
 
+    @property
+    def paced(self) -> bool:
+        """Paced only when the inner sink is (Slack); a preview over the console prints at once."""
+        return bool(getattr(self.inner, "paced", True))
+
+    async def auth_test(self) -> Any:
+        probe = getattr(self.inner, "auth_test", None)
+        return await probe() if probe is not None else {}
+
     def channel_id(self, channel: str) -> str:
         return self.inner.channel_id(channel)
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fyr.models.actions import RolloutAction
 from fyr.models.analysis import Analysis, AnalysisMetric
 from fyr.models.rollout import Rollout, RolloutStatus
 
@@ -256,8 +257,12 @@ async def detail(session: AsyncSession, rollout_id: int) -> Detail | None:
         gens = gens.where(kind == getattr(r, "kind", "Deployment"))
     gens = gens.order_by(Rollout.generation.desc(), Rollout.id.desc()).limit(30)
     generations = [_row(g) for g in (await session.execute(gens)).all()]
+    clicks = (await session.execute(select(RolloutAction).where(RolloutAction.rollout_id == r.id)
+                                    .order_by(RolloutAction.id))).scalars()
+    actions = [{"at": a.created_at, "action": a.action, "user": a.slack_user_name or a.slack_user_id,
+                "detail": a.detail or ""} for a in clicks]
     return Detail(rollout=r, analysis=analysis, metric=metric, timeline=_timeline(r, analysis, metric, notified_at),
-                  generations=generations, kind=_kind_of(r), notified_at=notified_at)
+                  generations=generations, kind=_kind_of(r), notified_at=notified_at, actions=actions)
 
 
 @dataclass
