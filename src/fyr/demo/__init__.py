@@ -99,7 +99,9 @@ def _done(sc: Scenario, r: Rollout | None) -> bool:
     if sc.expect_status == "SUCCESS":
         return r.status == RolloutStatus.SUCCESS
     if sc.expect_status == "RECOVERED":
-        return r.status == RolloutStatus.SUCCESS and r.recovery_status in (NotifyStatus.SENT, NotifyStatus.FAILED)
+        # the reply in the thread is posted and the failure message itself edited to say "Recovered"
+        return (r.status == RolloutStatus.SUCCESS and r.recovery_status in (NotifyStatus.SENT, NotifyStatus.FAILED)
+                and r.update_status in (NotifyStatus.SENT, NotifyStatus.FAILED))
     return r.notify_status in (NotifyStatus.SENT, NotifyStatus.FAILED)
 
 
