@@ -52,6 +52,7 @@ def test_the_demo_table_fits_80_columns() -> None:
                     completed_at=now if sc.expect_status != "FAILED" else None,
                     notify_status=NotifyStatus.SENT if failed else None,
                     recovery_status=NotifyStatus.SENT if sc.expect_status == "RECOVERED" else None,
+                    update_status=NotifyStatus.SENT if sc.expect_status == "RECOVERED" else None,
                     slack_channel_sent=sc.channel if failed else None)
         results[sc.key] = (r, sc.expect_category)
         sc.decisive = 100.0
