@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -164,3 +165,21 @@ async def test_fyr_analyze_with_llm_openai_reports_the_model_that_answered(fake:
     assert out["analysis"]["model_name"] == "gpt-4o-mini-2024-07-18"
     assert out["analysis"]["prompt_version"] == "analysis-v2"
     assert len(fake.requests) == 1
+
+
+def test_a_model_built_on_a_new_event_loop_works_where_an_earlier_loop_used_the_same_server() -> None:
+    """langchain-openai shares one connection pool per (base URL, timeout) by default; a pool opened on
+    a loop that has since closed failed the next call with "Event loop is closed" (seen in CI when a
+    test's fake server got an earlier test's port)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+
+    async def once() -> str:
+        async with FakeOpenAI(port=port) as fake:
+            model = chains.build_chat_model(settings_for(fake))
+            return (await chains.explain(pipeline_result(), model=model)).model_name
+
+    assert asyncio.run(once()) == asyncio.run(once()) == "gpt-4o-mini-2024-07-18"

@@ -185,6 +185,10 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
         timeout=settings.llm_timeout_seconds,
         max_retries=0,
         temperature=0,
+        # A connection pool of this model's own: langchain-openai otherwise shares one per (base URL,
+        # timeout) across the process, and a pool opened on an event loop that has since closed fails
+        # every later call with "Event loop is closed".
+        http_async_client=openai.DefaultAsyncHttpxClient(timeout=settings.llm_timeout_seconds),
     )
 
 
