@@ -43,7 +43,7 @@ from fyr.core.status import (
     StatusThresholds,
     _decisive_pod_signal,
     _one_line,
-    _pod_events,
+    stuck_pending_pod,
 )
 from fyr.models.rollout import RolloutStatus
 
@@ -307,7 +307,7 @@ def decide_set(
         return verdict(RolloutStatus.PENDING, reason, result.message)
     failure = _decisive_pod_signal(update_pods, events, thresholds)
     if failure is None and thresholds.pending_fail_seconds is not None:
-        failure = _stuck_pending_pod(update_pods, events, thresholds.pending_fail_seconds, now or datetime.now(UTC))
+        failure = stuck_pending_pod(update_pods, events, thresholds.pending_fail_seconds, now or datetime.now(UTC))
     if failure is not None:
         why, message, pod_name, container = failure
         return verdict(RolloutStatus.FAILED, why, _where(kind, workload, update_pods, pod_name) + message,
@@ -325,31 +325,6 @@ def _where(kind: SetKind, workload: StatefulSetView | DaemonSetView, pods: Seque
         return f'statefulset "{workload.name}" stuck at ordinal {ordinal}: ' if ordinal is not None else ""
     node = next((p.node for p in pods if p.name == pod_name), "")
     return f'daemon set "{workload.name}" failing on node {node}: ' if node else ""
-
-
-_Failure = tuple[str, str, str | None, str | None]
-
-
-def _stuck_pending_pod(pods: Sequence[PodView], events: Sequence[EventView], limit: float,
-                       now: datetime) -> _Failure | None:
-    """FailedScheduling / FailedMount / FailedAttachVolume (a PVC not bound or not attachable) on a
-    still-Pending pod that began at least `limit` seconds ago; the Deployment's deadline rule."""
-
-    def old_enough(ev: EventView) -> bool:
-        start = ev.first_seen or ev.last_seen
-        return start is not None and (now - start).total_seconds() >= limit
-
-    for pod in sorted(pods, key=lambda p: p.name):
-        if pod.deleting or pod.phase not in ("Pending", ""):
-            continue
-        for ev in _pod_events(pod, events):
-            if ev.reason == "FailedScheduling" and old_enough(ev) and pod.unscheduled_since is not None:
-                return ev.reason, ev.message, pod.name, None
-            if ev.reason in ("FailedMount", "FailedAttachVolume") and old_enough(ev):
-                return ev.reason, ev.message, pod.name, None
-        if pod.unscheduled_since is not None and (now - pod.unscheduled_since).total_seconds() >= limit:
-            return "FailedScheduling", f"pod {pod.name} unschedulable", pod.name, None
-    return None
 
 
 # --------------------------------------------------------------------------- dict-based API

@@ -277,31 +277,40 @@ def pull_error_is_permanent(message: str, image: str = "") -> bool:
     return any(marker in text for marker in _PERMANENT)
 
 
-def _stuck_pending(
-    rs: ReplicaSetView, pods: Sequence[PodView], events: Sequence[EventView], limit: float, now: datetime
-) -> _Failure | None:
-    """FailedScheduling / FailedMount on a still-waiting pod, or FailedCreate on a short new RS, that
-    began at least `limit` seconds ago (optional early failure, off by default)."""
+def _old_enough(ev: EventView, limit: float, now: datetime) -> bool:
+    start = ev.first_seen or ev.last_seen
+    return start is not None and (now - start).total_seconds() >= limit
 
-    def old_enough(ev: EventView) -> bool:
-        start = ev.first_seen or ev.last_seen
-        return start is not None and (now - start).total_seconds() >= limit
 
+def stuck_pending_pod(pods: Sequence[PodView], events: Sequence[EventView], limit: float,
+                      now: datetime) -> _Failure | None:
+    """FailedScheduling / FailedMount / FailedAttachVolume (e.g. a PVC not bound or not attachable) on a
+    still-Pending pod, begun at least `limit` seconds ago; shared by every workload kind."""
     for pod in sorted(pods, key=lambda p: p.name):
         if pod.deleting or pod.phase not in ("Pending", ""):
             continue
         for ev in _pod_events(pod, events):
-            if ev.reason == "FailedScheduling" and old_enough(ev) and pod.unscheduled_since is not None:
+            if ev.reason == "FailedScheduling" and _old_enough(ev, limit, now) and pod.unscheduled_since is not None:
                 return ev.reason, ev.message, pod.name, None
-            if ev.reason in ("FailedMount", "FailedAttachVolume") and old_enough(ev):
+            if ev.reason in ("FailedMount", "FailedAttachVolume") and _old_enough(ev, limit, now):
                 return ev.reason, ev.message, pod.name, None
         if pod.unscheduled_since is not None and (now - pod.unscheduled_since).total_seconds() >= limit:
             return "FailedScheduling", f"pod {pod.name} unschedulable", pod.name, None
-    short = rs.spec_replicas is not None and rs.status_replicas < rs.spec_replicas
-    if short:
+    return None
+
+
+def _stuck_pending(
+    rs: ReplicaSetView, pods: Sequence[PodView], events: Sequence[EventView], limit: float, now: datetime
+) -> _Failure | None:
+    """A stuck pod (stuck_pending_pod), or FailedCreate on a short new RS, begun at least `limit` seconds
+    ago (optional early failure, off by default)."""
+    found = stuck_pending_pod(pods, events, limit, now)
+    if found is not None:
+        return found
+    if rs.spec_replicas is not None and rs.status_replicas < rs.spec_replicas:
         for ev in events:
             if ev.reason == "FailedCreate" and ev.kind == "ReplicaSet" and ev.object_name == rs.name \
-                    and old_enough(ev):
+                    and _old_enough(ev, limit, now):
                 return ev.reason, ev.message, None, None
     return None
 

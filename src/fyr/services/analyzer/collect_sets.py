@@ -9,7 +9,6 @@ and logs of the most troubled update pods — the Deployment collector's rules f
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -23,16 +22,13 @@ from fyr.core.set_status import (
     revision_view,
     statefulset_view,
 )
-from fyr.models.bundle import LogEntry, RolloutBundle, parse_bundle
+from fyr.models.bundle import RolloutBundle, parse_bundle
 from fyr.services.analyzer.collector import (
-    JsonObj,
     Progress,
     _json,
     _list,
-    _log_worthy,
     _owned_by,
     _Reader,
-    _restarted_containers,
     _selector,
     collect_bundle,
 )
@@ -81,28 +77,9 @@ async def collect_set_bundle(
     old_pods = [p for p in owned if p not in pods]
     say(f"pods: {len(pods)} of the update revision, {len(old_pods)} of older revisions")
 
-    event_lists = await asyncio.gather(*(r.events_of(o) for o in [obj, *pods]))
-    seen: set[str] = set()
-    events: list[JsonObj] = []
-    for batch in event_lists:
-        for ev in batch:
-            key = str((ev.get("metadata") or {}).get("uid") or id(ev))
-            if key not in seen:
-                seen.add(key)
-                events.append(ev)
+    events = await r.events_of_all([obj, *pods])
     say(f"events: {len(events)}")
-
-    jobs = []
-    for pod in _log_worthy(pods, max_log_pods):
-        pod_name = str(pod["metadata"]["name"])
-        for container, _init, has_previous in _restarted_containers(pod):
-            jobs.append((pod_name, container, False))
-            if has_previous:
-                jobs.append((pod_name, container, True))
-    texts = await asyncio.gather(*(r.log(p, c, previous=prev, tail_lines=tail_lines, limit_bytes=limit_bytes)
-                                   for p, c, prev in jobs))
-    logs = [LogEntry(pod=p, container=c, previous=prev, text=text)
-            for (p, c, prev), text in zip(jobs, texts, strict=True) if text is not None]
+    logs = await r.logs_of(pods, max_log_pods=max_log_pods, tail_lines=tail_lines, limit_bytes=limit_bytes)
     say(f"logs: {len(logs)} ({sum(len(e.text) for e in logs)} characters)")
     return parse_bundle({
         "apiVersion": "fyr/v1", "kind": "RolloutBundle", "cluster": cluster,

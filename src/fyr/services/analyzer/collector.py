@@ -132,6 +132,34 @@ class _Reader:
         # same name, earlier incarnation (a deleted and recreated object): not ours
         return [e for e in events if not uid or (e.get("involvedObject") or {}).get("uid") in (None, "", uid)]
 
+    async def events_of_all(self, objs: list[JsonObj]) -> list[JsonObj]:
+        """The events of every object, read in parallel, each event once (by uid)."""
+        batches = await asyncio.gather(*(self.events_of(obj) for obj in objs))
+        seen: set[str] = set()
+        events: list[JsonObj] = []
+        for batch in batches:
+            for ev in batch:
+                key = str((ev.get("metadata") or {}).get("uid") or id(ev))
+                if key not in seen:
+                    seen.add(key)
+                    events.append(ev)
+        return events
+
+    async def logs_of(self, pods: list[JsonObj], *, max_log_pods: int, tail_lines: int,
+                      limit_bytes: int) -> list[LogEntry]:
+        """Current and previous logs of the restarted containers of the pods worth reading."""
+        jobs = []
+        for pod in _log_worthy(pods, max_log_pods):
+            pod_name = str(pod["metadata"]["name"])
+            for container, _init, has_previous in _restarted_containers(pod):
+                jobs.append((pod_name, container, False))
+                if has_previous:
+                    jobs.append((pod_name, container, True))
+        texts = await asyncio.gather(*(self.log(p, c, previous=prev, tail_lines=tail_lines, limit_bytes=limit_bytes)
+                                       for p, c, prev in jobs))
+        return [LogEntry(pod=p, container=c, previous=prev, text=text)
+                for (p, c, prev), text in zip(jobs, texts, strict=True) if text is not None]
+
     async def log(self, pod: str, container: str, *, previous: bool, tail_lines: int,
                   limit_bytes: int) -> str | None:
         what = f"log of {pod}/{container}" + (" (previous)" if previous else "")
@@ -198,28 +226,9 @@ async def collect_bundle(
                      for v in (p.get("spec") or {}).get("volumes") or []
                      if isinstance(v.get("persistentVolumeClaim"), Mapping)})
     claim_objs = [{"kind": "PersistentVolumeClaim", "metadata": {"name": c}} for c in claims]
-    event_lists = await asyncio.gather(*(r.events_of(obj) for obj in [dep, *replicasets, *pods, *claim_objs]))
-    seen: set[str] = set()
-    events: list[JsonObj] = []
-    for batch in event_lists:
-        for ev in batch:
-            key = str((ev.get("metadata") or {}).get("uid") or id(ev))
-            if key not in seen:
-                seen.add(key)
-                events.append(ev)
+    events = await r.events_of_all([dep, *replicasets, *pods, *claim_objs])
     say(f"events: {len(events)}")
-
-    jobs = []
-    for pod in _log_worthy(pods, max_log_pods):
-        pod_name = str(pod["metadata"]["name"])
-        for container, _init, has_previous in _restarted_containers(pod):
-            jobs.append((pod_name, container, False))
-            if has_previous:
-                jobs.append((pod_name, container, True))
-    texts = await asyncio.gather(*(r.log(p, c, previous=prev, tail_lines=tail_lines, limit_bytes=limit_bytes)
-                                   for p, c, prev in jobs))
-    logs = [LogEntry(pod=p, container=c, previous=prev, text=text)
-            for (p, c, prev), text in zip(jobs, texts, strict=True) if text is not None]
+    logs = await r.logs_of(pods, max_log_pods=max_log_pods, tail_lines=tail_lines, limit_bytes=limit_bytes)
     say(f"logs: {len(logs)} ({sum(len(e.text) for e in logs)} characters)")
 
     return parse_bundle({
