@@ -245,6 +245,18 @@ class _SetSim(ABC):
     def sync(self) -> None:
         """Re-derive the workload's status from its pods; apply it if it changed."""
 
+    @abstractmethod
+    def make_ready(self) -> None:
+        """Pods waiting to start become Ready, and the controller goes on."""
+
+    def run_to_completion(self, limit: int = 100) -> None:
+        """Make every pod ready, step by step, until the controller has nothing left to do."""
+        for _ in range(limit):
+            before = {n: p["metadata"].get("resourceVersion") for n, p in self.pods.items()}
+            self.make_ready()
+            if {n: p["metadata"].get("resourceVersion") for n, p in self.pods.items()} == before:
+                return
+
 
 class StatefulSetSim(_SetSim):
     """One StatefulSet with OrderedReady pod management and the RollingUpdate (or OnDelete) strategy."""
@@ -325,14 +337,6 @@ class StatefulSetSim(_SetSim):
                 self.set_running(name)
         self.reconcile()
 
-    def run_to_completion(self, limit: int = 100) -> None:
-        """Make every pod ready, step by step, until the controller has nothing left to do."""
-        for _ in range(limit):
-            before = {n: p["metadata"].get("resourceVersion") for n, p in self.pods.items()}
-            self.make_ready()
-            if {n: p["metadata"].get("resourceVersion") for n, p in self.pods.items()} == before:
-                return
-
     def sync(self) -> None:
         pods = [p for p in self.pods.values() if p["status"].get("phase") not in ("Failed", "Succeeded")]
         update_hash = self.revision_hash() if self.update_revision else None
@@ -412,13 +416,6 @@ class DaemonSetSim(_SetSim):
             if not _ready(self.pods[name]):
                 self.set_running(name)
         self.reconcile()
-
-    def run_to_completion(self, limit: int = 100) -> None:
-        for _ in range(limit):
-            before = {n: p["metadata"].get("resourceVersion") for n, p in self.pods.items()}
-            self.make_ready()
-            if {n: p["metadata"].get("resourceVersion") for n, p in self.pods.items()} == before:
-                return
 
     def sync(self) -> None:
         pods = list(self.pods.values())
