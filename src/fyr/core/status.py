@@ -1,11 +1,10 @@
 """The rollout status of one Deployment generation, decided the way `kubectl rollout status` does.
 
 Why this exists: it is the one decision the whole product rests on, so it is a pure function over
-plain data (docs/architecture.md 'Rollout state machine'), tested branch by branch. kubectl decides where kubectl
-decides
-(docs/kubernetes-signals.md 'How kubectl decides a Deployment'); on top of that, a pod of the *new* ReplicaSet with a
-decisive signal fails the
-rollout early instead of ten minutes later at the progress deadline (docs/kubernetes-signals.md 'What Fyr decides').
+plain data (docs/architecture.md 'Rollout state machine'), tested branch by branch. kubectl decides
+where kubectl decides (docs/kubernetes-signals.md 'How kubectl decides a Deployment'); on top of
+that, a pod of the *new* ReplicaSet with a decisive signal fails the rollout early instead of ten
+minutes later at the progress deadline (docs/kubernetes-signals.md 'What Fyr decides').
 
 Raw objects are camelCase dicts as the API returns them; the watcher's index calls `decide` with
 views it extracted once (fyr.core.k8s_views).

@@ -1,8 +1,7 @@
 """Reads the analyzer needs beyond the queue: the recent analysis a failure signature can reuse.
 
 Deduplication (docs/architecture.md 'Analysis pipeline'): the same deployment failing the same way again should not
-pay for
-the LLM twice. Only analyses an LLM produced are worth reusing (a rules analysis is free to redo),
+pay for the LLM twice. Only analyses an LLM produced are worth reusing (a rules analysis is free to redo),
 and only originals (reused_from_id IS NULL), so a chain of reuses always points at the source.
 Like the repositories, nothing here commits.
 """

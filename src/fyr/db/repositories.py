@@ -1,8 +1,7 @@
 """Repositories: the only code that writes SQL for rollouts and analyses.
 
 The database is the queue (docs/architecture.md 'The database is the queue'). Work is claimed in a short transaction:
-candidates are
-selected `FOR UPDATE SKIP LOCKED` (MariaDB ≥ 10.6 / MySQL 8; SQLite serialises writers itself),
+candidates are selected `FOR UPDATE SKIP LOCKED` (MariaDB ≥ 10.6 / MySQL 8; SQLite serialises writers itself),
 stamped with a lease token and an expiry, and committed. The slow work runs outside any
 transaction; its result is written only while the lease token still matches (compare-and-set), so a
 worker whose lease expired can never overwrite the new holder's result. Functions here never commit:
@@ -31,8 +30,7 @@ from fyr.models.rollout import AnalysisStatus, NotifyStatus, Origin, Rollout, Ro
 S = RolloutStatus
 
 # Legal moves of the rollout state machine (docs/architecture.md 'Rollout state machine'). FAILED → SUCCESS is a
-# recovery;
-# SUCCESS and SUPERSEDED are final; FAILED is not superseded (it finished, as a failure).
+# recovery; SUCCESS and SUPERSEDED are final; FAILED is not superseded (it finished, as a failure).
 _ALLOWED: dict[RolloutStatus, frozenset[RolloutStatus]] = {
     S.PENDING: frozenset({S.ROLLING_OUT, S.SUCCESS, S.FAILED, S.SUPERSEDED, S.DELETED}),
     S.ROLLING_OUT: frozenset({S.SUCCESS, S.FAILED, S.SUPERSEDED, S.DELETED}),

@@ -1,8 +1,7 @@
 """The analyzer service: claim failed rollouts, analyse them with bounded concurrency, store the result.
 
 The database is the queue (docs/architecture.md 'The database is the queue'): a short transaction claims up to the
-free slots with a
-lease; the slow work (collect → pipeline → LLM) runs outside any transaction; the result is written
+free slots with a lease; the slow work (collect → pipeline → LLM) runs outside any transaction; the result is written
 only while the lease is held. A 429/5xx/timeout releases the row for later (Retry-After honoured);
 the last attempt stores the rules' analysis so the failure still reaches Slack. A signature seen
 within the reuse window reuses that analysis (recorded as reused) instead of paying again; identical

@@ -1,8 +1,7 @@
 """The reduced context: megabytes of rollout evidence -> at most `budget_tokens` of JSON for the LLM.
 
 What it holds (docs/architecture.md 'Analysis pipeline'): the rollout header, signals grouped across pods with counts,
-events
-deduplicated with counts, the pod-template change new vs previous ReplicaSet, and per-log digests
+events deduplicated with counts, the pod-template change new vs previous ReplicaSet, and per-log digests
 (decisive lines with a little context, templates with counts, first and last lines). It is built from
 a `RedactedBundle` only: everything in it was redacted on entry, once.
 

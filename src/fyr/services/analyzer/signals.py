@@ -3,8 +3,7 @@
 Logs say *why* a program died; these signals say *how* Kubernetes saw it fail (waiting and
 terminated reasons, exit codes, restarts, probe, scheduling, mount and create failures). They are
 read from the exact strings of docs/kubernetes-signals.md 'Pod signals' and grouped across pods: ten replicas crashing
-the
-same way are one signal with `pods=10`, which is what both the rules and the LLM need.
+the same way are one signal with `pods=10`, which is what both the rules and the LLM need.
 """
 
 from __future__ import annotations

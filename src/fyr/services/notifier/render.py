@@ -3,8 +3,7 @@
 Everything that comes from outside Fyr (log lines, commit and MR text, failure messages, even the
 LLM's answer) is *untrusted*: it is escaped (`&`, `<`, `>` — the only characters Slack decodes,
 docs/wire-formats.md 'Escaping and mentions') so that it can never ping `@channel`, a user, or forge a `<url|label>`
-link. Links
-Fyr builds itself use `<url|label>` with a validated http(s) URL. Block Kit limits (B4) are
+link. Links Fyr builds itself use `<url|label>` with a validated http(s) URL. Block Kit limits (B4) are
 respected by truncating *after* escaping, never inside an entity, with a visible marker, so Slack
 never answers `invalid_blocks` or `msg_too_long` because of what a log happened to contain.
 Fences, invisible format characters and link hosts are handled by `sanitize.py` (see there why).
