@@ -14,7 +14,6 @@ period and releases the rest.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import socket
@@ -34,14 +33,13 @@ from fyr.db.engine import Database
 from fyr.db.repositories import Claim, Queue
 from fyr.errors import DatabaseUnavailable, FyrError, LeaseLost, PermanentError, TransientError
 from fyr.models.analysis import Analysis, AnalysisResult
-from fyr.runtime import DatabaseWatch, service_backoff
+from fyr.runtime import DatabaseWatch, service_backoff, wait_first
 from fyr.services.analyzer import flights
-from fyr.services.analyzer.chains import PROMPT_VERSION, ChatModel, build_chat_model, explain
+from fyr.services.analyzer.chains import PROMPT_VERSION, ChatModel, build_chat_model, explain, llm_backoff
 from fyr.services.analyzer.costs import estimate_cost
 from fyr.services.analyzer.guard import UrlPolicy
 from fyr.services.analyzer.metrics import AnalyzerMetrics, Outcome, analyzer_metrics
 from fyr.services.analyzer.pipeline import PipelineResult, analyze_bundle
-from fyr.services.analyzer.retry import retry_delay
 from fyr.services.analyzer.sources import (
     BundleFetch,
     BundleSource,
@@ -126,6 +124,7 @@ class Analyzer:
         self.owner, self.metrics, self.on_done = owner, metrics, on_done
         self.url_policy = UrlPolicy.build(gitlab_hosts=settings.gitlab_hosts)
         self.stored = 0
+        self.retry_backoff = llm_backoff(settings.analysis_retry_base_seconds, settings.analysis_retry_max_seconds)
         # analyzer_concurrency bounds the LLM calls in flight. Up to as many rows again are claimed and
         # prepared (collected, reduced), one waiting behind each model slot, so that the slow, paid
         # resource never waits for the database or the pipeline (bench/analyzer.py: 480 rollouts
@@ -164,9 +163,7 @@ class Analyzer:
                         log.warning("analysis_claim_failed", error=str(exc), retry_in=round(delay, 2))
                         back = (db_watch.report_down() if db_watch is not None
                                 and isinstance(exc, DatabaseUnavailable) else None)
-                        await _wait_any(stop, wakeup, set(), delay, back)
-                        if wakeup is not None:
-                            wakeup.clear()
+                        await wait_first(stop, back, wakeup=wakeup, seconds=delay)
                         continue
                     backoff.reset()
                     got = len(claims)
@@ -174,11 +171,10 @@ class Analyzer:
                         in_flight.add(asyncio.create_task(self.process(c), name=f"analyze-{c.rollout_id}"))
                 if got and got == free:
                     continue  # the queue may hold more: claim again as soon as a slot frees
-                in_flight -= await _wait_any(stop, wakeup, in_flight, self.settings.poll_interval_seconds)
-                if wakeup is not None and wakeup.is_set():
-                    wakeup.clear()
+                in_flight -= await wait_first(stop, wakeup=wakeup, tasks=in_flight,
+                                              seconds=self.settings.poll_interval_seconds)
                 if len(in_flight) >= slots:
-                    in_flight -= await _wait_any(stop, None, in_flight, None)
+                    in_flight -= await wait_first(stop, tasks=in_flight)
         finally:
             await self._drain(in_flight, shutdown_grace_s)
             log.info("analyzer_stopped", owner=self.owner, stored=self.stored)
@@ -219,8 +215,7 @@ class Analyzer:
             await self._release(claim, f"{type(exc).__name__}: {exc}", self.settings.analysis_retry_max_seconds)
 
     def _delay(self, claim: Claim, retry_after: float | None) -> float:
-        return retry_delay(claim.attempt, retry_after=retry_after, base_s=self.settings.analysis_retry_base_seconds,
-                           cap_s=self.settings.analysis_retry_max_seconds)
+        return self.retry_backoff.delay(claim.attempt, retry_after=retry_after)
 
     async def _release(self, claim: Claim, error: str, retry_in: float) -> None:
         try:
@@ -429,24 +424,6 @@ def _with_collection_status(context: dict[str, Any], fetch: BundleFetch) -> dict
         return context
     return {**context, "collection": {"status": fetch.status, "error": fetch.error,
                                       "note": "the cluster could not be read; facts come from the rollout record"}}
-
-
-async def _wait_any(stop: asyncio.Event, wakeup: asyncio.Event | None, tasks: set[asyncio.Task[None]],
-                    wait_s: float | None, also: asyncio.Event | None = None) -> set[asyncio.Task[None]]:
-    """Wait for stop, a wake-up (or `also`), a finished task or the timeout; return the finished tasks."""
-    waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
-    for event in (wakeup, also):
-        if event is not None:
-            waiters.append(asyncio.create_task(event.wait()))
-    try:
-        await asyncio.wait([*tasks, *waiters], timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-        for w in waiters:
-            with contextlib.suppress(asyncio.CancelledError):
-                await w
-    return {t for t in tasks if t.done()}
 
 
 __all__ = ["Analyzer", "default_owner", "kubernetes_source", "run_analyzer"]
