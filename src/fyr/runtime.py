@@ -178,10 +178,12 @@ async def run_loop(
     wakeup: asyncio.Event | None = None,
     backoff: Backoff | None = None,
     db_watch: DatabaseWatch | None = None,
+    events: tuple[asyncio.Event, ...] = (),
 ) -> None:
     """Run `step` until `stop`; `step` returns how long to idle before the next round.
 
-    After `DatabaseUnavailable` the loop also wakes as soon as `db_watch` sees the database back.
+    The idle wait ends early on `wakeup` or any of `events`. After `DatabaseUnavailable` the loop
+    also wakes as soon as `db_watch` sees the database back.
     """
     backoff = backoff or service_backoff()
     throttle = ErrorThrottle()
@@ -204,7 +206,7 @@ async def run_loop(
             if emit:
                 log.exception(f"{name}_loop_unexpected_error", error=str(exc), count=count)
             idle = backoff.next_delay()
-        await wait_first(stop, *also, wakeup=wakeup, seconds=idle)
+        await wait_first(stop, *events, *also, wakeup=wakeup, seconds=idle)
 
 
 class DatabaseWatch:
