@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import SQLAlchemyError
+from structlog.contextvars import bound_contextvars
 
 from fyr.core.redaction import SecretLeak
 from fyr.core.status import StatusThresholds
@@ -192,26 +193,30 @@ class Analyzer:
     # --- one claim ------------------------------------------------------------------------------
 
     async def process(self, claim: Claim) -> None:
-        """Analyse one claimed rollout. The one place that catches for it: the loop never dies."""
+        """Analyse one claimed rollout; every log line of it carries the rollout id and attempt."""
+        with bound_contextvars(rollout_id=claim.rollout_id, attempt=claim.attempt):
+            await self._process(claim)
+
+    async def _process(self, claim: Claim) -> None:
+        """The one place that catches for a claim: the loop never dies."""
         try:
             await self._analyse(claim)
         except asyncio.CancelledError:
             await asyncio.shield(self._release(claim, "analyzer stopped before finishing", 0.0))
             raise
         except LeaseLost:
-            log.warning("analysis_lease_lost", rollout_id=claim.rollout_id, attempt=claim.attempt)
+            log.warning("analysis_lease_lost")
         except TransientError as exc:
             delay = self._delay(claim, exc.retry_after)
-            log.warning("analysis_retry", rollout_id=claim.rollout_id, attempt=claim.attempt, error=str(exc),
-                        retry_in=round(delay, 2))
+            log.warning("analysis_retry", error=str(exc), retry_in=round(delay, 2))
             await self._release(claim, str(exc), delay)
         except FyrError as exc:
-            log.error("analysis_failed", rollout_id=claim.rollout_id, error=str(exc))
+            log.error("analysis_failed", error=str(exc))
             await self._give_up(claim, str(exc))
         except Exception as exc:
             # The loop's one catch-all: a bug in one analysis must not stop the others; the row
             # goes back to the pool with a long backoff and the error kept.
-            log.exception("analysis_crashed", rollout_id=claim.rollout_id)
+            log.exception("analysis_crashed")
             await self._release(claim, f"{type(exc).__name__}: {exc}", self.settings.analysis_retry_max_seconds)
 
     def _delay(self, claim: Claim, retry_after: float | None) -> float:
@@ -223,14 +228,14 @@ class Analyzer:
                 await repo.release(s, Queue.ANALYSIS, claim, error=error, retry_in=retry_in)
         except (LeaseLost, TransientError) as exc:
             # The lease will expire by itself and the row returns to the pool.
-            log.warning("analysis_release_failed", rollout_id=claim.rollout_id, error=str(exc))
+            log.warning("analysis_release_failed", error=str(exc))
 
     async def _give_up(self, claim: Claim, error: str) -> None:
         try:
             async with self.db.session() as s:
                 await repo.give_up(s, Queue.ANALYSIS, claim, error=error)
         except (LeaseLost, TransientError) as exc:
-            log.warning("analysis_give_up_failed", rollout_id=claim.rollout_id, error=str(exc))
+            log.warning("analysis_give_up_failed", error=str(exc))
 
     async def _analyse(self, claim: Claim) -> None:
         async with self.db.session() as s:
@@ -276,7 +281,7 @@ class Analyzer:
             if await flights.begin(self.db, key, owner=self._flight_owner(claim), rollout_id=claim.rollout_id,
                                    ttl_s=ttl):
                 return key
-            log.info("analysis_waiting_for_flight", rollout_id=claim.rollout_id, flight=key[:12])
+            log.info("analysis_waiting_for_flight", flight=key[:12])
             leader_id = await flights.wait(self.db, key, timeout_s=ttl * 0.8)
             if leader_id is not None and await self._reuse_flight(claim, result, context, leader_id):
                 return _FOLLOWED
@@ -297,7 +302,7 @@ class Analyzer:
                 metrics={"model_name": leader.model_name, "context_tokens": result.context_tokens, "reused": True,
                          "attempts": claim.attempt},
             )
-        log.info("analysis_reused", rollout_id=claim.rollout_id, reused_from_id=leader_id, via="single_flight")
+        log.info("analysis_reused", reused_from_id=leader_id, via="single_flight")
         self._done("reused")
         return True
 
@@ -309,7 +314,7 @@ class Analyzer:
         self.metrics.spent_today_usd.set(spent)
         if spent < budget:
             return False
-        log.warning("analysis_llm_budget_spent", rollout_id=claim.rollout_id, budget_usd=budget,
+        log.warning("analysis_llm_budget_spent", budget_usd=budget,
                     spent_usd=round(spent, 4))
         analysis = flights.over_budget_analysis(result.rules, budget_usd=budget, spent_usd=spent)
         await self._store(claim, result, context, analysis, "budget", {"model_name": "rules", "fallback": True})
@@ -329,13 +334,13 @@ class Analyzer:
             self.metrics.llm_errors.labels(kind="transient").inc()
             if claim.attempt < self.settings.analysis_max_attempts:
                 raise
-            log.warning("analysis_llm_gave_up", rollout_id=claim.rollout_id, attempts=claim.attempt, error=str(exc))
+            log.warning("analysis_llm_gave_up", attempts=claim.attempt, error=str(exc))
             await self._store(claim, result, context, result.rules, "fallback",
                               {"model_name": "rules", "fallback": True})
             return
         except PermanentError as exc:
             self.metrics.llm_errors.labels(kind="permanent").inc()
-            log.warning("analysis_llm_failed", rollout_id=claim.rollout_id, error=str(exc))
+            log.warning("analysis_llm_failed", error=str(exc))
             await self._store(claim, result, context, result.rules, "fallback",
                               {"model_name": "rules", "fallback": True})
             return
@@ -368,7 +373,7 @@ class Analyzer:
                 metrics={"model_name": found.model_name, "context_tokens": result.context_tokens, "reused": True,
                          "attempts": claim.attempt},
             )
-        log.info("analysis_reused", rollout_id=claim.rollout_id, reused_from_id=found.id)
+        log.info("analysis_reused", reused_from_id=found.id)
         self.metrics.observe_flags(analysis)
         self._done("reused")
         return True
@@ -381,7 +386,7 @@ class Analyzer:
             if analysis is result.rules:
                 raise
             # fail closed: a model's answer holding a secret is never stored (nor masked and stored)
-            log.warning("llm_answer_withheld", rollout_id=claim.rollout_id, reason=str(exc))
+            log.warning("llm_answer_withheld", reason=str(exc))
             analysis, outcome = result.rules, "fallback"
             metrics = {**metrics, "model_name": "rules", "fallback": True}
         async with self.db.session() as s:
@@ -389,7 +394,7 @@ class Analyzer:
                 s, claim, analysis=analysis, reduced_context=context, signature=result.signature,
                 metrics={"context_tokens": result.context_tokens, "attempts": claim.attempt, **metrics},
             )
-        log.info("analysis_stored", rollout_id=claim.rollout_id, analysis_id=analysis_id, outcome=outcome,
+        log.info("analysis_stored", analysis_id=analysis_id, outcome=outcome,
                  category=analysis.category.value, model_name=analysis.model_name,
                  flags=[f.kind.value for f in analysis.flags])
         self.metrics.observe_flags(analysis)
