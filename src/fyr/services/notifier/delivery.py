@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -114,22 +115,20 @@ def _rate_limited_wait(exc: RateLimited, interval: float) -> float:
     return max(1.0 if exc.retry_after is None else exc.retry_after, interval)
 
 
+@dataclass(kw_only=True)
 class Delivery:
-    def __init__(self, *, settings: Settings, db: Database, sink: MessageSink, routing: Routing,
-                 names: ChannelNames, auth: AuthPause, metrics: NotifierMetrics, on_sent: OnSent | None,
-                 interval: float, link_hosts: frozenset[str]) -> None:
-        self.settings = settings
-        self.db = db
-        self.sink = sink
-        self.routing = routing
-        self.names = names
-        self.auth = auth
-        self.metrics = metrics
-        self.on_sent = on_sent
-        self.interval = interval
-        self.link_hosts = link_hosts
-        # A release waits 2 s, 4 s, 8 s ... (jittered) before the next attempt, at most 5 minutes.
-        self.release_backoff = Backoff(initial=2.0, maximum=300.0)
+    settings: Settings
+    db: Database
+    sink: MessageSink
+    routing: Routing
+    names: ChannelNames
+    auth: AuthPause
+    metrics: NotifierMetrics
+    on_sent: OnSent | None
+    interval: float  # the channel's pace: no Retry comes sooner
+    link_hosts: frozenset[str]
+    # A release waits 2 s, 4 s, 8 s ... (jittered) before the next attempt, at most 5 minutes.
+    release_backoff: Backoff = field(default_factory=lambda: Backoff(initial=2.0, maximum=300.0))
 
     # --- admission: the rows, read once, and the channel ------------------------------------------
 
