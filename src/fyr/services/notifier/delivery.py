@@ -117,6 +117,8 @@ def _rate_limited_wait(exc: RateLimited, interval: float) -> float:
 
 @dataclass(kw_only=True)
 class Delivery:
+    """Admits claims and makes one try at a job at a time; shared by all lanes of a notifier."""
+
     settings: Settings
     db: Database
     sink: MessageSink
