@@ -1,4 +1,5 @@
-"""What every long-running service shares: backoff, the one place a loop catches, wake-ups, signals.
+"""What every long-running service shares: backoff, Retry-After, waiting for the first of several
+things, the one place a loop catches, wake-ups, signals.
 
 A service's loop is `while not stop.is_set(): await step()`; `run_loop` is the only place that
 catches, logs (throttled: a repeated error is logged once per interval with a count) and backs off,
@@ -15,11 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
+import math
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
 
 import structlog
 
@@ -30,29 +35,90 @@ log = structlog.get_logger()
 
 @dataclass
 class Backoff:
-    """Exponential backoff with ±20 % jitter: 0.5 s, 1 s, 2 s ... never more than `maximum` seconds."""
+    """The one backoff rule: attempt n waits `initial` * `factor`^(n-1), never more than `maximum`.
+
+    Each delay is scaled by a random factor between `jitter[0]` and `jitter[1]` (±20 % unless told)
+    so that replicas hit by the same outage do not come back in lockstep; the result stays within
+    `maximum`. A server's Retry-After, when given, wins over the computed delay (capped, unjittered).
+    `delay(n)` serves queued jobs that count their own attempts; `next_delay()` a loop that counts
+    its failures here and `reset()`s after a success.
+    """
 
     initial: float = 0.5
     maximum: float = 30.0
     factor: float = 2.0
+    jitter: tuple[float, float] = (0.8, 1.2)
+    rand: Callable[[], float] = field(default=random.random, repr=False)
     failures: int = 0
 
+    def delay(self, attempt: int, *, retry_after: float | None = None) -> float:
+        """Seconds before attempt `attempt + 1`, after `attempt` failed ones (attempts count from 1)."""
+        if retry_after is not None:
+            return min(max(0.0, retry_after), self.maximum)
+        raw = min(self.maximum, self.initial * self.factor ** min(max(0, attempt - 1), 64))
+        low, high = self.jitter
+        return float(min(self.maximum, raw * (low + (high - low) * self.rand())))
+
     def next_delay(self) -> float:
-        delay = self.initial * (self.factor ** min(self.failures, 64))
         self.failures += 1
-        return min(self.maximum, delay * random.uniform(0.8, 1.2))
+        return self.delay(self.failures)
 
     def reset(self) -> None:
         self.failures = 0
 
 
-def retry_delay(
-    attempt: int, *, initial: float = 2.0, maximum: float = 300.0, retry_after: float | None = None
-) -> float:
-    """Delay before attempt `attempt + 1` of a queued job; Retry-After wins when the server gave one."""
-    if retry_after is not None and retry_after > 0:
-        return min(maximum, retry_after)
-    return float(min(maximum, initial * (2 ** max(0, attempt - 1))))
+def _delta_seconds(text: str) -> float | None:
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def parse_retry_after(value: str | bytes | None, *, now: float | None = None) -> float | None:
+    """Seconds a Retry-After value asks to wait (RFC 9110 10.2.3): delta-seconds or an HTTP-date.
+
+    A date in the past is 0. None for an empty, negative, non-finite or unreadable value. Large
+    values are returned as they are: each caller caps them with its own maximum.
+    """
+    if value is None:
+        return None
+    text = (value.decode("latin-1") if isinstance(value, bytes) else value).strip()
+    if not text:
+        return None
+    seconds = _delta_seconds(text)
+    if seconds is not None:
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is always GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def retry_after_header(headers: Mapping[str, Any] | None) -> float | None:
+    """The wait a response asks for: `retry-after-ms` (milliseconds, sent by OpenAI) or `Retry-After`.
+
+    Header names in any case; a value given as a list counts by its first element.
+    """
+    if not headers:
+        return None
+    found = {str(k).lower(): v for k, v in headers.items()}
+
+    def first(name: str) -> str | None:
+        value = found.get(name)
+        if isinstance(value, list | tuple):
+            value = value[0] if value else None
+        return None if value is None else str(value)
+
+    millis = first("retry-after-ms")
+    if millis is not None:
+        ms = _delta_seconds(millis.strip())
+        if ms is not None:
+            return ms / 1000.0
+    return parse_retry_after(first("retry-after"))
 
 
 @dataclass
@@ -78,20 +144,30 @@ def service_backoff() -> Backoff:
     return Backoff(initial=0.25, maximum=5.0)
 
 
-async def sleep_or_stop(stop: asyncio.Event, seconds: float, wakeup: asyncio.Event | None = None,
-                        *also: asyncio.Event) -> None:
-    """Sleep up to `seconds`; return early when `stop`, `wakeup` (cleared then) or any of `also` is set."""
-    waiters = [asyncio.ensure_future(stop.wait())]
-    if wakeup is not None:
-        waiters.append(asyncio.ensure_future(wakeup.wait()))
-    waiters.extend(asyncio.ensure_future(e.wait()) for e in also)
+async def wait_first(
+    stop: asyncio.Event,
+    *events: asyncio.Event | None,
+    wakeup: asyncio.Event | None = None,
+    tasks: Iterable[asyncio.Task[Any]] = (),
+    seconds: float | None = None,
+) -> set[asyncio.Task[Any]]:
+    """Wait until `stop`, `wakeup` or any of `events` is set, one of `tasks` finishes, or
+    `seconds` pass (None: no limit); return the tasks that have finished.
+
+    `wakeup` is cleared afterwards: it asks for one more round, and that round is about to run.
+    """
+    tasks = set(tasks)
+    waiters = [asyncio.ensure_future(e.wait()) for e in (stop, wakeup, *events) if e is not None]
     try:
-        await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([*tasks, *waiters], timeout=None if seconds is None else max(0.0, seconds),
+                           return_when=asyncio.FIRST_COMPLETED)
     finally:
         for w in waiters:
             w.cancel()
+        await asyncio.wait(waiters)
         if wakeup is not None:
             wakeup.clear()
+    return {t for t in tasks if t.done()}
 
 
 async def run_loop(
@@ -102,10 +178,12 @@ async def run_loop(
     wakeup: asyncio.Event | None = None,
     backoff: Backoff | None = None,
     db_watch: DatabaseWatch | None = None,
+    events: tuple[asyncio.Event, ...] = (),
 ) -> None:
     """Run `step` until `stop`; `step` returns how long to idle before the next round.
 
-    After `DatabaseUnavailable` the loop also wakes as soon as `db_watch` sees the database back.
+    The idle wait ends early on `wakeup` or any of `events`. After `DatabaseUnavailable` the loop
+    also wakes as soon as `db_watch` sees the database back.
     """
     backoff = backoff or service_backoff()
     throttle = ErrorThrottle()
@@ -128,7 +206,7 @@ async def run_loop(
             if emit:
                 log.exception(f"{name}_loop_unexpected_error", error=str(exc), count=count)
             idle = backoff.next_delay()
-        await sleep_or_stop(stop, idle, wakeup, *also)
+        await wait_first(stop, *events, *also, wakeup=wakeup, seconds=idle)
 
 
 class DatabaseWatch:

@@ -31,11 +31,10 @@ class PreviewSink:
     @property
     def paced(self) -> bool:
         """Paced only when the inner sink is (Slack); a preview over the console prints at once."""
-        return bool(getattr(self.inner, "paced", True))
+        return self.inner.paced
 
-    async def auth_test(self) -> Any:
-        probe = getattr(self.inner, "auth_test", None)
-        return await probe() if probe is not None else {}
+    async def auth_test(self) -> dict[str, Any]:
+        return await self.inner.auth_test()
 
     def channel_id(self, channel: str) -> str:
         return self.inner.channel_id(channel)

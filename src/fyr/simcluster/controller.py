@@ -426,12 +426,12 @@ class DeploymentSim:
         cs = self._container(p, container)
         now = self._now()
         cs["restartCount"] = cs.get("restartCount", 0) + 1
-        backoff = min(300, 10 * 2 ** (cs["restartCount"] - 1))
+        wait = crash_loop_back_off(cs["restartCount"])
         name, uid = p["metadata"]["name"], p["metadata"]["uid"]
         cs.update(ready=False, started=False,
                   lastState={"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": now,
                                             "finishedAt": now, "containerID": f"containerd://{secrets.token_hex(32)}"}},
-                  state={"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {_dur(backoff)} restarting "
+                  state={"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {wait} restarting "
                                      f"failed container={cs['name']} pod={name}_{self.namespace}({uid})"}})
         p["status"]["phase"] = "Running"
         for c in p["status"].get("conditions", []):
@@ -530,10 +530,11 @@ def _owner(obj: JsonObj) -> JsonObj:
             "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
 
 
-def _dur(seconds: int) -> str:
-    """Go's time.Duration String() for whole seconds: 10s, 40s, 1m20s, 5m0s."""
-    minutes, secs = divmod(seconds, 60)
+def crash_loop_back_off(restarts: int) -> str:
+    """The kubelet's wait after `restarts` restarts (10 s doubling, at most 5 minutes, no jitter),
+    as Go's time.Duration prints whole seconds: 10s, 40s, 1m20s, 5m0s."""
+    minutes, secs = divmod(min(300, 10 * 2 ** (restarts - 1)), 60)
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
-__all__ = ["IMAGE_PULL_MESSAGES", "Applier", "DeploymentSim", "pod_template_hash"]
+__all__ = ["IMAGE_PULL_MESSAGES", "Applier", "DeploymentSim", "crash_loop_back_off", "pod_template_hash"]

@@ -20,7 +20,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fyr.simcluster.controller import HASH_ALPHABET, IMAGE_PULL_MESSAGES, Applier, pod_template_hash
+from fyr.simcluster.controller import (
+    HASH_ALPHABET,
+    IMAGE_PULL_MESSAGES,
+    Applier,
+    crash_loop_back_off,
+    pod_template_hash,
+)
 from fyr.simcluster.store import JsonObj, format_time
 
 REVISION_LABEL = "controller-revision-hash"
@@ -36,11 +42,6 @@ def _owner(obj: JsonObj) -> JsonObj:
 
 def _ready(pod: JsonObj) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
-
-
-def _dur(seconds: int) -> str:
-    minutes, secs = divmod(seconds, 60)
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
 class _SetSim(ABC):
@@ -185,13 +186,13 @@ class _SetSim(ABC):
         cs = pod["status"]["containerStatuses"][0]
         now = self._now()
         cs["restartCount"] = cs.get("restartCount", 0) + 1
-        backoff = min(300, 10 * 2 ** (cs["restartCount"] - 1))
+        wait = crash_loop_back_off(cs["restartCount"])
         uid = pod["metadata"]["uid"]
         cs.update(ready=False, started=False,
                   lastState={"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": now,
                                             "finishedAt": now}},
                   state={"waiting": {"reason": "CrashLoopBackOff",
-                                     "message": f"back-off {_dur(backoff)} restarting failed container="
+                                     "message": f"back-off {wait} restarting failed container="
                                                 f"{cs['name']} pod={pod_name}_{self.namespace}({uid})"}})
         for c in pod["status"]["conditions"]:
             if c["type"] in ("Ready", "ContainersReady"):

@@ -258,9 +258,11 @@ def test_retry_after_header_in_seconds_milliseconds_or_http_date() -> None:
     import email.utils
     import time
 
-    assert chains._retry_after({"retry-after": "12"}) == 12.0
-    assert chains._retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    from fyr.runtime import retry_after_header
+
+    assert retry_after_header({"retry-after": "12"}) == 12.0
+    assert retry_after_header({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
     future = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 25 <= (chains._retry_after({"retry-after": future}) or 0) <= 31
-    assert chains._retry_after({"retry-after": "soon"}) is None
-    assert chains._retry_after({}) is None
+    assert 25 <= (retry_after_header({"retry-after": future}) or 0) <= 31
+    assert retry_after_header({"retry-after": "soon"}) is None
+    assert retry_after_header({}) is None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from fyr.services.analyzer.chains import llm_backoff
 from fyr.services.analyzer.costs import estimate_cost, price_for
-from fyr.services.analyzer.retry import retry_delay
 from fyr.settings import ModelPrice, Settings
 
 
@@ -22,12 +24,18 @@ def test_unpriced_model_costs_nothing() -> None:
 
 
 def test_retry_after_wins_over_backoff_and_is_capped() -> None:
-    assert retry_delay(1, retry_after=7.0, base_s=2, cap_s=300) == 7.0
-    assert retry_delay(1, retry_after=3600.0, base_s=2, cap_s=300) == 300
+    assert llm_backoff(2, 300).delay(1, retry_after=7.0) == 7.0
+    assert llm_backoff(2, 300).delay(1, retry_after=3600.0) == 300
 
 
 def test_backoff_doubles_per_attempt_with_bounded_jitter() -> None:
-    assert retry_delay(1, retry_after=None, base_s=2, cap_s=300, jitter=lambda: 0.0) == 2
-    assert retry_delay(3, retry_after=None, base_s=2, cap_s=300, jitter=lambda: 0.0) == 8
-    assert retry_delay(3, retry_after=None, base_s=2, cap_s=300, jitter=lambda: 1.0) == 10
-    assert retry_delay(20, retry_after=None, base_s=2, cap_s=300, jitter=lambda: 0.0) == 300
+    def rule(rand: float) -> Callable[[int], float]:
+        backoff = llm_backoff(2, 300)
+        backoff.rand = lambda: rand
+        return backoff.delay
+
+    assert rule(0.0)(1) == 2
+    assert rule(0.0)(3) == 8
+    assert rule(1.0)(3) == 10
+    assert rule(0.0)(20) == 300
+    assert rule(1.0)(20) == 300  # the jitter never lifts a delay above the cap

@@ -19,7 +19,6 @@ Provider errors are mapped to Fyr's hierarchy here so that the service decides a
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import re
 import time
@@ -40,9 +39,9 @@ from pydantic import BaseModel, Field, SecretStr
 
 from fyr.errors import ConfigError, PermanentError, TransientError
 from fyr.models.analysis import AnalysisResult, Category
+from fyr.runtime import Backoff, retry_after_header
 from fyr.services.analyzer import guard, injection
 from fyr.services.analyzer.guard import UrlPolicy
-from fyr.services.analyzer.retry import retry_delay
 from fyr.settings import Settings
 
 log = structlog.get_logger()
@@ -192,30 +191,6 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
     )
 
 
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from `retry-after-ms` / `retry-after` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        parsed = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, parsed.timestamp() - time.time())
-
-
 def map_provider_error(exc: openai.OpenAIError) -> TransientError | PermanentError:
     """429/5xx/408/409, timeouts and connection errors are transient; other 4xx are permanent."""
     if isinstance(exc, openai.APITimeoutError):
@@ -224,7 +199,7 @@ def map_provider_error(exc: openai.OpenAIError) -> TransientError | PermanentErr
         return TransientError(f"llm connection error: {exc}")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        retry_after = _retry_after(exc.response.headers)
+        retry_after = retry_after_header(exc.response.headers)
         if status == 429 or status >= 500 or status in (408, 409):
             return TransientError(f"llm http {status}: {exc.message}", retry_after=retry_after)
         return PermanentError(f"llm http {status}: {exc.message}")
@@ -440,6 +415,13 @@ async def explain(
 # --- for callers that retry in-process (the offline CLI) ------------------------------------------
 
 
+def llm_backoff(base_s: float, cap_s: float) -> Backoff:
+    """The wait before the next LLM attempt, for the service's release-with-delay and the offline
+    CLI's in-process retries alike: the provider's Retry-After (capped), else base * 2^(attempt-1)
+    with up to 25 % added, so that replicas hit by the same 5xx burst do not come back in lockstep."""
+    return Backoff(initial=base_s, maximum=cap_s, jitter=(1.0, 1.25))
+
+
 async def explain_with_retries(
     result: ExplainInput,
     *,
@@ -452,6 +434,7 @@ async def explain_with_retries(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> ExplainOutcome:
     """`explain`, retrying transient provider errors (Retry-After honoured); then the rules' analysis."""
+    backoff = llm_backoff(base_s, cap_s)
     attempt = 0
     while True:
         attempt += 1
@@ -462,7 +445,7 @@ async def explain_with_retries(
                 reason = f"gave up after {attempt} attempts: {exc}"
                 log.warning("llm_gave_up", attempts=attempt, error=str(exc))
                 return ExplainOutcome(result.rules, 0, 0, 0.0, _configured_model_name(model), True, reason)
-            delay = retry_delay(attempt, retry_after=exc.retry_after, base_s=base_s, cap_s=cap_s)
+            delay = backoff.delay(attempt, retry_after=exc.retry_after)
             log.info("llm_retry", attempt=attempt, delay_s=round(delay, 2), error=str(exc))
             await sleep(delay)
         except PermanentError as exc:

@@ -14,7 +14,6 @@ period and releases the rest.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import socket
@@ -25,6 +24,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import SQLAlchemyError
+from structlog.contextvars import bound_contextvars
 
 from fyr.core.redaction import SecretLeak
 from fyr.core.status import StatusThresholds
@@ -34,14 +34,13 @@ from fyr.db.engine import Database
 from fyr.db.repositories import Claim, Queue
 from fyr.errors import DatabaseUnavailable, FyrError, LeaseLost, PermanentError, TransientError
 from fyr.models.analysis import Analysis, AnalysisResult
-from fyr.runtime import DatabaseWatch, service_backoff
+from fyr.runtime import DatabaseWatch, service_backoff, wait_first
 from fyr.services.analyzer import flights
-from fyr.services.analyzer.chains import PROMPT_VERSION, ChatModel, build_chat_model, explain
+from fyr.services.analyzer.chains import PROMPT_VERSION, ChatModel, build_chat_model, explain, llm_backoff
 from fyr.services.analyzer.costs import estimate_cost
 from fyr.services.analyzer.guard import UrlPolicy
 from fyr.services.analyzer.metrics import AnalyzerMetrics, Outcome, analyzer_metrics
 from fyr.services.analyzer.pipeline import PipelineResult, analyze_bundle
-from fyr.services.analyzer.retry import retry_delay
 from fyr.services.analyzer.sources import (
     BundleFetch,
     BundleSource,
@@ -126,6 +125,7 @@ class Analyzer:
         self.owner, self.metrics, self.on_done = owner, metrics, on_done
         self.url_policy = UrlPolicy.build(gitlab_hosts=settings.gitlab_hosts)
         self.stored = 0
+        self.retry_backoff = llm_backoff(settings.analysis_retry_base_seconds, settings.analysis_retry_max_seconds)
         # analyzer_concurrency bounds the LLM calls in flight. Up to as many rows again are claimed and
         # prepared (collected, reduced), one waiting behind each model slot, so that the slow, paid
         # resource never waits for the database or the pipeline (bench/analyzer.py: 480 rollouts
@@ -164,9 +164,7 @@ class Analyzer:
                         log.warning("analysis_claim_failed", error=str(exc), retry_in=round(delay, 2))
                         back = (db_watch.report_down() if db_watch is not None
                                 and isinstance(exc, DatabaseUnavailable) else None)
-                        await _wait_any(stop, wakeup, set(), delay, back)
-                        if wakeup is not None:
-                            wakeup.clear()
+                        await wait_first(stop, back, wakeup=wakeup, seconds=delay)
                         continue
                     backoff.reset()
                     got = len(claims)
@@ -174,11 +172,10 @@ class Analyzer:
                         in_flight.add(asyncio.create_task(self.process(c), name=f"analyze-{c.rollout_id}"))
                 if got and got == free:
                     continue  # the queue may hold more: claim again as soon as a slot frees
-                in_flight -= await _wait_any(stop, wakeup, in_flight, self.settings.poll_interval_seconds)
-                if wakeup is not None and wakeup.is_set():
-                    wakeup.clear()
+                in_flight -= await wait_first(stop, wakeup=wakeup, tasks=in_flight,
+                                              seconds=self.settings.poll_interval_seconds)
                 if len(in_flight) >= slots:
-                    in_flight -= await _wait_any(stop, None, in_flight, None)
+                    in_flight -= await wait_first(stop, tasks=in_flight)
         finally:
             await self._drain(in_flight, shutdown_grace_s)
             log.info("analyzer_stopped", owner=self.owner, stored=self.stored)
@@ -196,31 +193,34 @@ class Analyzer:
     # --- one claim ------------------------------------------------------------------------------
 
     async def process(self, claim: Claim) -> None:
-        """Analyse one claimed rollout. The one place that catches for it: the loop never dies."""
+        """Analyse one claimed rollout; every log line of it carries the rollout id and attempt."""
+        with bound_contextvars(rollout_id=claim.rollout_id, attempt=claim.attempt):
+            await self._process(claim)
+
+    async def _process(self, claim: Claim) -> None:
+        """The one place that catches for a claim: the loop never dies."""
         try:
             await self._analyse(claim)
         except asyncio.CancelledError:
             await asyncio.shield(self._release(claim, "analyzer stopped before finishing", 0.0))
             raise
         except LeaseLost:
-            log.warning("analysis_lease_lost", rollout_id=claim.rollout_id, attempt=claim.attempt)
+            log.warning("analysis_lease_lost")
         except TransientError as exc:
             delay = self._delay(claim, exc.retry_after)
-            log.warning("analysis_retry", rollout_id=claim.rollout_id, attempt=claim.attempt, error=str(exc),
-                        retry_in=round(delay, 2))
+            log.warning("analysis_retry", error=str(exc), retry_in=round(delay, 2))
             await self._release(claim, str(exc), delay)
         except FyrError as exc:
-            log.error("analysis_failed", rollout_id=claim.rollout_id, error=str(exc))
+            log.error("analysis_failed", error=str(exc))
             await self._give_up(claim, str(exc))
         except Exception as exc:
             # The loop's one catch-all: a bug in one analysis must not stop the others; the row
             # goes back to the pool with a long backoff and the error kept.
-            log.exception("analysis_crashed", rollout_id=claim.rollout_id)
+            log.exception("analysis_crashed")
             await self._release(claim, f"{type(exc).__name__}: {exc}", self.settings.analysis_retry_max_seconds)
 
     def _delay(self, claim: Claim, retry_after: float | None) -> float:
-        return retry_delay(claim.attempt, retry_after=retry_after, base_s=self.settings.analysis_retry_base_seconds,
-                           cap_s=self.settings.analysis_retry_max_seconds)
+        return self.retry_backoff.delay(claim.attempt, retry_after=retry_after)
 
     async def _release(self, claim: Claim, error: str, retry_in: float) -> None:
         try:
@@ -228,14 +228,14 @@ class Analyzer:
                 await repo.release(s, Queue.ANALYSIS, claim, error=error, retry_in=retry_in)
         except (LeaseLost, TransientError) as exc:
             # The lease will expire by itself and the row returns to the pool.
-            log.warning("analysis_release_failed", rollout_id=claim.rollout_id, error=str(exc))
+            log.warning("analysis_release_failed", error=str(exc))
 
     async def _give_up(self, claim: Claim, error: str) -> None:
         try:
             async with self.db.session() as s:
                 await repo.give_up(s, Queue.ANALYSIS, claim, error=error)
         except (LeaseLost, TransientError) as exc:
-            log.warning("analysis_give_up_failed", rollout_id=claim.rollout_id, error=str(exc))
+            log.warning("analysis_give_up_failed", error=str(exc))
 
     async def _analyse(self, claim: Claim) -> None:
         async with self.db.session() as s:
@@ -281,7 +281,7 @@ class Analyzer:
             if await flights.begin(self.db, key, owner=self._flight_owner(claim), rollout_id=claim.rollout_id,
                                    ttl_s=ttl):
                 return key
-            log.info("analysis_waiting_for_flight", rollout_id=claim.rollout_id, flight=key[:12])
+            log.info("analysis_waiting_for_flight", flight=key[:12])
             leader_id = await flights.wait(self.db, key, timeout_s=ttl * 0.8)
             if leader_id is not None and await self._reuse_flight(claim, result, context, leader_id):
                 return _FOLLOWED
@@ -302,7 +302,7 @@ class Analyzer:
                 metrics={"model_name": leader.model_name, "context_tokens": result.context_tokens, "reused": True,
                          "attempts": claim.attempt},
             )
-        log.info("analysis_reused", rollout_id=claim.rollout_id, reused_from_id=leader_id, via="single_flight")
+        log.info("analysis_reused", reused_from_id=leader_id, via="single_flight")
         self._done("reused")
         return True
 
@@ -314,7 +314,7 @@ class Analyzer:
         self.metrics.spent_today_usd.set(spent)
         if spent < budget:
             return False
-        log.warning("analysis_llm_budget_spent", rollout_id=claim.rollout_id, budget_usd=budget,
+        log.warning("analysis_llm_budget_spent", budget_usd=budget,
                     spent_usd=round(spent, 4))
         analysis = flights.over_budget_analysis(result.rules, budget_usd=budget, spent_usd=spent)
         await self._store(claim, result, context, analysis, "budget", {"model_name": "rules", "fallback": True})
@@ -334,13 +334,13 @@ class Analyzer:
             self.metrics.llm_errors.labels(kind="transient").inc()
             if claim.attempt < self.settings.analysis_max_attempts:
                 raise
-            log.warning("analysis_llm_gave_up", rollout_id=claim.rollout_id, attempts=claim.attempt, error=str(exc))
+            log.warning("analysis_llm_gave_up", attempts=claim.attempt, error=str(exc))
             await self._store(claim, result, context, result.rules, "fallback",
                               {"model_name": "rules", "fallback": True})
             return
         except PermanentError as exc:
             self.metrics.llm_errors.labels(kind="permanent").inc()
-            log.warning("analysis_llm_failed", rollout_id=claim.rollout_id, error=str(exc))
+            log.warning("analysis_llm_failed", error=str(exc))
             await self._store(claim, result, context, result.rules, "fallback",
                               {"model_name": "rules", "fallback": True})
             return
@@ -373,7 +373,7 @@ class Analyzer:
                 metrics={"model_name": found.model_name, "context_tokens": result.context_tokens, "reused": True,
                          "attempts": claim.attempt},
             )
-        log.info("analysis_reused", rollout_id=claim.rollout_id, reused_from_id=found.id)
+        log.info("analysis_reused", reused_from_id=found.id)
         self.metrics.observe_flags(analysis)
         self._done("reused")
         return True
@@ -386,7 +386,7 @@ class Analyzer:
             if analysis is result.rules:
                 raise
             # fail closed: a model's answer holding a secret is never stored (nor masked and stored)
-            log.warning("llm_answer_withheld", rollout_id=claim.rollout_id, reason=str(exc))
+            log.warning("llm_answer_withheld", reason=str(exc))
             analysis, outcome = result.rules, "fallback"
             metrics = {**metrics, "model_name": "rules", "fallback": True}
         async with self.db.session() as s:
@@ -394,7 +394,7 @@ class Analyzer:
                 s, claim, analysis=analysis, reduced_context=context, signature=result.signature,
                 metrics={"context_tokens": result.context_tokens, "attempts": claim.attempt, **metrics},
             )
-        log.info("analysis_stored", rollout_id=claim.rollout_id, analysis_id=analysis_id, outcome=outcome,
+        log.info("analysis_stored", analysis_id=analysis_id, outcome=outcome,
                  category=analysis.category.value, model_name=analysis.model_name,
                  flags=[f.kind.value for f in analysis.flags])
         self.metrics.observe_flags(analysis)
@@ -429,24 +429,6 @@ def _with_collection_status(context: dict[str, Any], fetch: BundleFetch) -> dict
         return context
     return {**context, "collection": {"status": fetch.status, "error": fetch.error,
                                       "note": "the cluster could not be read; facts come from the rollout record"}}
-
-
-async def _wait_any(stop: asyncio.Event, wakeup: asyncio.Event | None, tasks: set[asyncio.Task[None]],
-                    wait_s: float | None, also: asyncio.Event | None = None) -> set[asyncio.Task[None]]:
-    """Wait for stop, a wake-up (or `also`), a finished task or the timeout; return the finished tasks."""
-    waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
-    for event in (wakeup, also):
-        if event is not None:
-            waiters.append(asyncio.create_task(event.wait()))
-    try:
-        await asyncio.wait([*tasks, *waiters], timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-        for w in waiters:
-            with contextlib.suppress(asyncio.CancelledError):
-                await w
-    return {t for t in tasks if t.done()}
 
 
 __all__ = ["Analyzer", "default_owner", "kubernetes_source", "run_analyzer"]

@@ -1,6 +1,6 @@
 """The no-token sink: with no SLACK_BOT_TOKEN each message is printed instead of posted (a dry run).
 
-It has the same shape as `SlackClient` (`post`, `update`, `find_message`, `channel_id`, `close`) so the
+It has the same shape as `SlackClient` (the `MessageSink` protocol) so the
 notifier's loop does not care where a message goes. The message is the result of a dry run, so it
 goes to stdout as readable text (never as an escaped JSON log field); a log line
 `slack_message_console` on stderr records that it was printed. It cannot look messages up again,
@@ -31,6 +31,9 @@ class ConsoleSink:
 
     def channel_id(self, channel: str) -> str:
         return channel
+
+    async def auth_test(self) -> dict[str, Any]:
+        return {}  # a console takes every message
 
     async def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None,
                    metadata: dict[str, Any] | None, thread_ts: str | None = None) -> tuple[str, str]:

@@ -1,7 +1,6 @@
 """The notifier's working types: where messages go (`MessageSink`), a claimed row in hand (`Job`),
-one channel's queue (`Lane`), what a job will send (`Plan`), and two small loop helpers.
-
-Apart from `main.py` so that the service loop reads as the decisions it makes.
+one channel's queue (`Lane`), what a job will send (`Plan`), and what one delivery came to
+(`Outcome`: `Sent`, `Released`, `GaveUp`, `Retry`, `Moved` or `Lost`).
 """
 
 from __future__ import annotations
@@ -13,18 +12,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from fyr.db.notify_queries import MessageRows
 from fyr.db.repositories import Claim
 from fyr.services.notifier.render import RenderedMessage
-from fyr.services.notifier.slack_client import RateLimited
 
 OnSent = Callable[[int, str, str], None]
 
 
 class MessageSink(Protocol):
-    """Where messages go: `SlackClient` (token set) or `ConsoleSink` (no token)."""
+    """Where messages go: `SlackClient` (token set), `ConsoleSink` (no token), or the demo's preview."""
 
     @property
     def timeout(self) -> float: ...
+
+    @property
+    def paced(self) -> bool:
+        """Whether Slack's pace (one message per channel per interval) applies."""
+        ...
+
+    async def auth_test(self) -> dict[str, Any]:
+        """Raises `AuthError` while the token is refused."""
+        ...
 
     def channel_id(self, channel: str) -> str: ...
 
@@ -41,10 +49,13 @@ class MessageSink(Protocol):
 
 @dataclass
 class Job:
+    """A claimed row in hand, with what was read for it once at admission."""
+
     claim: Claim
     deadline: float  # monotonic time the lease runs out
+    rows: MessageRows
     lane: str = ""
-    channel: str | None = None  # forced channel (fallback); None: decide from rows at send time
+    channel: str | None = None  # forced channel (fallback); None: route from the rows
     fallback_note: str | None = None
     looked_up: bool = False
     text_only: bool = False
@@ -59,7 +70,7 @@ class Lane:
 
 @dataclass(frozen=True)
 class Plan:
-    """What to send for a job, decided from fresh rows just before sending."""
+    """What to send for a job, decided just before sending."""
 
     channel: str
     thread_ts: str | None
@@ -71,24 +82,53 @@ class Plan:
     team: str | None = None  # the team the message names, recorded with it
 
 
-class Done(Exception):
-    """The job is finished (delivered, given up, released or no longer ours); leave its lane."""
+# --- what one delivery came to: the lane and the claim loop act on it with `match` --------------
 
 
-def retry_delay(exc: RateLimited, interval: float) -> float:
-    """Retry-After as Slack sent it (0 allowed), never sooner than the channel's pace."""
-    return max(1.0 if exc.retry_after is None else exc.retry_after, interval)
+@dataclass(frozen=True)
+class Sent:
+    """Posted (or found already posted by an earlier attempt) and recorded; `recorded` is False when
+    the row could not be written: the lease runs out and the next attempt finds the message."""
+
+    channel: str
+    ts: str
+    recorded: bool = True
 
 
-async def wait_any(stop: asyncio.Event, wakeup: asyncio.Event | None, seconds: float,
-                room: asyncio.Event | None = None) -> None:
-    """Wait for `stop`, `wakeup` (cleared after), `room` or `seconds`, whichever comes first."""
-    events = [e for e in (stop, wakeup, room) if e is not None]
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-    if wakeup is not None and wakeup.is_set():
-        wakeup.clear()
+@dataclass(frozen=True)
+class Released:
+    """Back to the pool, to be tried again in `retry_in` seconds (this attempt is spent)."""
+
+    error: str
+    retry_in: float
+
+
+@dataclass(frozen=True)
+class GaveUp:
+    """Marked FAILED with the error kept; nothing more will be tried."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Nothing was posted and no attempt is spent: try again from the head of the lane in `delay` s."""
+
+    delay: float
+
+
+@dataclass(frozen=True)
+class Moved:
+    """The channel would not take the message: it goes on in `channel`'s lane (the fallback)."""
+
+    channel: str
+
+
+@dataclass(frozen=True)
+class Lost:
+    """No longer ours (the lease ran out, the row is gone): another attempt will take it up."""
+
+    reason: str
+
+
+Outcome = Sent | Released | GaveUp | Retry | Moved | Lost

@@ -28,6 +28,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from fyr.errors import PermanentError, TransientError
+from fyr.runtime import retry_after_header
 
 log = structlog.get_logger()
 
@@ -70,22 +71,6 @@ class PayloadRejected(PermanentError):
     """Slack refused the payload itself (blocks/text/metadata); a plain-text resend may pass."""
 
 
-def _retry_after(headers: Any) -> float | None:
-    if headers is None:
-        return None
-    value = None
-    for key in headers:
-        if str(key).lower() == "retry-after":
-            value = headers[key]
-            break
-    if isinstance(value, list):
-        value = value[0] if value else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 def classify(exc: BaseException, *, channel: str = "") -> Exception:
     """Map a slack_sdk / aiohttp / timeout error onto Fyr's error hierarchy."""
     if isinstance(exc, SlackApiError):
@@ -94,7 +79,7 @@ def classify(exc: BaseException, *, channel: str = "") -> Exception:
         data = getattr(resp, "data", None)
         code = str(data.get("error", "")) if isinstance(data, dict) else ""
         if status == 429:
-            after = _retry_after(getattr(resp, "headers", None))
+            after = retry_after_header(getattr(resp, "headers", None))
             return RateLimited(f"slack ratelimited (429) on {channel}",
                                retry_after=1.0 if after is None else after)
         if status >= 500 or (status != 200 and not code):

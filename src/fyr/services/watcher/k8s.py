@@ -27,6 +27,7 @@ import structlog
 from kubernetes_asyncio import client
 
 from fyr.errors import PermanentError, TransientError
+from fyr.runtime import retry_after_header
 
 log = structlog.get_logger()
 
@@ -118,9 +119,8 @@ async def _check(resp: Any) -> None:
     if resp.status == 410:
         raise WatchGone(message)
     if resp.status == 429 or resp.status >= 500:
-        retry_after = resp.headers.get("Retry-After")
         raise KubeUnavailable(f"API server answered {resp.status}: {message}",
-                              retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+                              retry_after=retry_after_header(resp.headers))
     raise PermanentError(f"API server answered {resp.status}: {message}")
 
 
