@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from fyr.db.repositories import Claim
+from fyr.db.queue import Claim
 from fyr.services.notifier.render import RenderedMessage
 from fyr.services.notifier.slack_client import RateLimited
 

@@ -2,7 +2,7 @@
 
 Shape of the loop (docs/architecture.md 'The database is the queue', 'Notification'; docs/wire-formats.md 'Rate
 limits', 'slack_sdk retries'):
-- a *claim loop* leases rows (`repo.claim`, FOR UPDATE SKIP LOCKED) while fewer than `_max_held`
+- a *claim loop* leases rows (`work_queue.claim`, FOR UPDATE SKIP LOCKED) while fewer than `_max_held`
   are in hand, works out each row's channel and puts it in that channel's *lane*;
 - one *lane* per Slack channel sends its messages one at a time, at most one per
   `slack_channel_interval_seconds` (Slack: about one message per second per channel); lanes run in
@@ -35,11 +35,11 @@ from prometheus_client import CollectorRegistry
 from fyr.core.redaction import SecretLeak, check_clean
 from fyr.core.routing import Routing, load_routing
 from fyr.db import actions as actions_db
-from fyr.db import notify_queries as nq
-from fyr.db import repositories as repo
+from fyr.db import messages as nq
+from fyr.db import queue as work_queue
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
-from fyr.db.repositories import Queue
+from fyr.db.queue import Queue
 from fyr.errors import DatabaseUnavailable, LeaseLost, PermanentError, TransientError
 from fyr.models.rollout import NotifyStatus, Rollout
 from fyr.runtime import DatabaseWatch, service_backoff
@@ -173,9 +173,9 @@ class Notifier:
             if room <= 0:
                 return
             async with self.db.session() as s:
-                claims = await repo.claim(s, queue, owner=self.owner, limit=room,
-                                          lease_seconds=self.settings.notify_lease_seconds,
-                                          max_attempts=self.settings.notify_max_attempts)
+                claims = await work_queue.claim(s, queue, owner=self.owner, limit=room,
+                                                lease_seconds=self.settings.notify_lease_seconds,
+                                                max_attempts=self.settings.notify_max_attempts)
             now = time.monotonic()
             for c in claims:
                 await self._admit(Job(c, now + self.settings.notify_lease_seconds))
@@ -430,7 +430,7 @@ class Notifier:
         started = time.monotonic()  # the new expiry is stamped after this instant: count from here
         try:
             async with self.db.session() as s:
-                await repo.extend_lease(s, job.claim, lease_seconds=self.settings.notify_lease_seconds)
+                await work_queue.extend_lease(s, job.claim, lease_seconds=self.settings.notify_lease_seconds)
         except LeaseLost:
             self.log.info("notify_lease_lost", rollout_id=job.claim.rollout_id)
             raise Done from None
@@ -440,7 +440,7 @@ class Notifier:
                       failed_at: datetime | None = None, team: str | None = None) -> None:
         try:
             async with self.db.session() as s:
-                await repo.complete_notify(s, job.claim, channel=channel, ts=ts, thread_ts=thread_ts, team=team)
+                await work_queue.complete_notify(s, job.claim, channel=channel, ts=ts, thread_ts=thread_ts, team=team)
         except LeaseLost:
             # Another notifier holds the row; being at attempt > 1 it looks the message up first.
             self.log.warning("notify_lease_lost_after_send", rollout_id=job.claim.rollout_id, ts=ts)
@@ -467,7 +467,7 @@ class Notifier:
         delay = retry_in if retry_in is not None else min(MAX_BACKOFF_SECONDS, 2.0 ** job.claim.attempt)
         try:
             async with self.db.session() as s:
-                await repo.release(s, job.claim.queue, job.claim, error=error, retry_in=delay)
+                await work_queue.release(s, job.claim.queue, job.claim, error=error, retry_in=delay)
         except (LeaseLost, TransientError) as exc:
             self.log.warning("notify_release_failed", rollout_id=job.claim.rollout_id, error=str(exc))
         self._count(job, "released")
@@ -477,7 +477,7 @@ class Notifier:
     async def _give_up(self, job: Job, error: str) -> None:
         try:
             async with self.db.session() as s:
-                await repo.give_up(s, job.claim.queue, job.claim, error=error)
+                await work_queue.give_up(s, job.claim.queue, job.claim, error=error)
         except (LeaseLost, TransientError) as exc:
             self.log.warning("notify_give_up_failed", rollout_id=job.claim.rollout_id, error=str(exc))
         self._count(job, "given_up")
@@ -496,5 +496,5 @@ class Notifier:
         for job in list(self.held.values()):
             with contextlib.suppress(LeaseLost, TransientError):
                 async with self.db.session() as s:
-                    await repo.release(s, job.claim.queue, job.claim, error="notifier stopped", retry_in=0.0)
+                    await work_queue.release(s, job.claim.queue, job.claim, error="notifier stopped", retry_in=0.0)
         self.held.clear()
