@@ -411,12 +411,12 @@ async def attach_staged(session: AsyncSession, rollout: Rollout, *, lock: bool =
 
     Called by the watcher for a rollout its record_generation just inserted (`lock=True`) and by
     the webhook side for the rollouts it found (`lock=False`). The two run concurrently on MySQL,
-    and with plain snapshot reads each could miss the other's uncommitted row: the watcher's
-    insert and the webhook's upsert would both commit without ever meeting. So the rollout side
-    reads the staged rows with a shared locking read: it waits for a webhook transaction that already wrote a matching row and
-    then sees it, or it holds the range so that a later webhook upsert waits for this commit — and
-    that webhook transaction (READ COMMITTED, its rollout query after its upsert) then sees the
-    rollout. SQLite has one writer at a time and no such race.
+    and with plain snapshot reads each could miss the other's uncommitted row: the watcher's insert
+    and the webhook's upsert would both commit without ever meeting. So the rollout side reads the
+    staged rows with a shared locking read: it waits for a webhook transaction that already wrote a
+    matching row and then sees it, or it holds the range so that a later webhook upsert waits for
+    this commit — and that webhook transaction (READ COMMITTED, its rollout query after its upsert)
+    then sees the rollout. SQLite has one writer at a time and no such race.
     """
     matched = changed = False
     explicit = await _explicit_row(session, rollout, lock)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from fyr.db import actions as actions_db
 from fyr.db import analyses, rollouts
 from fyr.db import queue as work_queue
 from fyr.db.base import utcnow
@@ -164,6 +165,29 @@ async def test_lease_expired_on_last_attempt_is_given_up(any_database: Database)
         row = await rollouts.get_rollout(s, rid)
     assert row is not None and row.analysis_status == AnalysisStatus.FAILED
     assert row.notify_status == NotifyStatus.PENDING and "gave up" in (row.analysis_error or "")
+
+
+async def test_a_reanalysis_given_up_leaves_the_sent_message_alone(any_database: Database) -> None:
+    """Every way an analysis ends queues the failure message once: a re-analysis of a rollout whose
+    message is out (here: its leases run out) never queues a second message."""
+    [rid] = await _failed(any_database, 1)
+    [c] = await _claim(any_database)
+    async with any_database.session() as s:
+        await work_queue.complete_analysis(s, c, analysis=_analysis(), reduced_context={}, signature=None,
+                                           metrics={})
+    [n] = await _claim(any_database, Queue.NOTIFY)
+    async with any_database.session() as s:
+        await work_queue.complete_notify(s, n, channel="C1", ts="1.0")
+        row = await rollouts.get_rollout(s, rid)
+        assert row is not None
+        await actions_db.request_reanalysis(s, row)
+    assert await _claim(any_database, lease=0.01, max_attempts=1)
+    await asyncio.sleep(0.05)
+    assert await _claim(any_database, max_attempts=1) == []
+    async with any_database.session() as s:
+        row = await rollouts.get_rollout(s, rid)
+    assert row is not None and row.analysis_status == AnalysisStatus.FAILED
+    assert row.notify_status == NotifyStatus.SENT and await _claim(any_database, Queue.NOTIFY) == []
 
 
 async def test_recovery_waits_for_the_failure_message(any_database: Database) -> None:

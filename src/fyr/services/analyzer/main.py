@@ -199,7 +199,7 @@ class Analyzer:
     async def process(self, claim: Claim) -> None:
         """Analyse one claimed rollout. The one place that catches for it: the loop never dies."""
         try:
-            await self._analyse(claim)
+            await self._run_claim(claim)
         except asyncio.CancelledError:
             await asyncio.shield(self._release(claim, "analyzer stopped before finishing", 0.0))
             raise
@@ -238,7 +238,9 @@ class Analyzer:
         except (LeaseLost, TransientError) as exc:
             log.warning("analysis_give_up_failed", rollout_id=claim.rollout_id, error=str(exc))
 
-    async def _analyse(self, claim: Claim) -> None:
+    async def _run_claim(self, claim: Claim) -> None:
+        """Fetch the claimed rollout's bundle, run the pipeline (analyze_bundle), then store the rules' analysis,
+        reuse an earlier one or ask the model."""
         async with self.db.session() as s:
             row = await rollouts.get_rollout(s, claim.rollout_id)
             if row is None:

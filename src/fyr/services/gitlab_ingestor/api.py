@@ -6,6 +6,8 @@ and eventually disables it, so only a bad token (401), a body GitLab itself woul
 The token is checked before the body is read, the body is read with a hard cap, and a repeated
 delivery is recognised by its dedupe row, written in the same transaction as the effect. Concurrent
 deliveries share that transaction (batching.GroupCommit); each is answered after the commit.
+`create_app` wires the parts: the transactions are storage.DeliveryStore's, the counters
+metrics.IngestorMetrics'.
 """
 
 from __future__ import annotations
@@ -166,6 +168,29 @@ def _parse(model: type[M], body: bytes) -> M:
         raise Rejected(422, detail) from None
 
 
+def _reject(metrics: IngestorMetrics, endpoint: str, event: str, exc: Rejected) -> JSONResponse:
+    metrics.count(endpoint, event, str(exc.status))
+    if exc.status == 401:
+        log.warning("ingestor_unauthorized", endpoint=endpoint)
+    else:
+        log.info("ingestor_rejected", endpoint=endpoint, gitlab_event=event, status=exc.status)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+
+def _unavailable(metrics: IngestorMetrics, endpoint: str, event: str, exc: DatabaseUnavailable) -> JSONResponse:
+    metrics.count(endpoint, event, "503")
+    log.warning("ingestor_database_unavailable", endpoint=endpoint, error=str(exc))
+    return JSONResponse({"detail": "database unavailable"}, status_code=503, headers={"Retry-After": "5"})
+
+
+def _ignored(metrics: IngestorMetrics, event: str, reason: str) -> JSONResponse:
+    """An authenticated delivery Fyr does not use: 200, so that GitLab keeps the hook enabled."""
+    metrics.count("webhook", event, "ignored")
+    metrics.ignored.labels(reason).inc()
+    log.info("gitlab_event_ignored", gitlab_event=event[:100], reason=reason)
+    return JSONResponse({"status": "ignored"})
+
+
 def _openapi_schemas(app: FastAPI) -> dict[str, Any]:
     """OpenAPI with the webhook payload models (the body is read by hand, so FastAPI cannot see it)."""
     if app.openapi_schema:
@@ -211,28 +236,8 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         isolate=lambda exc: not isinstance(exc, TransientError), max_queue=MAX_WAITING_DELIVERIES)
     app.state.group_commit = group
 
-    def reject(endpoint: str, event: str, exc: Rejected) -> JSONResponse:
-        metrics.count(endpoint, event, str(exc.status))
-        if exc.status == 401:
-            log.warning("ingestor_unauthorized", endpoint=endpoint)
-        else:
-            log.info("ingestor_rejected", endpoint=endpoint, gitlab_event=event, status=exc.status)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-
-    def unavailable(endpoint: str, event: str, exc: DatabaseUnavailable) -> JSONResponse:
-        metrics.count(endpoint, event, "503")
-        log.warning("ingestor_database_unavailable", endpoint=endpoint, error=str(exc))
-        return JSONResponse({"detail": "database unavailable"}, status_code=503,
-                            headers={"Retry-After": "5"})
-
     budget = ByteBudget(settings.ingestor_max_bytes_in_flight)
     app.state.byte_budget = budget
-
-    def ignored(event: str, reason: str) -> JSONResponse:
-        metrics.count("webhook", event, "ignored")
-        metrics.ignored.labels(reason).inc()
-        log.info("gitlab_event_ignored", gitlab_event=event[:100], reason=reason)
-        return JSONResponse({"status": "ignored"})
 
     @app.post(
         WEBHOOK_PATH,
@@ -254,7 +259,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
                 raise Rejected(401, "invalid or missing X-Gitlab-Token")
             known = EVENT_MODELS.get(event)
             if known is None and event and event != "System Hook":
-                return ignored("other", "event not used")
+                return _ignored(metrics, "other", "event not used")
             reserved = _declared_length(request, max_body)
             if not budget.try_acquire(reserved):
                 metrics.count("webhook", kind_label(event), "busy")
@@ -270,24 +275,24 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
             finally:
                 budget.release(reserved)
         except Rejected as exc:
-            return reject("webhook", kind_label(event), exc)
+            return _reject(metrics, "webhook", kind_label(event), exc)
 
         body_kind = body.fields.get("object_kind") or body.fields.get("event_name")
         body_kind = KIND_ALIASES.get(body_kind, body_kind) if isinstance(body_kind, str) else None
         if known is not None:
             kind, model = known
             if body_kind is not None and body_kind != kind:
-                return ignored(kind, "object_kind does not match X-Gitlab-Event")
+                return _ignored(metrics, kind, "object_kind does not match X-Gitlab-Event")
         else:  # System Hook (or no event header): the body says what it is
             system_model = KIND_MODELS.get(body_kind) if body_kind else None
             if body_kind is None or system_model is None:
-                return ignored("other", "object kind not used")
+                return _ignored(metrics, "other", "object kind not used")
             kind, model = body_kind, system_model
         fields = reshape(kind, body.fields)
         fields["object_kind"] = kind
         parsed = validate_tolerantly(model, fields)
         if isinstance(parsed, str):
-            return ignored(kind, parsed)
+            return _ignored(metrics, kind, parsed)
         hook: Hook = parsed
 
         key = dedupe_key(idempotency_key=headers.get("idempotency-key"),
@@ -298,11 +303,11 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
             async with asyncio.timeout(answer_seconds):
                 fresh, attached = await group.submit(Delivery(key=key, kind=kind, events=events_for(hook)))
         except DatabaseUnavailable as exc:
-            return unavailable("webhook", kind, exc)
+            return _unavailable(metrics, "webhook", kind, exc)
         except asyncio.QueueFull as exc:
-            return unavailable("webhook", kind, DatabaseUnavailable(str(exc)))
+            return _unavailable(metrics, "webhook", kind, DatabaseUnavailable(str(exc)))
         except TimeoutError:
-            return unavailable("webhook", kind, DatabaseUnavailable(
+            return _unavailable(metrics, "webhook", kind, DatabaseUnavailable(
                 f"database did not answer in {answer_seconds:g} s"))
         outcome = "accepted" if fresh else "duplicate"
         metrics.answered("webhook", kind, outcome, attached=len(attached), seconds=time.perf_counter() - started)
@@ -328,7 +333,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
                 raise Rejected(401, "invalid or missing token (X-Gitlab-Token or Authorization: Bearer)")
             req = _parse(AnnotateRequest, await _read_body(request, ANNOTATE_MAX_BYTES))
         except Rejected as exc:
-            return reject("annotate", "annotate", exc)
+            return _reject(metrics, "annotate", "annotate", exc)
         note = Annotation(
             cluster=req.cluster or settings.cluster_name, namespace=req.namespace,
             deployment=req.deployment, commit=req.commit, project=req.project,
@@ -341,9 +346,9 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
             # its own session deadlines (never cancelled mid-statement).
             rollouts = await asyncio.wait_for(asyncio.shield(store.annotate(note)), answer_seconds)
         except DatabaseUnavailable as exc:
-            return unavailable("annotate", "annotate", exc)
+            return _unavailable(metrics, "annotate", "annotate", exc)
         except TimeoutError:
-            return unavailable("annotate", "annotate", DatabaseUnavailable(
+            return _unavailable(metrics, "annotate", "annotate", DatabaseUnavailable(
                 f"database did not answer in {answer_seconds:g} s"))
         ids = [r.id for r in rollouts]
         project, team, channel = req.project, req.team, req.slack_channel
