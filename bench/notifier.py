@@ -47,8 +47,8 @@ async def seed(db: Database, n: int, channels: int) -> list[int]:
         for i in range(n):
             key = RolloutKey("bench", "ns", f"svc-{i:04d}", 1)
             r, _ = await rollouts.record_generation(s, key, status=RolloutStatus.ROLLING_OUT, revision=1,
-                                             image=f"registry.example/svc-{i}:v1",
-                                             annotations={"fyr.dev/slack-channel": f"#team-{i % channels}"})
+                                                    image=f"registry.example/svc-{i}:v1",
+                                                    annotations={"fyr.dev/slack-channel": f"#team-{i % channels}"})
             await rollouts.transition(s, r, RolloutStatus.FAILED, reason="CrashLoopBackOff", message="back-off",
                                       at=utcnow())
             ids.append(r.id)

@@ -96,8 +96,9 @@ async def record_generation(
     annotations: Mapping[str, str] | None = None,
 ) -> tuple[Rollout, bool]:
     """Insert-or-get on the unique key: concurrent callers for one key end with one row. Returns the
-    row and whether this call inserted it (the caller then joins staged GitLab metadata to it:
-    fyr.db.gitlab.attach_staged, in the same transaction).
+    row and whether this call inserted it. For a row it inserted the caller then, in the same
+    transaction and in this order, joins the staged GitLab metadata to it
+    (fyr.db.gitlab.attach_staged) and calls `update_older_failures`.
 
     A row of the same generation whose uid is unknown ('', written before uids were recorded) is the
     same rollout: it is adopted (its uid filled in) instead of a second row being inserted."""
@@ -125,9 +126,6 @@ async def record_generation(
             if existing is None:
                 raise
         else:
-            # A newer generation supersedes the failure messages of the older ones still failing.
-            await request_update(session, and_(same_workload(row), Rollout.generation < row.generation,
-                                               Rollout.status == S.FAILED))
             return row, True
     changed = apply_annotations(existing, annotations or {})
     if revision is not None and existing.revision is None:
@@ -137,6 +135,13 @@ async def record_generation(
     if changed:
         existing.updated_at = utcnow()
     return existing, False
+
+
+async def update_older_failures(session: AsyncSession, rollout: Rollout) -> list[int]:
+    """A newer generation was recorded: the failure messages of the older ones still failing are
+    edited to say it superseded them. Returns their ids."""
+    return await request_update(session, and_(same_workload(rollout), Rollout.generation < rollout.generation,
+                                              Rollout.status == S.FAILED))
 
 
 def new_rollout(key: RolloutKey, *, status: RolloutStatus, at: datetime, revision: int | None = None,

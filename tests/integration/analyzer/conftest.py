@@ -33,7 +33,7 @@ async def seed_failed(db: Database, n: int, *, deployment: str = "payments", nam
         for i in range(n):
             key = RolloutKey(cluster, namespace, deployment, first_generation + i)
             row, _ = await rollouts.record_generation(s, key, status=RolloutStatus.ROLLING_OUT,
-                                               image="registry.example/shop/payments:2.0")
+                                                      image="registry.example/shop/payments:2.0")
             await rollouts.transition(s, row, RolloutStatus.FAILED, reason="CrashLoopBackOff",
                                       message="container app crash-looping")
             ids.append(row.id)

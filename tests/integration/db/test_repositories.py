@@ -32,7 +32,7 @@ async def _failed(db: Database, n: int, *, deployment: str = "api") -> list[int]
     async with db.session() as s:
         for g in range(1, n + 1):
             r, _ = await rollouts.record_generation(s, RolloutKey("c1", "ns", f"{deployment}-{g}", g),
-                                             status=S.ROLLING_OUT)
+                                                    status=S.ROLLING_OUT)
             await rollouts.transition(s, r, S.FAILED, reason="CrashLoopBackOff", message="back-off")
             ids.append(r.id)
     return ids

@@ -1,5 +1,5 @@
 """Helpers for the notifier's integration tests: settings pointing at the Slack fake, and failed
-rollouts put in the notify queue through the real repositories."""
+rollouts put in the notify queue through the real queue functions (fyr.db.queue)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,11 @@ async def add_failed(db: Database, deployment: str, *, generation: int = 1, chan
     ann = {"fyr.dev/slack-channel": channel} if channel else {}
     ann.update(extra or {})
     async with db.session() as s:
-        r, _ = await rollouts.record_generation(s, key, status=RolloutStatus.ROLLING_OUT, revision=generation,
-                                         image=f"registry.example/{deployment}:v{generation}", annotations=ann)
+        r, inserted = await rollouts.record_generation(s, key, status=RolloutStatus.ROLLING_OUT, revision=generation,
+                                                       image=f"registry.example/{deployment}:v{generation}",
+                                                       annotations=ann)
+        if inserted:  # as the watcher does: older failures' messages say a newer generation came
+            await rollouts.update_older_failures(s, r)
         await rollouts.transition(s, r, RolloutStatus.FAILED, reason=reason, message=message, at=utcnow())
         rid = r.id
     async with db.session() as s:

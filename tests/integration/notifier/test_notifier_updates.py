@@ -50,7 +50,8 @@ async def test_a_newer_generation_that_succeeds_marks_the_failure_fixed(database
         await wait_for(lambda: _has(slack, 1))
         async with database.session() as s:
             newer, _ = await rollouts.record_generation(s, RolloutKey("test-cluster", "shop", "api", 2),
-                                                 status=RolloutStatus.ROLLING_OUT, revision=2)
+                                                        status=RolloutStatus.ROLLING_OUT, revision=2)
+            await rollouts.update_older_failures(s, newer)
             newer.git_commit = "abc1234def5678"
         await wait_for(lambda: _updated(slack, 1), within=30)
         assert header(slack.messages[0].blocks) == "⏭️ Superseded by generation 2: shop/api"

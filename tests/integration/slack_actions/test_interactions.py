@@ -45,11 +45,11 @@ async def failed_rollout(db: Database, deployment: str = "api", generation: int 
     async with db.session() as s:
         for gen in range(1, generation):
             ok, _ = await rollouts.record_generation(s, RolloutKey("c1", "shop", deployment, gen),
-                                              status=RolloutStatus.ROLLING_OUT, revision=gen)
+                                                     status=RolloutStatus.ROLLING_OUT, revision=gen)
             ok.pipeline_url = f"https://gitlab.example.com/acme/{deployment}/-/pipelines/{900 + gen}"
             await rollouts.transition(s, ok, RolloutStatus.SUCCESS, at=utcnow())
         r, _ = await rollouts.record_generation(s, RolloutKey("c1", "shop", deployment, generation),
-                                         status=RolloutStatus.ROLLING_OUT, revision=revision)
+                                                status=RolloutStatus.ROLLING_OUT, revision=revision)
         await rollouts.transition(s, r, RolloutStatus.FAILED, reason="CrashLoopBackOff", at=utcnow())
         r.analysis_status = AnalysisStatus.DONE
         return r.id

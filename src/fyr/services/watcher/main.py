@@ -371,8 +371,10 @@ class RolloutRecorder:
                                                          image=v.image, started_at=w.seen_at,
                                                          annotations=w.annotations)
         if inserted:
-            # GitLab metadata staged before the rollout existed joins it, in this transaction.
+            # A new rollout: GitLab metadata staged before it existed joins it, and the messages of the
+            # older generations still failing say it superseded them.
             await gitlab.attach_staged(s, row)
+            await rollouts.update_older_failures(s, row)
         if known is not None and known[1] != v.generation:
             # `known` None: the database holds no row of this workload (see prime), nothing to supersede.
             await rollouts.supersede_older(s, key, at=w.seen_at)
