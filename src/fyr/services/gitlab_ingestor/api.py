@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import structlog
@@ -31,6 +31,7 @@ from fyr.core.routing import Routing
 from fyr.db.engine import Database
 from fyr.errors import ConfigError, DatabaseUnavailable, TransientError
 from fyr.health import ReadyCheck, add_health_routes
+from fyr.models.rollout import Rollout
 from fyr.services.gitlab_ingestor.batching import GroupCommit
 from fyr.services.gitlab_ingestor.extract import NotJson, TooLarge, extract, reshape
 from fyr.services.gitlab_ingestor.logic import dedupe_key, events_for
@@ -277,20 +278,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         except Rejected as exc:
             return _reject(metrics, "webhook", kind_label(event), exc)
 
-        body_kind = body.fields.get("object_kind") or body.fields.get("event_name")
-        body_kind = KIND_ALIASES.get(body_kind, body_kind) if isinstance(body_kind, str) else None
-        if known is not None:
-            kind, model = known
-            if body_kind is not None and body_kind != kind:
-                return _ignored(metrics, kind, "object_kind does not match X-Gitlab-Event")
-        else:  # System Hook (or no event header): the body says what it is
-            system_model = KIND_MODELS.get(body_kind) if body_kind else None
-            if body_kind is None or system_model is None:
-                return _ignored(metrics, "other", "object kind not used")
-            kind, model = body_kind, system_model
-        fields = reshape(kind, body.fields)
-        fields["object_kind"] = kind
-        parsed = validate_tolerantly(model, fields)
+        kind, parsed = parse_hook(known, body.fields)
         if isinstance(parsed, str):
             return _ignored(metrics, kind, parsed)
         hook: Hook = parsed
@@ -340,7 +328,6 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
             environment=req.environment, pipeline_url=req.pipeline_url, mr_url=req.mr_url,
             team=req.team, slack_channel=req.slack_channel, kind=req.kind,
         )
-
         try:
             # Shielded: past the deadline the request is answered while the work finishes under
             # its own session deadlines (never cancelled mid-statement).
@@ -350,20 +337,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
         except TimeoutError:
             return _unavailable(metrics, "annotate", "annotate", DatabaseUnavailable(
                 f"database did not answer in {answer_seconds:g} s"))
-        ids = [r.id for r in rollouts]
-        project, team, channel = req.project, req.team, req.slack_channel
-        if rollouts:
-            first = rollouts[0]
-            project = first.git_project or req.project or first.gitlab_app
-            team, channel = first.team, first.slack_channel
-        # What the notifier will do: annotations, else the routing file, else the default channel.
-        route = routing.route_for(project, team)
-        answer = AnnotateResponse(
-            status="attached" if ids else "staged", rollout_ids=ids,
-            team=team or (route.team if route else None),
-            slack_channel=channel or (route.slack_channel if route else None)
-            or settings.default_slack_channel,
-        )
+        answer = annotate_answer(req, rollouts, routing, default_channel=settings.default_slack_channel)
         metrics.answered("annotate", "annotate", answer.status, attached=len(answer.rollout_ids),
                          seconds=time.perf_counter() - started)
         log.info("rollout_annotated", kind=req.kind, namespace=req.namespace, deployment=req.deployment,
@@ -375,6 +349,42 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
     app.openapi = lambda: _openapi_schemas(app)  # type: ignore[method-assign]
     add_slack_routes(app, settings=settings, db=db)
     return app
+
+
+def annotate_answer(req: AnnotateRequest, rollouts: Sequence[Rollout], routing: Routing, *,
+                    default_channel: str) -> AnnotateResponse:
+    """What an annotate call is answered (pure): the rollouts it reached, and the team and channel the
+    notifier will address: the rollout's annotations, else the routing file, else the default channel."""
+    project, team, channel = req.project, req.team, req.slack_channel
+    if rollouts:
+        first = rollouts[0]
+        project = first.git_project or req.project or first.gitlab_app
+        team, channel = first.team, first.slack_channel
+    route = routing.route_for(project, team)
+    return AnnotateResponse(
+        status="attached" if rollouts else "staged", rollout_ids=[r.id for r in rollouts],
+        team=team or (route.team if route else None),
+        slack_channel=channel or (route.slack_channel if route else None) or default_channel,
+    )
+
+
+def parse_hook(known: tuple[str, type[Hook]] | None, fields: dict[str, Any]) -> tuple[str, Hook | str]:
+    """The event kind and the hook a body carries, `known` being what its X-Gitlab-Event header named
+    (None: a System Hook, or no header); instead of the hook, why it is ignored (pure)."""
+    body_kind = fields.get("object_kind") or fields.get("event_name")
+    body_kind = KIND_ALIASES.get(body_kind, body_kind) if isinstance(body_kind, str) else None
+    if known is not None:
+        kind, model = known
+        if body_kind is not None and body_kind != kind:
+            return kind, "object_kind does not match X-Gitlab-Event"
+    else:  # System Hook (or no event header): the body says what it is
+        system_model = KIND_MODELS.get(body_kind) if body_kind else None
+        if body_kind is None or system_model is None:
+            return "other", "object kind not used"
+        kind, model = body_kind, system_model
+    reshaped = reshape(kind, fields)
+    reshaped["object_kind"] = kind
+    return kind, validate_tolerantly(model, reshaped)
 
 
 def validate_tolerantly(model: type[Hook], fields: dict[str, Any]) -> Hook | str:
