@@ -17,10 +17,10 @@ from collections import Counter
 from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 
-from fyr.db import repositories as repo
+from fyr.db import queue as work_queue
 from fyr.db.engine import Database
 from fyr.db.migrate import ensure_database, upgrade
-from fyr.db.repositories import Queue
+from fyr.db.queue import Queue
 from fyr.models.rollout import AnalysisStatus, Rollout, RolloutStatus
 
 
@@ -50,8 +50,8 @@ async def run(url: str, claimers: int, rows: int, batch: int) -> tuple[float, fl
         try:
             while True:
                 async with db.session() as s:
-                    got = await repo.claim(s, Queue.ANALYSIS, owner=f"bench-{i}", limit=batch, lease_seconds=600,
-                                           max_attempts=5)
+                    got = await work_queue.claim(s, Queue.ANALYSIS, owner=f"bench-{i}", limit=batch, lease_seconds=600,
+                                                 max_attempts=5)
                 txns += 1
                 if not got:
                     return

@@ -46,7 +46,7 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fyr.app import run_services
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.engine import Database
 from fyr.demo import free_port, wait_ready
 from fyr.demo.gitlab import post_hooks
@@ -283,7 +283,7 @@ async def wait_for(check: Callable[[], Awaitable[bool]], within: float, what: st
 
 async def fetch(db: Database, cluster: str) -> tuple[dict[tuple[str, str], Rollout], dict[int, Analysis]]:
     async with db.session() as s:
-        rows = await repo.list_rollouts(s, cluster=cluster, limit=100_000)
+        rows = await rollouts.list_rollouts(s, cluster=cluster, limit=100_000)
         analyses = {a.rollout_id: a for a in (await s.execute(select(Analysis))).scalars()}
     newest: dict[tuple[str, str], Rollout] = {}
     for r in rows:

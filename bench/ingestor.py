@@ -33,10 +33,10 @@ from typing import Any
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.engine import Database
 from fyr.db.migrate import ensure_database, sync_url, upgrade
-from fyr.db.repositories import RolloutKey
+from fyr.db.rollouts import RolloutKey
 from fyr.models.gitlab import GitlabMetadata, WebhookDelivery
 from fyr.models.rollout import RolloutStatus
 
@@ -72,7 +72,7 @@ async def seed_rollouts(url: str) -> int:
         for project in range(PROJECTS):
             for commit in range(0, COMMITS_PER_PROJECT, 10):
                 sha = commit_sha(project, commit)
-                await repo.record_generation(
+                await rollouts.record_generation(
                     s, RolloutKey("bench", f"ns-{project}", "api", commit + 1),
                     status=RolloutStatus.ROLLING_OUT, image=f"registry.example.com/p{project}:{sha[:8]}",
                     annotations={"app.gitlab.com/app": f"bench-p{project}", "app.gitlab.com/env": "production"})

@@ -27,11 +27,13 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fyr.db import repositories as repo
+from fyr.db import queue as work_queue
+from fyr.db import rollouts
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
 from fyr.db.migrate import ensure_database, upgrade
-from fyr.db.repositories import Queue, RolloutKey
+from fyr.db.queue import Queue
+from fyr.db.rollouts import RolloutKey
 from fyr.models.analysis import AnalysisResult, Category
 from fyr.models.rollout import NotifyStatus, Rollout, RolloutStatus
 from fyr.services.notifier.main import run_notifier
@@ -44,16 +46,16 @@ async def seed(db: Database, n: int, channels: int) -> list[int]:
     async with db.session() as s:
         for i in range(n):
             key = RolloutKey("bench", "ns", f"svc-{i:04d}", 1)
-            r = await repo.record_generation(s, key, status=RolloutStatus.ROLLING_OUT, revision=1,
-                                             image=f"registry.example/svc-{i}:v1",
-                                             annotations={"fyr.dev/slack-channel": f"#team-{i % channels}"})
-            await repo.transition(s, r, RolloutStatus.FAILED, reason="CrashLoopBackOff", message="back-off",
-                                  at=utcnow())
+            r, _ = await rollouts.record_generation(s, key, status=RolloutStatus.ROLLING_OUT, revision=1,
+                                                    image=f"registry.example/svc-{i}:v1",
+                                                    annotations={"fyr.dev/slack-channel": f"#team-{i % channels}"})
+            await rollouts.transition(s, r, RolloutStatus.FAILED, reason="CrashLoopBackOff", message="back-off",
+                                      at=utcnow())
             ids.append(r.id)
     async with db.session() as s:
-        claims = await repo.claim(s, Queue.ANALYSIS, owner="bench", limit=n, lease_seconds=600, max_attempts=4)
+        claims = await work_queue.claim(s, Queue.ANALYSIS, owner="bench", limit=n, lease_seconds=600, max_attempts=4)
         for c in claims:
-            await repo.complete_analysis(
+            await work_queue.complete_analysis(
                 s, c, analysis=AnalysisResult(category=Category.CRASH_LOOP, summary="exits at start",
                                               root_cause="missing env", evidence=["Error: boom"],
                                               suggested_fix="set it", confidence="high"),
@@ -104,7 +106,7 @@ async def main() -> None:
     await task
 
     async with db.session() as s:
-        rows = [await repo.get_rollout(s, i) for i in ids]
+        rows = [await rollouts.get_rollout(s, i) for i in ids]
     per = {i: len(fake.by_rollout(i)) for i in ids}
     duplicated = sum(1 for v in per.values() if v > 1)
     lost = sum(1 for v in per.values() if v == 0)

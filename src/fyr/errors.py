@@ -29,7 +29,7 @@ class PermanentError(FyrError):
 
 
 class DatabaseUnavailable(TransientError):
-    """The database did not answer; the repositories work again once it is back."""
+    """The database did not answer; the same calls work again once it is back."""
 
 
 class DatabaseConflict(TransientError):

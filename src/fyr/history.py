@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fyr.db import actions as actions_db
-from fyr.db import repositories as repo
+from fyr.db import analyses, rollouts
 from fyr.db.base import utcnow
 from fyr.db.diagnose import shown
 from fyr.db.engine import Database, normalize_url
@@ -103,7 +103,7 @@ async def list_command(settings: Settings, *, status: str | None, team: str | No
     db = await _open(settings)
     try:
         async with db.session() as s:
-            rows = await repo.list_rollouts(s, statuses=statuses, team=team, since=since_at, limit=limit)
+            rows = await rollouts.list_rollouts(s, statuses=statuses, team=team, since=since_at, limit=limit)
     finally:
         await db.dispose()
     console = Console()
@@ -164,11 +164,11 @@ async def show_command(settings: Settings, rollout_id: int, *, fmt: str) -> int:
     db = await _open(settings)
     try:
         async with db.session() as s:
-            r = await repo.get_rollout(s, rollout_id)
+            r = await rollouts.get_rollout(s, rollout_id)
             if r is None:
                 raise ConfigError(f"no rollout with id {rollout_id}")
-            analysis = await repo.get_analysis(s, r.analysis_id) if r.analysis_id else None
-            metric = await repo.get_metrics(s, r.analysis_id) if r.analysis_id else None
+            analysis = await analyses.get_analysis(s, r.analysis_id) if r.analysis_id else None
+            metric = await analyses.get_metrics(s, r.analysis_id) if r.analysis_id else None
             actions = await actions_db.list_actions(s, r.id)
     finally:
         await db.dispose()

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from fyr.app import run_services
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.engine import Database
 from fyr.demo import free_port, wait_ready
 from fyr.demo.gitlab import post_hooks
@@ -84,7 +84,7 @@ async def test_failing_rollout_reaches_slack_once_with_links_category_and_channe
 
             async def sent() -> bool:
                 async with db.session() as s:
-                    rows = await repo.list_rollouts(s, cluster="e2e")
+                    rows = await rollouts.list_rollouts(s, cluster="e2e")
                 return any(r.notify_status == NotifyStatus.SENT for r in rows)
 
             await _wait(sent, 30)
@@ -93,7 +93,7 @@ async def test_failing_rollout_reaches_slack_once_with_links_category_and_channe
             stop.set()
             await services
             async with db.session() as s:
-                rows = await repo.list_rollouts(s, cluster="e2e")
+                rows = await rollouts.list_rollouts(s, cluster="e2e")
             await db.dispose()
 
     [failed] = [r for r in rows if r.notify_status == NotifyStatus.SENT]

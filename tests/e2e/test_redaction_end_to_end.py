@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from fyr.app import run_services
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.base import Base
 from fyr.db.engine import Database
 from fyr.demo import free_port, wait_ready
@@ -109,7 +109,7 @@ async def test_no_secret_reaches_slack_the_database_the_model_or_fyr_logs(tmp_pa
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 async with db.session() as s:
-                    rows = await repo.list_rollouts(s, cluster="e2e")
+                    rows = await rollouts.list_rollouts(s, cluster="e2e")
                 if any(r.notify_status == NotifyStatus.SENT for r in rows):
                     break
                 await asyncio.sleep(0.2)

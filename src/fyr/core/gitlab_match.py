@@ -1,5 +1,5 @@
 """Pure matching rules of GitLab correlation (docs/architecture.md 'GitLab correlation'): which staged row fits which
-rollout, and which rollout fields it may fill. No I/O: fyr.db.correlation runs the queries and calls these.
+rollout, and which rollout fields it may fill. No I/O: fyr.db.gitlab runs the queries and calls these.
 
 Precedence: values from Deployment annotations are not overwritten by webhook data; webhook data
 replaces only values that webhook data put there (a value still staged) — with one exception: a

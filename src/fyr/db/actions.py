@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fyr.db.base import utcnow
-from fyr.db.repositories import request_update, same_workload
+from fyr.db.queue import request_update
+from fyr.db.rollouts import same_workload
 from fyr.models.actions import RolloutAction, WorkloadMute
 from fyr.models.rollout import AnalysisStatus, Rollout, RolloutStatus
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
@@ -77,9 +77,38 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 def is_conflict(exc: BaseException) -> bool:
+    """A transaction that lost to another one (DatabaseConflict, or the MySQL error behind it)."""
+    if isinstance(exc, DatabaseConflict):
+        return True
     orig = getattr(exc, "orig", None)
     code = orig.args[0] if orig is not None and orig.args else None
     return isinstance(code, int) and code in _MYSQL_CONFLICT
+
+
+class Pauses(Protocol):
+    """The pauses between attempts (fyr.runtime.Backoff is one)."""
+
+    def next_delay(self) -> float: ...
+
+
+T = TypeVar("T")
+
+
+async def retry_on_conflict(fn: Callable[[], Awaitable[T]], *, attempts: int, backoff: Pauses,
+                            on_retry: Callable[[], None] | None = None) -> T:
+    """Run `fn` (one whole transaction) again after a deadlock or lock wait timeout, up to `attempts`
+    runs in all, pausing `backoff.next_delay()` seconds before each new run; the last conflict is
+    raised. `on_retry` is told of each retry (a metric). Any other error is raised at once."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await fn()
+        except (DatabaseConflict, DBAPIError) as exc:
+            if attempt >= attempts or not is_conflict(exc):
+                raise
+        if on_retry is not None:
+            on_retry()
+        await asyncio.sleep(backoff.next_delay())
+    raise ValueError(f"retry_on_conflict needs attempts >= 1, got {attempts}")
 
 
 class Database:

@@ -29,7 +29,7 @@ from rich.table import Table
 
 from fyr import exits
 from fyr.app import run_services
-from fyr.db import repositories as repo
+from fyr.db import analyses, rollouts
 from fyr.db.engine import Database
 from fyr.demo.gitlab import GITLAB as DEMO_GITLAB
 from fyr.demo.gitlab import post_hooks
@@ -107,14 +107,14 @@ def _done(sc: Scenario, r: Rollout | None) -> bool:
 
 async def _latest(db: Database, cluster: str, sc: Scenario) -> tuple[Rollout | None, str | None]:
     async with db.session() as s:
-        rows = await repo.list_rollouts(s, cluster=cluster, limit=500)
+        rows = await rollouts.list_rollouts(s, cluster=cluster, limit=500)
         mine = [r for r in rows if (r.kind, r.namespace, r.deployment) == (sc.kind, sc.namespace, sc.name)]
         if not mine:
             return None, None
         r = max(mine, key=lambda x: x.generation)
         category = None
         if r.analysis_id:
-            a = await repo.get_analysis(s, r.analysis_id)
+            a = await analyses.get_analysis(s, r.analysis_id)
             category = a.analysis.get("category") if a else None
         return r, category
 

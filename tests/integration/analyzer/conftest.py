@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.engine import Database
-from fyr.db.repositories import RolloutKey
+from fyr.db.rollouts import RolloutKey
 from fyr.models.bundle import RolloutBundle, load_bundle
 from fyr.models.rollout import RolloutStatus
 from fyr.settings import Settings
@@ -32,10 +32,10 @@ async def seed_failed(db: Database, n: int, *, deployment: str = "payments", nam
     async with db.session() as s:
         for i in range(n):
             key = RolloutKey(cluster, namespace, deployment, first_generation + i)
-            row = await repo.record_generation(s, key, status=RolloutStatus.ROLLING_OUT,
-                                               image="registry.example/shop/payments:2.0")
-            await repo.transition(s, row, RolloutStatus.FAILED, reason="CrashLoopBackOff",
-                                  message="container app crash-looping")
+            row, _ = await rollouts.record_generation(s, key, status=RolloutStatus.ROLLING_OUT,
+                                                      image="registry.example/shop/payments:2.0")
+            await rollouts.transition(s, row, RolloutStatus.FAILED, reason="CrashLoopBackOff",
+                                      message="container app crash-looping")
             ids.append(row.id)
     return ids
 

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.engine import Database
 from fyr.models.analysis import Analysis, AnalysisMetric
 from fyr.models.rollout import AnalysisStatus, NotifyStatus, Rollout
@@ -66,7 +66,7 @@ async def analyses_of(db: Database, rollout_id: int) -> list[tuple[Analysis, Ana
 
 async def rollout(db: Database, rollout_id: int) -> Rollout:
     async with db.session() as s:
-        row = await repo.get_rollout(s, rollout_id)
+        row = await rollouts.get_rollout(s, rollout_id)
         assert row is not None
         return row
 

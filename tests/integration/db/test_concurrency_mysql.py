@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from fyr.db import repositories as repo
+from fyr.db import queue as work_queue
+from fyr.db import rollouts
 from fyr.db.engine import Database
 from fyr.db.migrate import sync_url
-from fyr.db.repositories import Queue, RolloutKey
+from fyr.db.queue import Queue
+from fyr.db.rollouts import RolloutKey
 from fyr.errors import DatabaseUnavailable
 from fyr.models.rollout import Rollout, RolloutStatus
 
@@ -41,8 +43,8 @@ async def test_eight_claimers_over_a_thousand_rollouts_claim_each_exactly_once(m
         try:
             while True:
                 async with db.session() as s:
-                    got = await repo.claim(s, Queue.ANALYSIS, owner=f"w{i}", limit=7, lease_seconds=300,
-                                           max_attempts=3)
+                    got = await work_queue.claim(s, Queue.ANALYSIS, owner=f"w{i}", limit=7, lease_seconds=300,
+                                                 max_attempts=3)
                 if not got:
                     return
                 claimed.update(c.rollout_id for c in got)
@@ -60,7 +62,7 @@ async def test_sixteen_concurrent_record_generation_calls_yield_one_row(mysql_te
 
     async def record(db: Database) -> int:
         async with db.session() as s:
-            return (await repo.record_generation(s, key, status=RolloutStatus.ROLLING_OUT)).id
+            return (await rollouts.record_generation(s, key, status=RolloutStatus.ROLLING_OUT))[0].id
 
     try:
         ids = await asyncio.gather(*(record(db) for db in dbs))
@@ -99,16 +101,16 @@ async def test_database_going_away_raises_retryable_errors_then_works_again(mysq
     ok_during = 0
     try:
         async with db.session() as s:
-            await repo.record_generation(s, RolloutKey("c", "ns", "api", 0))
+            await rollouts.record_generation(s, RolloutKey("c", "ns", "api", 0))
         killer = asyncio.create_task(asyncio.to_thread(_kill_everything_on, mysql_test_url, outage))
         await asyncio.sleep(0.2)
         gen = 1
         while not killer.done():
             try:
                 async with db.session() as s:
-                    await repo.record_generation(s, RolloutKey("c", "ns", "api", gen))
+                    await rollouts.record_generation(s, RolloutKey("c", "ns", "api", gen))
                     await asyncio.sleep(0.05)  # hold the connection so that the killer finds it
-                    await repo.get_rollout(s, 1)
+                    await rollouts.get_rollout(s, 1)
                 ok_during += 1
             except DatabaseUnavailable as exc:
                 errors[type(exc).__name__] += 1
@@ -116,7 +118,7 @@ async def test_database_going_away_raises_retryable_errors_then_works_again(mysq
             await asyncio.sleep(0.02)
         await killer
         async with db.session() as s:
-            r = await repo.record_generation(s, RolloutKey("c", "ns", "api", 10_000))
+            r, _ = await rollouts.record_generation(s, RolloutKey("c", "ns", "api", 10_000))
         assert r.id is not None
     finally:
         await db.dispose()

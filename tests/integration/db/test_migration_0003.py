@@ -72,17 +72,18 @@ def test_existing_rows_become_deployments_of_unknown_uid_and_down_keeps_the_old_
 async def test_the_watcher_adopts_a_row_of_unknown_uid_instead_of_recording_the_rollout_twice(database) -> None:
     from sqlalchemy import select
 
-    from fyr.db import repositories as repo
+    from fyr.db import rollouts
     from fyr.models.rollout import Rollout
     from fyr.models.rollout import RolloutStatus as S
 
     async with database.session() as s:
-        legacy = await repo.record_generation(s, repo.RolloutKey("c", "shop", "api", 4), status=S.ROLLING_OUT)
+        legacy, _ = await rollouts.record_generation(s, rollouts.RolloutKey("c", "shop", "api", 4),
+                                                     status=S.ROLLING_OUT)
         assert legacy.uid == "" and legacy.kind == "Deployment"
     async with database.session() as s:
-        again = await repo.record_generation(s, repo.RolloutKey("c", "shop", "api", 4, uid="u-1"))
+        again, _ = await rollouts.record_generation(s, rollouts.RolloutKey("c", "shop", "api", 4, uid="u-1"))
         assert again.id == legacy.id and again.uid == "u-1"
-        ids = await repo.close_deleted(s, "c", "Deployment", "shop", "api", uids=["u-1", ""])
+        ids = await rollouts.close_deleted(s, "c", "Deployment", "shop", "api", uids=["u-1", ""])
         assert ids == [legacy.id]
     async with database.session() as s:
         got = list((await s.execute(select(Rollout))).scalars())

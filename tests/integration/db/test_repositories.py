@@ -8,10 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from fyr.db import repositories as repo
+from fyr.db import actions as actions_db
+from fyr.db import analyses, rollouts
+from fyr.db import queue as work_queue
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
-from fyr.db.repositories import Claim, Queue, RolloutKey
+from fyr.db.queue import Claim, Queue
+from fyr.db.rollouts import RolloutKey
 from fyr.errors import IllegalTransition, LeaseLost
 from fyr.models.analysis import Analysis, AnalysisResult, Category
 from fyr.models.rollout import AnalysisStatus, NotifyStatus, Origin, Rollout, RolloutStatus
@@ -28,9 +31,9 @@ async def _failed(db: Database, n: int, *, deployment: str = "api") -> list[int]
     ids = []
     async with db.session() as s:
         for g in range(1, n + 1):
-            r = await repo.record_generation(s, RolloutKey("c1", "ns", f"{deployment}-{g}", g),
-                                             status=S.ROLLING_OUT)
-            await repo.transition(s, r, S.FAILED, reason="CrashLoopBackOff", message="back-off")
+            r, _ = await rollouts.record_generation(s, RolloutKey("c1", "ns", f"{deployment}-{g}", g),
+                                                    status=S.ROLLING_OUT)
+            await rollouts.transition(s, r, S.FAILED, reason="CrashLoopBackOff", message="back-off")
             ids.append(r.id)
     return ids
 
@@ -38,7 +41,8 @@ async def _failed(db: Database, n: int, *, deployment: str = "api") -> list[int]
 async def _claim(db: Database, queue: Queue = Queue.ANALYSIS, *, owner: str = "w", limit: int = 10,
                  lease: float = 60, max_attempts: int = 3) -> list[Claim]:
     async with db.session() as s:
-        return await repo.claim(s, queue, owner=owner, limit=limit, lease_seconds=lease, max_attempts=max_attempts)
+        return await work_queue.claim(s, queue, owner=owner, limit=limit, lease_seconds=lease,
+                                      max_attempts=max_attempts)
 
 
 async def test_record_generation_is_idempotent_and_reads_annotations(any_database: Database) -> None:
@@ -46,9 +50,9 @@ async def test_record_generation_is_idempotent_and_reads_annotations(any_databas
     notes = {"app.gitlab.com/app": "acme-shop-api", "app.gitlab.com/env": "production",
              "fyr.dev/team": "payments", "fyr.dev/slack-channel": "#pay", "fyr.dev/git-commit": "8f2c4e1"}
     async with any_database.session() as s:
-        first = await repo.record_generation(s, key, revision=3, image="reg/api:1", annotations=notes)
+        first, _ = await rollouts.record_generation(s, key, revision=3, image="reg/api:1", annotations=notes)
     async with any_database.session() as s:
-        again = await repo.record_generation(s, key, revision=3, image="reg/api:1", annotations=notes)
+        again, _ = await rollouts.record_generation(s, key, revision=3, image="reg/api:1", annotations=notes)
         count = (await s.execute(select(func.count()).select_from(Rollout))).scalar_one()
     assert again.id == first.id and count == 1
     assert (again.gitlab_app, again.gitlab_env, again.team, again.slack_channel) == (
@@ -59,41 +63,41 @@ async def test_record_generation_is_idempotent_and_reads_annotations(any_databas
 
 async def test_transitions_refuse_illegal_moves(any_database: Database) -> None:
     async with any_database.session() as s:
-        r = await repo.record_generation(s, RolloutKey("c1", "ns", "api", 1))
-        assert await repo.transition(s, r, S.ROLLING_OUT)
-        assert not await repo.transition(s, r, S.ROLLING_OUT)
-        assert await repo.transition(s, r, S.SUCCESS)
+        r, _ = await rollouts.record_generation(s, RolloutKey("c1", "ns", "api", 1))
+        assert await rollouts.transition(s, r, S.ROLLING_OUT)
+        assert not await rollouts.transition(s, r, S.ROLLING_OUT)
+        assert await rollouts.transition(s, r, S.SUCCESS)
         with pytest.raises(IllegalTransition):
-            await repo.transition(s, r, S.FAILED)
-        r2 = await repo.record_generation(s, RolloutKey("c1", "ns", "api", 2))
-        await repo.transition(s, r2, S.FAILED, reason="ProgressDeadlineExceeded")
+            await rollouts.transition(s, r, S.FAILED)
+        r2, _ = await rollouts.record_generation(s, RolloutKey("c1", "ns", "api", 2))
+        await rollouts.transition(s, r2, S.FAILED, reason="ProgressDeadlineExceeded")
         with pytest.raises(IllegalTransition):
-            await repo.transition(s, r2, S.ROLLING_OUT)
+            await rollouts.transition(s, r2, S.ROLLING_OUT)
         with pytest.raises(IllegalTransition):
-            await repo.transition(s, r2, S.SUPERSEDED)
+            await rollouts.transition(s, r2, S.SUPERSEDED)
 
 
 async def test_failed_queues_analysis_and_recovery_keeps_failed_at(any_database: Database) -> None:
     async with any_database.session() as s:
-        r = await repo.record_generation(s, RolloutKey("c1", "ns", "api", 1), status=S.ROLLING_OUT)
-        await repo.transition(s, r, S.FAILED, reason="CrashLoopBackOff", message="restarting")
+        r, _ = await rollouts.record_generation(s, RolloutKey("c1", "ns", "api", 1), status=S.ROLLING_OUT)
+        await rollouts.transition(s, r, S.FAILED, reason="CrashLoopBackOff", message="restarting")
         assert r.analysis_status == AnalysisStatus.PENDING and r.failed_at is not None
-        await repo.transition(s, r, S.SUCCESS)
+        await rollouts.transition(s, r, S.SUCCESS)
         assert r.failed_at is not None and r.completed_at is not None
         assert r.recovery_status == NotifyStatus.PENDING
 
 
 async def test_newer_generation_supersedes_unfinished_older_ones(any_database: Database) -> None:
     async with any_database.session() as s:
-        old = await repo.record_generation(s, RolloutKey("c1", "ns", "api", 1), status=S.ROLLING_OUT)
-        done = await repo.record_generation(s, RolloutKey("c1", "ns", "api", 2), status=S.ROLLING_OUT)
-        await repo.transition(s, done, S.FAILED)
-        await repo.record_generation(s, RolloutKey("c1", "ns", "api", 3), status=S.ROLLING_OUT)
-        ids = await repo.supersede_older(s, RolloutKey("c1", "ns", "api", 3))
+        old, _ = await rollouts.record_generation(s, RolloutKey("c1", "ns", "api", 1), status=S.ROLLING_OUT)
+        done, _ = await rollouts.record_generation(s, RolloutKey("c1", "ns", "api", 2), status=S.ROLLING_OUT)
+        await rollouts.transition(s, done, S.FAILED)
+        await rollouts.record_generation(s, RolloutKey("c1", "ns", "api", 3), status=S.ROLLING_OUT)
+        ids = await rollouts.supersede_older(s, RolloutKey("c1", "ns", "api", 3))
     assert ids == [old.id]
     async with any_database.session() as s:
-        assert (await repo.get_rollout(s, old.id)).status == S.SUPERSEDED  # type: ignore[union-attr]
-        assert (await repo.get_rollout(s, done.id)).status == S.FAILED  # type: ignore[union-attr]
+        assert (await rollouts.get_rollout(s, old.id)).status == S.SUPERSEDED  # type: ignore[union-attr]
+        assert (await rollouts.get_rollout(s, done.id)).status == S.FAILED  # type: ignore[union-attr]
 
 
 async def test_claim_complete_and_notify_queue(any_database: Database) -> None:
@@ -102,13 +106,13 @@ async def test_claim_complete_and_notify_queue(any_database: Database) -> None:
     assert (c.rollout_id, c.attempt) == (rid, 1)
     assert await _claim(any_database) == []  # leased
     async with any_database.session() as s:
-        aid = await repo.complete_analysis(s, c, analysis=_analysis(), reduced_context={"k": 1},
-                                           signature="sig", metrics={"tokens_in": 10, "cost_usd": 0.01})
+        aid = await work_queue.complete_analysis(s, c, analysis=_analysis(), reduced_context={"k": 1},
+                                                 signature="sig", metrics={"tokens_in": 10, "cost_usd": 0.01})
     [n] = await _claim(any_database, Queue.NOTIFY)
     async with any_database.session() as s:
-        await repo.complete_notify(s, n, channel="C1", ts="1.0")
-        row = await repo.get_rollout(s, rid)
-        metric = await repo.get_metrics(s, aid)
+        await work_queue.complete_notify(s, n, channel="C1", ts="1.0")
+        row = await rollouts.get_rollout(s, rid)
+        metric = await analyses.get_metrics(s, aid)
     assert row is not None and row.analysis_id == aid and row.notify_status == NotifyStatus.SENT
     assert row.slack_ts == "1.0" and metric is not None and metric.tokens_in == 10
 
@@ -120,12 +124,12 @@ async def test_expired_lease_cannot_overwrite_the_new_holders_result(any_databas
     [new] = await _claim(any_database, owner="fast")
     assert new.attempt == 2 and new.token != old.token
     async with any_database.session() as s:
-        await repo.complete_analysis(s, new, analysis=_analysis("new"), reduced_context={}, signature=None,
-                                     metrics={})
+        await work_queue.complete_analysis(s, new, analysis=_analysis("new"), reduced_context={}, signature=None,
+                                           metrics={})
     with pytest.raises(LeaseLost):
         async with any_database.session() as s:
-            await repo.complete_analysis(s, old, analysis=_analysis("old"), reduced_context={}, signature=None,
-                                         metrics={})
+            await work_queue.complete_analysis(s, old, analysis=_analysis("old"), reduced_context={}, signature=None,
+                                               metrics={})
     async with any_database.session() as s:
         rows = (await s.execute(select(Analysis))).scalars().all()
     assert [a.analysis["summary"] for a in rows] == ["new"]
@@ -137,16 +141,16 @@ async def test_release_backs_off_and_give_up_after_max_attempts_queues_notificat
     [rid] = await _failed(any_database, 1)
     [c] = await _claim(any_database)
     async with any_database.session() as s:
-        await repo.release(s, Queue.ANALYSIS, c, error="429", retry_in=60)
+        await work_queue.release(s, Queue.ANALYSIS, c, error="429", retry_in=60)
     assert await _claim(any_database) == []  # not before next_attempt_at
     async with any_database.session() as s:
-        row = await repo.get_rollout(s, rid)
+        row = await rollouts.get_rollout(s, rid)
         assert row is not None and row.analysis_error == "429"
         row.analysis_next_attempt_at = utcnow() - timedelta(seconds=1)
     [c2] = await _claim(any_database)
     async with any_database.session() as s:
-        await repo.give_up(s, Queue.ANALYSIS, c2, error="llm down")
-        row = await repo.get_rollout(s, rid)
+        await work_queue.give_up(s, Queue.ANALYSIS, c2, error="llm down")
+        row = await rollouts.get_rollout(s, rid)
     assert row is not None and row.analysis_status == AnalysisStatus.FAILED and row.analysis_error == "llm down"
     assert row.notify_status == NotifyStatus.PENDING
 
@@ -158,24 +162,47 @@ async def test_lease_expired_on_last_attempt_is_given_up(any_database: Database)
         await asyncio.sleep(0.05)
     assert await _claim(any_database, max_attempts=2) == []
     async with any_database.session() as s:
-        row = await repo.get_rollout(s, rid)
+        row = await rollouts.get_rollout(s, rid)
     assert row is not None and row.analysis_status == AnalysisStatus.FAILED
     assert row.notify_status == NotifyStatus.PENDING and "gave up" in (row.analysis_error or "")
+
+
+async def test_a_reanalysis_given_up_leaves_the_sent_message_alone(any_database: Database) -> None:
+    """Every way an analysis ends queues the failure message once: a re-analysis of a rollout whose
+    message is out (here: its leases run out) never queues a second message."""
+    [rid] = await _failed(any_database, 1)
+    [c] = await _claim(any_database)
+    async with any_database.session() as s:
+        await work_queue.complete_analysis(s, c, analysis=_analysis(), reduced_context={}, signature=None,
+                                           metrics={})
+    [n] = await _claim(any_database, Queue.NOTIFY)
+    async with any_database.session() as s:
+        await work_queue.complete_notify(s, n, channel="C1", ts="1.0")
+        row = await rollouts.get_rollout(s, rid)
+        assert row is not None
+        await actions_db.request_reanalysis(s, row)
+    assert await _claim(any_database, lease=0.01, max_attempts=1)
+    await asyncio.sleep(0.05)
+    assert await _claim(any_database, max_attempts=1) == []
+    async with any_database.session() as s:
+        row = await rollouts.get_rollout(s, rid)
+    assert row is not None and row.analysis_status == AnalysisStatus.FAILED
+    assert row.notify_status == NotifyStatus.SENT and await _claim(any_database, Queue.NOTIFY) == []
 
 
 async def test_recovery_waits_for_the_failure_message(any_database: Database) -> None:
     [rid] = await _failed(any_database, 1)
     async with any_database.session() as s:
-        r = await repo.get_rollout(s, rid)
+        r = await rollouts.get_rollout(s, rid)
         assert r is not None
-        await repo.transition(s, r, S.SUCCESS)
+        await rollouts.transition(s, r, S.SUCCESS)
     assert await _claim(any_database, Queue.RECOVERY) == []
     [a] = await _claim(any_database)
     async with any_database.session() as s:
-        await repo.complete_analysis(s, a, analysis=_analysis(), reduced_context={}, signature=None, metrics={})
+        await work_queue.complete_analysis(s, a, analysis=_analysis(), reduced_context={}, signature=None, metrics={})
     [n] = await _claim(any_database, Queue.NOTIFY)
     async with any_database.session() as s:
-        await repo.complete_notify(s, n, channel="C1", ts="9.9")
+        await work_queue.complete_notify(s, n, channel="C1", ts="9.9")
     [rc] = await _claim(any_database, Queue.RECOVERY)
     assert rc.rollout_id == rid
 
@@ -183,10 +210,10 @@ async def test_recovery_waits_for_the_failure_message(any_database: Database) ->
 async def test_claim_can_be_limited_to_one_cluster(any_database: Database) -> None:
     async with any_database.session() as s:
         for cluster in ("eu", "us"):
-            r = await repo.record_generation(s, RolloutKey(cluster, "ns", "api", 1), status=S.ROLLING_OUT)
-            await repo.transition(s, r, S.FAILED)
+            r, _ = await rollouts.record_generation(s, RolloutKey(cluster, "ns", "api", 1), status=S.ROLLING_OUT)
+            await rollouts.transition(s, r, S.FAILED)
     async with any_database.session() as s:
-        claims = await repo.claim(s, Queue.ANALYSIS, owner="eu-analyzer", limit=10, lease_seconds=60,
-                                  max_attempts=3, cluster="eu")
-        rows = [await repo.get_rollout(s, c.rollout_id) for c in claims]
+        claims = await work_queue.claim(s, Queue.ANALYSIS, owner="eu-analyzer", limit=10, lease_seconds=60,
+                                        max_attempts=3, cluster="eu")
+        rows = [await rollouts.get_rollout(s, c.rollout_id) for c in claims]
     assert [r.cluster for r in rows if r is not None] == ["eu"]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
 from fyr.db.retention import RetentionPolicy, prune_once
@@ -86,7 +86,7 @@ async def test_a_rollout_recorded_again_is_not_pruned_as_old(any_database: Datab
     db = any_database
     await _seed(db)
     async with db.session() as s:
-        row = await repo.get_by_key(s, repo.RolloutKey("c", "shop", "api", 2))
+        row = await rollouts.get_by_key(s, rollouts.RolloutKey("c", "shop", "api", 2))
         assert row is not None
         row.updated_at = utcnow()
     pruned = await prune_once(db, RetentionPolicy())

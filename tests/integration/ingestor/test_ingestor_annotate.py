@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from fyr.db import repositories as repo
+from fyr.db import gitlab, rollouts
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
-from fyr.db.repositories import RolloutKey
+from fyr.db.rollouts import RolloutKey
 from fyr.models.rollout import Origin, Rollout, RolloutStatus
 from tests.integration.ingestor.ingestor_helpers import (
     DELIVERIES,
@@ -37,13 +37,17 @@ NOTE = {
 async def record(db: Database, key: RolloutKey = KEY, **kwargs: object) -> Rollout:
     kwargs.setdefault("image", "registry.example.com/shop:latest")
     async with db.session() as s:
-        return await repo.record_generation(s, key, status=RolloutStatus.ROLLING_OUT,
-                                            **kwargs)  # type: ignore[arg-type]
+        # The watcher's write path: a new rollout row, then the staged metadata that fits it.
+        row, inserted = await rollouts.record_generation(s, key, status=RolloutStatus.ROLLING_OUT,
+                                                         **kwargs)  # type: ignore[arg-type]
+        if inserted:
+            await gitlab.attach_staged(s, row)
+        return row
 
 
 async def load(db: Database, key: RolloutKey = KEY) -> Rollout:
     async with db.session() as s:
-        row = await repo.get_by_key(s, key)
+        row = await rollouts.get_by_key(s, key)
     assert row is not None
     return row
 

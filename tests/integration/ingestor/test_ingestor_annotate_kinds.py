@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fyr.db.engine import Database
-from fyr.db.repositories import RolloutKey
+from fyr.db.rollouts import RolloutKey
 from tests.integration.ingestor.ingestor_helpers import SHA, client_for
 from tests.integration.ingestor.test_ingestor_annotate import AUTH, NOTE, assert_annotated, load, record
 

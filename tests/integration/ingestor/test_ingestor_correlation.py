@@ -13,10 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from fyr.db import repositories as repo
+from fyr.db import gitlab, rollouts
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
-from fyr.db.repositories import RolloutKey
+from fyr.db.rollouts import RolloutKey
 from fyr.models.gitlab import GitlabMetadata
 from fyr.models.rollout import Origin, Rollout, RolloutStatus
 from tests.integration.ingestor.ingestor_helpers import (
@@ -54,13 +54,17 @@ async def record_rollout(db: Database, key: RolloutKey = KEY, **kwargs: object) 
     kwargs.setdefault("image", IMAGE)
     kwargs.setdefault("annotations", GITLAB_ANNOTATIONS)
     async with db.session() as s:
-        return await repo.record_generation(s, key, status=RolloutStatus.ROLLING_OUT, revision=3,
-                                            **kwargs)  # type: ignore[arg-type]
+        # The watcher's write path: a new rollout row, then the staged metadata that fits it.
+        row, inserted = await rollouts.record_generation(s, key, status=RolloutStatus.ROLLING_OUT, revision=3,
+                                                         **kwargs)  # type: ignore[arg-type]
+        if inserted:
+            await gitlab.attach_staged(s, row)
+        return row
 
 
 async def load_rollout(db: Database, key: RolloutKey = KEY) -> Rollout:
     async with db.session() as s:
-        row = await repo.get_by_key(s, key)
+        row = await rollouts.get_by_key(s, key)
     assert row is not None
     return row
 
@@ -92,7 +96,7 @@ async def test_each_fixture_joins_its_rollout_in_either_order(
 
 async def load_rollout_or_none(db: Database) -> Rollout | None:
     async with db.session() as s:
-        return await repo.get_by_key(s, KEY)
+        return await rollouts.get_by_key(s, KEY)
 
 
 @pytest.mark.parametrize("order", ["webhook_first", "rollout_first", "interleaved"])
@@ -276,8 +280,9 @@ async def test_rollout_and_webhook_committing_concurrently_still_meet(mysql_data
 
     async with client_for(mysql_database) as client:
         async with mysql_database.session() as s:
-            await repo.record_generation(s, KEY, status=RolloutStatus.ROLLING_OUT, image=IMAGE,
-                                         annotations=GITLAB_ANNOTATIONS)
+            row, _ = await rollouts.record_generation(s, KEY, status=RolloutStatus.ROLLING_OUT, image=IMAGE,
+                                                      annotations=GITLAB_ANNOTATIONS)
+            await gitlab.attach_staged(s, row)
             hook = asyncio.create_task(post(client, DELIVERIES["pipeline_running.json"]))
             await asyncio.sleep(0.5)  # the webhook's upsert now waits for this transaction
             assert not hook.done()

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.engine import Database
-from fyr.db.repositories import RolloutKey
+from fyr.db.rollouts import RolloutKey
 from fyr.models.rollout import RolloutStatus
 from tests.integration.ingestor.ingestor_helpers import (
     DELIVERIES,
@@ -147,8 +147,8 @@ class Harness:
                 (IMAGE, GITLAB_ANNOTATIONS), ("registry.example.com/shop:latest", GITLAB_ANNOTATIONS),
                 ("registry.example.com/shop:latest", {}),
             ], start=1):
-                await repo.record_generation(s, RolloutKey("ci-cluster", "shop", "shop-api", generation),
-                                             status=RolloutStatus.FAILED, image=image, annotations=annotations)
+                await rollouts.record_generation(s, RolloutKey("ci-cluster", "shop", "shop-api", generation),
+                                                 status=RolloutStatus.FAILED, image=image, annotations=annotations)
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> None:
         self.runner.run(self._post(path, body, headers))

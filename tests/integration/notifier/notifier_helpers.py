@@ -1,5 +1,5 @@
 """Helpers for the notifier's integration tests: settings pointing at the Slack fake, and failed
-rollouts put in the notify queue through the real repositories."""
+rollouts put in the notify queue through the real queue functions (fyr.db.queue)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from fyr.db import repositories as repo
+from fyr.db import queue as work_queue
+from fyr.db import rollouts
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
-from fyr.db.repositories import Queue, RolloutKey
+from fyr.db.queue import Queue
+from fyr.db.rollouts import RolloutKey
 from fyr.models.analysis import AnalysisResult, Category
 from fyr.models.rollout import RolloutStatus
 from fyr.settings import Settings, load_settings
@@ -37,20 +39,23 @@ async def add_failed(db: Database, deployment: str, *, generation: int = 1, chan
     ann = {"fyr.dev/slack-channel": channel} if channel else {}
     ann.update(extra or {})
     async with db.session() as s:
-        r = await repo.record_generation(s, key, status=RolloutStatus.ROLLING_OUT, revision=generation,
-                                         image=f"registry.example/{deployment}:v{generation}", annotations=ann)
-        await repo.transition(s, r, RolloutStatus.FAILED, reason=reason, message=message, at=utcnow())
+        r, inserted = await rollouts.record_generation(s, key, status=RolloutStatus.ROLLING_OUT, revision=generation,
+                                                       image=f"registry.example/{deployment}:v{generation}",
+                                                       annotations=ann)
+        if inserted:  # as the watcher does: older failures' messages say a newer generation came
+            await rollouts.update_older_failures(s, r)
+        await rollouts.transition(s, r, RolloutStatus.FAILED, reason=reason, message=message, at=utcnow())
         rid = r.id
     async with db.session() as s:
-        claims = await repo.claim(s, Queue.ANALYSIS, owner="test-analyzer", limit=1000, lease_seconds=60,
-                                  max_attempts=4)
+        claims = await work_queue.claim(s, Queue.ANALYSIS, owner="test-analyzer", limit=1000, lease_seconds=60,
+                                        max_attempts=4)
         mine = [c for c in claims if c.rollout_id == rid]
         others = [c for c in claims if c.rollout_id != rid]
         for c in others:
-            await repo.release(s, Queue.ANALYSIS, c, error="not this test's", retry_in=0)
+            await work_queue.release(s, Queue.ANALYSIS, c, error="not this test's", retry_in=0)
         assert mine, "the analysis claim for the new rollout"
         if analysis:
-            await repo.complete_analysis(
+            await work_queue.complete_analysis(
                 s, mine[0],
                 analysis=AnalysisResult(category=Category.CRASH_LOOP, summary=summary,
                                         root_cause="DB_HOST is not set in the new revision.",
@@ -59,15 +64,15 @@ async def add_failed(db: Database, deployment: str, *, generation: int = 1, chan
                 reduced_context={}, signature=signature,
                 metrics={"tokens_in": 100, "tokens_out": 20, "cost_usd": 0.0001})
         else:
-            await repo.give_up(s, Queue.ANALYSIS, mine[0], error="LLM unreachable after 4 attempts")
+            await work_queue.give_up(s, Queue.ANALYSIS, mine[0], error="LLM unreachable after 4 attempts")
     return rid
 
 
 async def recover(db: Database, rollout_id: int) -> None:
     async with db.session() as s:
-        r = await repo.get_rollout(s, rollout_id)
+        r = await rollouts.get_rollout(s, rollout_id)
         assert r is not None
-        await repo.transition(s, r, RolloutStatus.SUCCESS, at=utcnow())
+        await rollouts.transition(s, r, RolloutStatus.SUCCESS, at=utcnow())
 
 
 @contextlib.asynccontextmanager

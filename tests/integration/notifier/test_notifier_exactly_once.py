@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from notifier_helpers import add_failed, make_settings, wait_for
 
-from fyr.db import notify_queries as nq
-from fyr.db import repositories as repo
+from fyr.db import messages, rollouts
+from fyr.db import queue as work_queue
 from fyr.db.engine import Database
-from fyr.db.repositories import Queue
+from fyr.db.queue import Queue
 from fyr.models.rollout import NotifyStatus
 from fyr.services.notifier.main import run_notifier
 from fyr.services.notifier.render import render_failure, view_from_rows
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(60)
 async def _all_sent(db: Database, ids: list[int]) -> bool:
     async with db.session() as s:
         for rid in ids:
-            r = await repo.get_rollout(s, rid)
+            r = await rollouts.get_rollout(s, rid)
             if r is None or r.notify_status != NotifyStatus.SENT:
                 return False
     return True
@@ -41,9 +41,9 @@ async def test_notifier_killed_between_send_and_commit_is_not_sent_twice_after_r
     # The first notifier: claims with a short lease, posts exactly what the notifier posts, dies
     # before complete_notify (its process is gone: nothing is committed, nothing released).
     async with database.session() as s:
-        [claim] = await repo.claim(s, Queue.NOTIFY, owner="doomed", limit=1, lease_seconds=0.5, max_attempts=4)
+        [claim] = await work_queue.claim(s, Queue.NOTIFY, owner="doomed", limit=1, lease_seconds=0.5, max_attempts=4)
     async with database.session() as s:
-        rows = await nq.load_message_rows(s, rid)
+        rows = await messages.load_message_rows(s, rid)
     assert rows is not None
     msg = render_failure(view_from_rows(rows.rollout, rows.analysis, rows.metric))
     client = SlackClient(token=slack.token, base_url=slack.url)
@@ -60,13 +60,13 @@ async def test_notifier_killed_between_send_and_commit_is_not_sent_twice_after_r
 
     assert len(slack.messages) == 1
     async with database.session() as s:
-        r = await repo.get_rollout(s, rid)
+        r = await rollouts.get_rollout(s, rid)
         assert r is not None
         assert (r.slack_channel_sent, r.slack_ts, r.notify_attempts) == (first_channel, first_ts, 2)
     # ... and a late complete_notify from the dead notifier's claim could not overwrite anything.
     async with database.session() as s:
         with pytest.raises(Exception, match="lease no longer held"):
-            await repo.complete_notify(s, claim, channel="X", ts="1.0")
+            await work_queue.complete_notify(s, claim, channel="X", ts="1.0")
 
 
 CHILD = """
@@ -112,7 +112,7 @@ async def test_notifier_process_sigkilled_after_slack_accepted_the_post_is_not_s
     await asyncio.wait_for(task, 10)
     assert len(slack.messages) == 1
     async with database.session() as s:
-        r = await repo.get_rollout(s, rid)
+        r = await rollouts.get_rollout(s, rid)
         assert r is not None and (r.slack_ts, r.notify_attempts) == (posted.ts, 2)
 
 

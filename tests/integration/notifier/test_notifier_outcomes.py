@@ -12,9 +12,10 @@ from notifier_helpers import add_failed, make_settings
 from prometheus_client import CollectorRegistry
 
 from fyr.core.routing import load_routing
-from fyr.db import repositories as repo
+from fyr.db import queue as work_queue
+from fyr.db import rollouts
 from fyr.db.engine import Database
-from fyr.db.repositories import Queue
+from fyr.db.queue import Queue
 from fyr.models.rollout import NotifyStatus, Rollout
 from fyr.services.notifier.delivery import AuthPause, Delivery
 from fyr.services.notifier.jobs import GaveUp, Job, Moved, Released, Retry, Sent
@@ -43,7 +44,7 @@ def _delivery(database: Database, slack: SlackFake, sink: SlackClient, **kw: Any
 
 async def _admitted(database: Database, delivery: Delivery) -> tuple[Job, str]:
     async with database.session() as s:
-        [claim] = await repo.claim(s, Queue.NOTIFY, owner="test", limit=1, lease_seconds=30, max_attempts=4)
+        [claim] = await work_queue.claim(s, Queue.NOTIFY, owner="test", limit=1, lease_seconds=30, max_attempts=4)
     admitted = await delivery.admit(claim, time.monotonic() + 30)
     assert admitted is not None
     return admitted
@@ -51,7 +52,7 @@ async def _admitted(database: Database, delivery: Delivery) -> tuple[Job, str]:
 
 async def _row(database: Database, rid: int) -> Rollout:
     async with database.session() as s:
-        r = await repo.get_rollout(s, rid)
+        r = await rollouts.get_rollout(s, rid)
         assert r is not None
         return r
 

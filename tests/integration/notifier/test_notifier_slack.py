@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from slack_sdk.models.blocks import Block
 from sqlalchemy import text
 
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.engine import Database
 from fyr.models.rollout import NotifyStatus
 from fyr.services.notifier.console import ConsoleSink
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(30)
 
 async def _status(db: Database, rid: int) -> tuple[NotifyStatus | None, str | None, str | None, int]:
     async with db.session() as s:
-        r = await repo.get_rollout(s, rid)
+        r = await rollouts.get_rollout(s, rid)
         assert r is not None
         return r.notify_status, r.slack_channel_sent, r.slack_ts, r.notify_attempts
 
@@ -138,7 +138,7 @@ async def test_server_errors_are_retried_then_given_up_with_the_error(
             return (await _status(database, rid))[0] == NotifyStatus.FAILED
         await wait_for(failed, within=15)
     async with database.session() as s:
-        r = await repo.get_rollout(s, rid)
+        r = await rollouts.get_rollout(s, rid)
         assert r is not None and r.notify_error is not None and "503" in r.notify_error
     assert len([c for c in slack.calls if c.method == "chat.postMessage"]) == 2
     assert slack.messages == []
@@ -171,7 +171,7 @@ async def test_default_channel_missing_too_gives_up_clearly(database: Database, 
             return (await _status(database, rid))[0] == NotifyStatus.FAILED
         await wait_for(failed)
     async with database.session() as s:
-        r = await repo.get_rollout(s, rid)
+        r = await rollouts.get_rollout(s, rid)
         assert r is not None and r.notify_error == "slack channel_not_found in #deployments"
 
 
@@ -193,7 +193,7 @@ async def test_repeat_failure_with_same_signature_replies_in_the_thread(
     assert "Failed again, same cause" in reply2.text and "generation 2" in reply2.text
     assert new_top.thread_ts is None
     async with database.session() as s:
-        r = await repo.get_rollout(s, again)
+        r = await rollouts.get_rollout(s, again)
         assert r is not None and r.slack_thread_ts == parent.ts
 
 
@@ -206,7 +206,7 @@ async def test_recovered_rollout_gets_a_reply_in_its_thread(database: Database, 
 
         async def replied() -> bool:
             async with database.session() as s:
-                r = await repo.get_rollout(s, rid)
+                r = await rollouts.get_rollout(s, rid)
                 return r is not None and r.recovery_status == NotifyStatus.SENT
         await wait_for(replied)
     parent, reply = slack.by_rollout(rid)
@@ -236,7 +236,7 @@ async def test_bad_token_keeps_the_message_queued_and_delivers_once_the_token_wo
     async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
         async def errored() -> bool:
             async with database.session() as s:
-                r = await repo.get_rollout(s, rid)
+                r = await rollouts.get_rollout(s, rid)
                 return r is not None and r.notify_error == "slack invalid_auth"
         await wait_for(errored)
         await asyncio.sleep(1.0)  # several pauses and auth.test probes; no attempt is spent on them
@@ -314,14 +314,14 @@ async def test_thread_reply_whose_answer_was_lost_is_found_in_the_thread_not_rep
 
         async def replied() -> bool:
             async with database.session() as s:
-                r = await repo.get_rollout(s, rid)
+                r = await rollouts.get_rollout(s, rid)
                 return r is not None and r.recovery_status == NotifyStatus.SENT
         await wait_for(replied, within=15)
     parent, reply = slack.by_rollout(rid)
     assert reply.thread_ts == parent.ts
     assert [c.method for c in slack.calls].count("conversations.replies") == 1
     async with database.session() as s:
-        r = await repo.get_rollout(s, rid)
+        r = await rollouts.get_rollout(s, rid)
         assert r is not None and r.recovery_attempts == 2
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from notifier_helpers import add_failed, make_settings, running, wait_for
 
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.engine import Database
 from fyr.models.rollout import NotifyStatus
 from fyr.services.notifier.main import run_notifier
@@ -28,15 +28,15 @@ async def test_the_team_chosen_by_the_routing_file_is_stored_and_found_by_team(
 
     async def all_sent() -> bool:
         async with database.session() as s:
-            rows = [await repo.get_rollout(s, i) for i in (routed, explicit, unrouted)]
+            rows = [await rollouts.get_rollout(s, i) for i in (routed, explicit, unrouted)]
         return all(r is not None and r.notify_status == NotifyStatus.SENT for r in rows)
 
     async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
         await wait_for(all_sent)
     async with database.session() as s:
-        payments = {r.id for r in await repo.list_rollouts(s, team="payments")}
-        platform = {r.id for r in await repo.list_rollouts(s, team="platform")}
-        stored = await repo.get_rollout(s, routed)
+        payments = {r.id for r in await rollouts.list_rollouts(s, team="payments")}
+        platform = {r.id for r in await rollouts.list_rollouts(s, team="platform")}
+        stored = await rollouts.get_rollout(s, routed)
     assert payments == {routed}  # before: nothing, the routed team was shown but never stored
     assert platform == {explicit}  # the Deployment's own annotation still wins over the routing file
     assert stored is not None and stored.team is None and stored.team_sent == "payments"

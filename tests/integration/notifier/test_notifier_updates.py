@@ -6,10 +6,10 @@ import pytest
 from notifier_helpers import add_failed, make_settings, recover, running, wait_for
 
 from fyr.db import actions as actions_db
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
-from fyr.db.repositories import RolloutKey
+from fyr.db.rollouts import RolloutKey
 from fyr.models.rollout import RolloutStatus
 from fyr.services.notifier.main import run_notifier
 from tests.fakes.slack_api import SlackFake
@@ -49,15 +49,16 @@ async def test_a_newer_generation_that_succeeds_marks_the_failure_fixed(database
     async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
         await wait_for(lambda: _has(slack, 1))
         async with database.session() as s:
-            newer = await repo.record_generation(s, RolloutKey("test-cluster", "shop", "api", 2),
-                                                 status=RolloutStatus.ROLLING_OUT, revision=2)
+            newer, _ = await rollouts.record_generation(s, RolloutKey("test-cluster", "shop", "api", 2),
+                                                        status=RolloutStatus.ROLLING_OUT, revision=2)
+            await rollouts.update_older_failures(s, newer)
             newer.git_commit = "abc1234def5678"
         await wait_for(lambda: _updated(slack, 1), within=30)
         assert header(slack.messages[0].blocks) == "⏭️ Superseded by generation 2: shop/api"
         async with database.session() as s:
-            row = await repo.get_rollout(s, newer.id)
+            row = await rollouts.get_rollout(s, newer.id)
             assert row is not None
-            await repo.transition(s, row, RolloutStatus.SUCCESS, at=utcnow())
+            await rollouts.transition(s, row, RolloutStatus.SUCCESS, at=utcnow())
         await wait_for(lambda: _updated(slack, 2), within=30)
     [msg] = slack.top_level()
     assert header(msg.blocks) == "✅ Fixed by generation 2: shop/api"
@@ -86,7 +87,7 @@ async def test_muted_workload_failures_go_quietly_into_the_first_thread(database
     async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
         await wait_for(lambda: _has(slack, 1))
         async with database.session() as s:
-            r = await repo.get_rollout(s, rid)
+            r = await rollouts.get_rollout(s, rid)
             assert r is not None
             await actions_db.mute(s, r, user_id="U0ONCALL", hours=24)
         await wait_for(lambda: _seen(slack, "Muted by <@U0ONCALL>"), within=30)
@@ -114,7 +115,7 @@ async def test_a_failed_update_is_retried_and_the_message_is_edited_once(databas
 
 async def _update_sent(db: Database, rid: int) -> bool:
     async with db.session() as s:
-        row = await repo.get_rollout(s, rid)
+        row = await rollouts.get_rollout(s, rid)
         return row is not None and str(row.update_status) == "SENT"
 
 

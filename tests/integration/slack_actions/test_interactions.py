@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from fyr.db import actions as actions_db
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
-from fyr.db.repositories import RolloutKey
+from fyr.db.rollouts import RolloutKey
 from fyr.models.actions import RolloutAction, WorkloadMute
 from fyr.models.rollout import AnalysisStatus, RolloutStatus
 from fyr.services.gitlab_ingestor.slack_actions import sign
@@ -44,13 +44,13 @@ def signed(body: bytes, *, secret: str = SECRET, age: float = 0.0) -> dict[str, 
 async def failed_rollout(db: Database, deployment: str = "api", generation: int = 2, revision: int = 2) -> int:
     async with db.session() as s:
         for gen in range(1, generation):
-            ok = await repo.record_generation(s, RolloutKey("c1", "shop", deployment, gen),
-                                              status=RolloutStatus.ROLLING_OUT, revision=gen)
+            ok, _ = await rollouts.record_generation(s, RolloutKey("c1", "shop", deployment, gen),
+                                                     status=RolloutStatus.ROLLING_OUT, revision=gen)
             ok.pipeline_url = f"https://gitlab.example.com/acme/{deployment}/-/pipelines/{900 + gen}"
-            await repo.transition(s, ok, RolloutStatus.SUCCESS, at=utcnow())
-        r = await repo.record_generation(s, RolloutKey("c1", "shop", deployment, generation),
-                                         status=RolloutStatus.ROLLING_OUT, revision=revision)
-        await repo.transition(s, r, RolloutStatus.FAILED, reason="CrashLoopBackOff", at=utcnow())
+            await rollouts.transition(s, ok, RolloutStatus.SUCCESS, at=utcnow())
+        r, _ = await rollouts.record_generation(s, RolloutKey("c1", "shop", deployment, generation),
+                                                status=RolloutStatus.ROLLING_OUT, revision=revision)
+        await rollouts.transition(s, r, RolloutStatus.FAILED, reason="CrashLoopBackOff", at=utcnow())
         r.analysis_status = AnalysisStatus.DONE
         return r.id
 
@@ -78,7 +78,7 @@ async def test_bad_missing_or_stale_signatures_are_401_and_nothing_is_recorded(
     assert resp.status_code == 401
     assert await actions(any_database) == []
     async with any_database.session() as s:
-        row = await repo.get_rollout(s, rid)
+        row = await rollouts.get_rollout(s, rid)
         assert row is not None and row.analysis_status == AnalysisStatus.DONE
 
 
@@ -121,7 +121,7 @@ async def test_reanalyse_queues_a_fresh_analysis_and_is_audited_once(any_databas
     [act] = await actions(any_database)
     assert (act.action, act.slack_user_id, act.rollout_id) == ("reanalyse", "U0ONCALL", rid)
     async with any_database.session() as s:
-        row = await repo.get_rollout(s, rid)
+        row = await rollouts.get_rollout(s, rid)
         assert row is not None
         assert row.analysis_status == AnalysisStatus.PENDING and row.analysis_fresh is True
 
@@ -144,7 +144,7 @@ async def test_mute_respects_the_allow_list_and_unmute_undoes_it(database: Datab
         body = click_body("fyr_mute", str(rid), user="U0LEAD", action_ts="1733300001.000200")
         assert (await c.post("/slack/interactions", content=body, headers=signed(body))).status_code == 200
         async with database.session() as s:
-            r = await repo.get_rollout(s, rid)
+            r = await rollouts.get_rollout(s, rid)
             assert r is not None
             mute = await actions_db.active_mute(s, r)
             assert mute is not None and mute.muted_by == "U0LEAD"
@@ -152,7 +152,7 @@ async def test_mute_respects_the_allow_list_and_unmute_undoes_it(database: Datab
         body = click_body("fyr_unmute", str(rid), user="U0ONCALL", action_ts="1733300002.000300")
         assert (await c.post("/slack/interactions", content=body, headers=signed(body))).status_code == 200
         async with database.session() as s:
-            r = await repo.get_rollout(s, rid)
+            r = await rollouts.get_rollout(s, rid)
             assert r is not None and await actions_db.active_mute(s, r) is None
     assert [a.action for a in await actions(database)] == ["mute", "unmute"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fyr.db import correlation
-from fyr.db import repositories as repo
+from fyr.core.gitlab_events import Staging
+from fyr.db import gitlab, rollouts
 from fyr.models.rollout import AnalysisStatus, RolloutStatus
 
 from .conftest import rows
@@ -19,7 +19,7 @@ S = RolloutStatus
 async def test_first_sync_inserts_fresh_rows_in_bulk_with_their_final_status(any_database):
     database = any_database
     async with database.session() as s:  # a row from before uids: adopted, not duplicated
-        await repo.record_generation(s, repo.RolloutKey("c", "shop", "legacy", 2), status=S.ROLLING_OUT)
+        await rollouts.record_generation(s, rollouts.RolloutKey("c", "shop", "legacy", 2), status=S.ROLLING_OUT)
     rec = recorder(database)
     await rec.prime()
     for i in range(60):
@@ -45,8 +45,7 @@ async def test_first_sync_inserts_fresh_rows_in_bulk_with_their_final_status(any
 async def test_staged_gitlab_metadata_sends_rows_the_correlating_way(any_database):
     database = any_database
     async with database.session() as s:
-        await correlation.stage(s, [correlation.Staging(project_path="acme/x", environment="production",
-                                                        commit_sha="a" * 40)])
+        await gitlab.stage(s, [Staging(project_path="acme/x", environment="production", commit_sha="a" * 40)])
     rec = recorder(database)
     await rec.prime()
     for i in range(30):

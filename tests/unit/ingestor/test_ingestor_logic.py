@@ -16,7 +16,7 @@ from fyr.models.gitlab import GitlabMetadata
 from fyr.models.rollout import Rollout
 from fyr.services.gitlab_ingestor.batching import GroupCommit
 from fyr.services.gitlab_ingestor.logic import dedupe_key, events_for
-from fyr.services.gitlab_ingestor.models import EVENT_MODELS, Hook
+from fyr.services.gitlab_ingestor.webhooks import EVENT_MODELS, Hook
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gitlab"
 SHA = "8f2c4e1b9a7d3f6e0c5b2a8d4e6f1a3c9b7d5e2f"

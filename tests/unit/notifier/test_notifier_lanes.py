@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from fyr.db.notify_queries import MessageRows
-from fyr.db.repositories import Claim, Queue
+from fyr.db.messages import MessageRows
+from fyr.db.queue import Claim, Queue
 from fyr.models.rollout import Rollout
 from fyr.services.notifier.jobs import Job, Moved, Outcome, Retry, Sent
 from fyr.services.notifier.lanes import ChannelNames, Lanes

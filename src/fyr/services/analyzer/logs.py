@@ -366,7 +366,9 @@ def _panic(state: _State, i: int) -> None:
     _record(state, i, "panic", _BASE_SCORE["panic"], state.text(i), [t for t in context if t.strip()][:8])
 
 
-def _analyse(state: _State, final: bool) -> None:
+def _record_triggers(state: _State, final: bool) -> None:
+    """Turn the trigger lines read so far into decisive blocks; a trigger closer to the end of the
+    buffer than the lookahead waits for its context unless the stream is `final`."""
     limit = state.total_lines if final else state.total_lines - _LOOKAHEAD
     pending: list[tuple[int, _Class]] = []
     for index, cls in state.triggers:
@@ -425,9 +427,9 @@ def digest_log(
         if block:
             _ingest(state, block)
             if len(state.buffer) > 2 * _LOOKAHEAD + _BEFORE:
-                _analyse(state, final=False)
+                _record_triggers(state, final=False)
     last = [_decode(r, max_line_chars)[0] for r in state.buffer[-10:]]
-    _analyse(state, final=True)
+    _record_triggers(state, final=True)
 
     for found in state.blocks.values():
         found.score = _score(found, state.total_lines)

@@ -28,10 +28,11 @@ from structlog.contextvars import bound_contextvars
 
 from fyr.core.redaction import SecretLeak
 from fyr.core.status import StatusThresholds
-from fyr.db import repositories as repo
-from fyr.db.analysis_queries import find_recent_analysis_by_signature
+from fyr.db import queue as work_queue
+from fyr.db import rollouts
+from fyr.db.analyses import find_recent_analysis_by_signature
 from fyr.db.engine import Database
-from fyr.db.repositories import Claim, Queue
+from fyr.db.queue import Claim, Queue
 from fyr.errors import DatabaseUnavailable, FyrError, LeaseLost, PermanentError, TransientError
 from fyr.models.analysis import Analysis, AnalysisResult
 from fyr.runtime import DatabaseWatch, service_backoff, wait_first
@@ -152,7 +153,7 @@ class Analyzer:
                 if free > 0:
                     try:
                         async with self.db.session() as s:
-                            claims = await repo.claim(
+                            claims = await work_queue.claim(
                                 s, Queue.ANALYSIS, owner=self.owner, limit=free,
                                 lease_seconds=self.settings.analysis_lease_seconds,
                                 max_attempts=self.settings.analysis_max_attempts,
@@ -200,7 +201,7 @@ class Analyzer:
     async def _process(self, claim: Claim) -> None:
         """The one place that catches for a claim: the loop never dies."""
         try:
-            await self._analyse(claim)
+            await self._run_claim(claim)
         except asyncio.CancelledError:
             await asyncio.shield(self._release(claim, "analyzer stopped before finishing", 0.0))
             raise
@@ -225,7 +226,7 @@ class Analyzer:
     async def _release(self, claim: Claim, error: str, retry_in: float) -> None:
         try:
             async with self.db.session() as s:
-                await repo.release(s, Queue.ANALYSIS, claim, error=error, retry_in=retry_in)
+                await work_queue.release(s, Queue.ANALYSIS, claim, error=error, retry_in=retry_in)
         except (LeaseLost, TransientError) as exc:
             # The lease will expire by itself and the row returns to the pool.
             log.warning("analysis_release_failed", error=str(exc))
@@ -233,13 +234,15 @@ class Analyzer:
     async def _give_up(self, claim: Claim, error: str) -> None:
         try:
             async with self.db.session() as s:
-                await repo.give_up(s, Queue.ANALYSIS, claim, error=error)
+                await work_queue.give_up(s, Queue.ANALYSIS, claim, error=error)
         except (LeaseLost, TransientError) as exc:
             log.warning("analysis_give_up_failed", error=str(exc))
 
-    async def _analyse(self, claim: Claim) -> None:
+    async def _run_claim(self, claim: Claim) -> None:
+        """Fetch the claimed rollout's bundle, run the pipeline (analyze_bundle), then store the rules' analysis,
+        reuse an earlier one or ask the model."""
         async with self.db.session() as s:
-            row = await repo.get_rollout(s, claim.rollout_id)
+            row = await rollouts.get_rollout(s, claim.rollout_id)
             if row is None:
                 raise PermanentError(f"rollout {claim.rollout_id} vanished")
             facts = RolloutFacts.from_row(row)
@@ -296,7 +299,7 @@ class Analyzer:
             original = AnalysisResult.model_validate(leader.analysis)
             analysis = flights.readdress(original, leader_target=_target(leader.reduced_context),
                                          target=_target(context), evidence=list(result.rules.evidence))
-            await repo.complete_analysis(
+            await work_queue.complete_analysis(
                 s, claim, analysis=analysis, reduced_context=context, signature=result.signature,
                 reused_from_id=leader.reused_from_id or leader.id,
                 metrics={"model_name": leader.model_name, "context_tokens": result.context_tokens, "reused": True,
@@ -367,7 +370,7 @@ class Analyzer:
                 result.check(analysis.model_dump(mode="json"), where="reused_analysis")
             except SecretLeak:
                 return False
-            await repo.complete_analysis(
+            await work_queue.complete_analysis(
                 s, claim, analysis=analysis, reduced_context=context, signature=result.signature,
                 reused_from_id=found.id,
                 metrics={"model_name": found.model_name, "context_tokens": result.context_tokens, "reused": True,
@@ -390,7 +393,7 @@ class Analyzer:
             analysis, outcome = result.rules, "fallback"
             metrics = {**metrics, "model_name": "rules", "fallback": True}
         async with self.db.session() as s:
-            analysis_id = await repo.complete_analysis(
+            analysis_id = await work_queue.complete_analysis(
                 s, claim, analysis=analysis, reduced_context=context, signature=result.signature,
                 metrics={"context_tokens": result.context_tokens, "attempts": claim.attempt, **metrics},
             )

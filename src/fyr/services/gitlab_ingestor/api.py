@@ -6,6 +6,8 @@ and eventually disables it, so only a bad token (401), a body GitLab itself woul
 The token is checked before the body is read, the body is read with a hard cap, and a repeated
 delivery is recognised by its dedupe row, written in the same transaction as the effect. Concurrent
 deliveries share that transaction (batching.GroupCommit); each is answered after the commit.
+`create_app` wires the parts: the transactions are storage.DeliveryStore's, the counters
+metrics.IngestorMetrics'.
 """
 
 from __future__ import annotations
@@ -13,33 +15,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
-from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from fyr.core.gitlab_events import Annotation
 from fyr.core.routing import Routing
-from fyr.db import correlation
-from fyr.db.correlation import GitlabEvent
 from fyr.db.engine import Database
-from fyr.errors import ConfigError, DatabaseConflict, DatabaseUnavailable, TransientError
+from fyr.errors import ConfigError, DatabaseUnavailable, TransientError
 from fyr.health import ReadyCheck, add_health_routes
+from fyr.models.rollout import Rollout
 from fyr.services.gitlab_ingestor.batching import GroupCommit
 from fyr.services.gitlab_ingestor.extract import NotJson, TooLarge, extract, reshape
 from fyr.services.gitlab_ingestor.logic import dedupe_key, events_for
-from fyr.services.gitlab_ingestor.models import (
+from fyr.services.gitlab_ingestor.metrics import IngestorMetrics
+from fyr.services.gitlab_ingestor.slack_actions import add_slack_routes
+from fyr.services.gitlab_ingestor.storage import Delivery, DeliveryStore, Outcome
+from fyr.services.gitlab_ingestor.webhooks import (
     EVENT_MODELS,
     KIND_ALIASES,
     KIND_MODELS,
@@ -52,7 +51,6 @@ from fyr.services.gitlab_ingestor.models import (
     PipelineHook,
     WebhookResponse,
 )
-from fyr.services.gitlab_ingestor.slack_actions import add_slack_routes
 from fyr.settings import Settings
 
 log = structlog.get_logger()
@@ -60,13 +58,8 @@ log = structlog.get_logger()
 WEBHOOK_PATH = "/webhooks/gitlab"
 ANNOTATE_PATH = "/api/v1/rollouts/annotate"
 ANNOTATE_MAX_BYTES = 64 * 1024
-# MySQL: lock wait timeout, deadlock, and "savepoint does not exist" (a deadlock inside a savepoint
-# rolls back the whole transaction, so the ROLLBACK TO SAVEPOINT that follows fails): retry.
-_LOCK_CONFLICTS = {1205, 1213, 1305}
-_ATTEMPTS = 5
 MAX_WAITING_DELIVERIES = 2048  # queued for the group commit; past it 503 at once (a database that hangs)
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
 
 
 WEBHOOK_HEADERS = {
@@ -86,20 +79,6 @@ def _header_params(headers: dict[str, str]) -> list[dict[str, Any]]:
              "schema": {"type": "string"}} for name, text in headers.items()]
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One authenticated, parsed webhook waiting for its transaction."""
-
-    key: str
-    kind: str
-    events: list[GitlabEvent]
-
-
-def _attached_to(delivery: Delivery, done: Sequence[tuple[int, str | None]]) -> list[int]:
-    shas = {event.commit_sha for event in delivery.events}
-    return [rollout_id for rollout_id, commit in done if commit in shas]
-
-
 def require_token(settings: Settings) -> bytes:
     if not settings.gitlab_ingestor_token:
         raise ConfigError(
@@ -115,29 +94,6 @@ class Rejected(Exception):
         super().__init__(status, detail)
         self.status = status
         self.detail = detail
-
-
-class IngestorMetrics:
-    """Per-app registry, so that several apps (tests, `fyr all`) never collide."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter("fyr_ingestor_requests", "Webhook and annotate requests by outcome",
-                                ["endpoint", "event", "outcome"], registry=self.registry)
-        self.latency = Histogram("fyr_ingestor_request_seconds", "Time to answer an accepted request",
-                                 ["endpoint"], registry=self.registry,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
-        self.batch_size = Histogram("fyr_ingestor_batch_size", "Deliveries per shared transaction",
-                                    registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64))
-        self.batch_seconds = Histogram("fyr_ingestor_batch_seconds", "Time of one shared transaction",
-                                       registry=self.registry,
-                                       buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
-        self.retries = Counter("fyr_ingestor_transaction_retries", "Transactions retried after a "
-                               "deadlock or lock wait timeout", registry=self.registry)
-        self.ignored = Counter("fyr_ingestor_deliveries_ignored", "Authenticated deliveries answered 200 and "
-                               "not used, by reason", ["reason"], registry=self.registry)
-        self.attached = Counter("fyr_ingestor_rollouts_attached", "Rollouts that received GitLab metadata",
-                                registry=self.registry)
 
 
 def _header_bytes(value: str) -> bytes:
@@ -213,36 +169,27 @@ def _parse(model: type[M], body: bytes) -> M:
         raise Rejected(422, detail) from None
 
 
-def _is_lock_conflict(exc: OperationalError) -> bool:
-    orig = exc.orig
-    code = orig.args[0] if orig is not None and orig.args else None
-    return code in _LOCK_CONFLICTS
+def _reject(metrics: IngestorMetrics, endpoint: str, event: str, exc: Rejected) -> JSONResponse:
+    metrics.count(endpoint, event, str(exc.status))
+    if exc.status == 401:
+        log.warning("ingestor_unauthorized", endpoint=endpoint)
+    else:
+        log.info("ingestor_rejected", endpoint=endpoint, gitlab_event=event, status=exc.status)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
 
-async def _with_retry(work: Callable[[], Awaitable[T]], retries: Counter) -> T:
-    """Run one transaction; a deadlock or lock timeout (MySQL) is retried with a jittered pause."""
-    for attempt in range(_ATTEMPTS):
-        try:
-            return await work()
-        except (OperationalError, DatabaseConflict) as exc:
-            conflict = isinstance(exc, DatabaseConflict) or _is_lock_conflict(exc)
-            if not conflict or attempt == _ATTEMPTS - 1:
-                raise
-            retries.inc()
-            await asyncio.sleep(random.uniform(0.002, 0.01) * (2**attempt))
-    raise AssertionError("unreachable")
+def _unavailable(metrics: IngestorMetrics, endpoint: str, event: str, exc: DatabaseUnavailable) -> JSONResponse:
+    metrics.count(endpoint, event, "503")
+    log.warning("ingestor_database_unavailable", endpoint=endpoint, error=str(exc))
+    return JSONResponse({"detail": "database unavailable"}, status_code=503, headers={"Retry-After": "5"})
 
 
-async def _read_committed(session: AsyncSession) -> None:
-    """READ COMMITTED for this transaction (MySQL), issued before its first statement.
-
-    Each statement then reads what is committed when it runs, so the rollout query that follows
-    our upsert sees a rollout whose transaction we waited for (fyr.db.correlation.attach_staged
-    explains the race this closes); and there are no gap locks to deadlock on. `SET TRANSACTION`
-    applies to the next transaction only: no reset when the connection goes back to the pool.
-    """
-    if session.bind is not None and session.bind.dialect.name in ("mysql", "mariadb"):
-        await session.execute(text("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+def _ignored(metrics: IngestorMetrics, event: str, reason: str) -> JSONResponse:
+    """An authenticated delivery Fyr does not use: 200, so that GitLab keeps the hook enabled."""
+    metrics.count("webhook", event, "ignored")
+    metrics.ignored.labels(reason).inc()
+    log.info("gitlab_event_ignored", gitlab_event=event[:100], reason=reason)
+    return JSONResponse({"status": "ignored"})
 
 
 def _openapi_schemas(app: FastAPI) -> dict[str, Any]:
@@ -275,6 +222,7 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
     max_body = settings.ingestor_max_body_bytes
     answer_seconds = settings.ingestor_answer_seconds
     metrics = IngestorMetrics()
+    store = DeliveryStore(db, answer_seconds=answer_seconds, on_retry=metrics.retries.inc)
     app = FastAPI(
         title="Fyr gitlab-ingestor",
         version="1",
@@ -284,59 +232,13 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
     )
     app.state.metrics = metrics
 
-    async def one_delivery(d: Delivery) -> tuple[bool, list[int]]:
-        async def work() -> tuple[bool, list[int]]:
-            async with db.session(max_seconds=answer_seconds) as session:
-                await _read_committed(session)
-                if not await correlation.record_delivery(session, d.key, d.kind):
-                    return False, []
-                done = await correlation.apply_gitlab_events(session, d.events)
-            return True, [rollout_id for rollout_id, _ in done]
-
-        return await _with_retry(work, metrics.retries)
-
-    async def many_deliveries(batch: Sequence[Delivery]) -> list[tuple[bool, list[int]]]:
-        async def work() -> list[tuple[bool, list[int]]]:
-            async with db.session(max_seconds=answer_seconds) as session:
-                await _read_committed(session)
-                fresh = await correlation.record_deliveries(session, [(d.key, d.kind) for d in batch])
-                events = [e for d, new in zip(batch, fresh, strict=True) if new for e in d.events]
-                done = await correlation.apply_gitlab_events(session, events) if events else []
-            return [(new, _attached_to(d, done) if new else []) for d, new in zip(batch, fresh, strict=True)]
-
-        return await _with_retry(work, metrics.retries)
-
-    def observe_batch(size: int, seconds: float) -> None:
-        metrics.batch_size.observe(size)
-        metrics.batch_seconds.observe(seconds)
-
-    group: GroupCommit[Delivery, tuple[bool, list[int]]] = GroupCommit(
-        run_batch=many_deliveries, run_one=one_delivery, max_batch=64, observe=observe_batch,
+    group: GroupCommit[Delivery, Outcome] = GroupCommit(
+        run_batch=store.many, run_one=store.one, max_batch=64, observe=metrics.observe_batch,
         isolate=lambda exc: not isinstance(exc, TransientError), max_queue=MAX_WAITING_DELIVERIES)
     app.state.group_commit = group
 
-    def reject(endpoint: str, event: str, exc: Rejected) -> JSONResponse:
-        metrics.requests.labels(endpoint, event, str(exc.status)).inc()
-        if exc.status == 401:
-            log.warning("ingestor_unauthorized", endpoint=endpoint)
-        else:
-            log.info("ingestor_rejected", endpoint=endpoint, gitlab_event=event, status=exc.status)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-
-    def unavailable(endpoint: str, event: str, exc: DatabaseUnavailable) -> JSONResponse:
-        metrics.requests.labels(endpoint, event, "503").inc()
-        log.warning("ingestor_database_unavailable", endpoint=endpoint, error=str(exc))
-        return JSONResponse({"detail": "database unavailable"}, status_code=503,
-                            headers={"Retry-After": "5"})
-
     budget = ByteBudget(settings.ingestor_max_bytes_in_flight)
     app.state.byte_budget = budget
-
-    def ignored(event: str, reason: str) -> JSONResponse:
-        metrics.requests.labels("webhook", event, "ignored").inc()
-        metrics.ignored.labels(reason).inc()
-        log.info("gitlab_event_ignored", gitlab_event=event[:100], reason=reason)
-        return JSONResponse({"status": "ignored"})
 
     @app.post(
         WEBHOOK_PATH,
@@ -358,10 +260,10 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
                 raise Rejected(401, "invalid or missing X-Gitlab-Token")
             known = EVENT_MODELS.get(event)
             if known is None and event and event != "System Hook":
-                return ignored("other", "event not used")
+                return _ignored(metrics, "other", "event not used")
             reserved = _declared_length(request, max_body)
             if not budget.try_acquire(reserved):
-                metrics.requests.labels("webhook", kind_label(event), "busy").inc()
+                metrics.count("webhook", kind_label(event), "busy")
                 log.warning("ingestor_bytes_in_flight_full", reserved=reserved, in_flight=budget.in_flight)
                 return JSONResponse({"detail": "too many large deliveries in flight"}, status_code=503,
                                     headers={"Retry-After": "5", "Connection": "close"})
@@ -374,24 +276,11 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
             finally:
                 budget.release(reserved)
         except Rejected as exc:
-            return reject("webhook", kind_label(event), exc)
+            return _reject(metrics, "webhook", kind_label(event), exc)
 
-        body_kind = body.fields.get("object_kind") or body.fields.get("event_name")
-        body_kind = KIND_ALIASES.get(body_kind, body_kind) if isinstance(body_kind, str) else None
-        if known is not None:
-            kind, model = known
-            if body_kind is not None and body_kind != kind:
-                return ignored(kind, "object_kind does not match X-Gitlab-Event")
-        else:  # System Hook (or no event header): the body says what it is
-            system_model = KIND_MODELS.get(body_kind) if body_kind else None
-            if body_kind is None or system_model is None:
-                return ignored("other", "object kind not used")
-            kind, model = body_kind, system_model
-        fields = reshape(kind, body.fields)
-        fields["object_kind"] = kind
-        parsed = validate_tolerantly(model, fields)
+        kind, parsed = parse_hook(known, body.fields)
         if isinstance(parsed, str):
-            return ignored(kind, parsed)
+            return _ignored(metrics, kind, parsed)
         hook: Hook = parsed
 
         key = dedupe_key(idempotency_key=headers.get("idempotency-key"),
@@ -402,16 +291,14 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
             async with asyncio.timeout(answer_seconds):
                 fresh, attached = await group.submit(Delivery(key=key, kind=kind, events=events_for(hook)))
         except DatabaseUnavailable as exc:
-            return unavailable("webhook", kind, exc)
+            return _unavailable(metrics, "webhook", kind, exc)
         except asyncio.QueueFull as exc:
-            return unavailable("webhook", kind, DatabaseUnavailable(str(exc)))
+            return _unavailable(metrics, "webhook", kind, DatabaseUnavailable(str(exc)))
         except TimeoutError:
-            return unavailable("webhook", kind, DatabaseUnavailable(
+            return _unavailable(metrics, "webhook", kind, DatabaseUnavailable(
                 f"database did not answer in {answer_seconds:g} s"))
         outcome = "accepted" if fresh else "duplicate"
-        metrics.requests.labels("webhook", kind, outcome).inc()
-        metrics.attached.inc(len(attached))
-        metrics.latency.labels("webhook").observe(time.perf_counter() - started)
+        metrics.answered("webhook", kind, outcome, attached=len(attached), seconds=time.perf_counter() - started)
         if not fresh:
             log.info("gitlab_delivery_duplicate", gitlab_event=kind)
         elif attached:
@@ -434,46 +321,25 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
                 raise Rejected(401, "invalid or missing token (X-Gitlab-Token or Authorization: Bearer)")
             req = _parse(AnnotateRequest, await _read_body(request, ANNOTATE_MAX_BYTES))
         except Rejected as exc:
-            return reject("annotate", "annotate", exc)
-        note = correlation.Annotation(
+            return _reject(metrics, "annotate", "annotate", exc)
+        note = Annotation(
             cluster=req.cluster or settings.cluster_name, namespace=req.namespace,
             deployment=req.deployment, commit=req.commit, project=req.project,
             environment=req.environment, pipeline_url=req.pipeline_url, mr_url=req.mr_url,
             team=req.team, slack_channel=req.slack_channel, kind=req.kind,
         )
-
-        async def work() -> tuple[list[int], str | None, str | None, str | None]:
-            async with db.session(max_seconds=answer_seconds) as session:
-                await _read_committed(session)
-                rollouts = await correlation.annotate(session, note)
-            if not rollouts:
-                return [], req.project, req.team, req.slack_channel
-            first = rollouts[0]
-            return ([r.id for r in rollouts], first.git_project or req.project or first.gitlab_app, first.team,
-                    first.slack_channel)
-
         try:
-            # Safe to repeat: the annotation is an upsert keyed by namespace/deployment/commit.
             # Shielded: past the deadline the request is answered while the work finishes under
             # its own session deadlines (never cancelled mid-statement).
-            ids, project, team, channel = await asyncio.wait_for(
-                asyncio.shield(_with_retry(work, metrics.retries)), answer_seconds)
+            rollouts = await asyncio.wait_for(asyncio.shield(store.annotate(note)), answer_seconds)
         except DatabaseUnavailable as exc:
-            return unavailable("annotate", "annotate", exc)
+            return _unavailable(metrics, "annotate", "annotate", exc)
         except TimeoutError:
-            return unavailable("annotate", "annotate", DatabaseUnavailable(
+            return _unavailable(metrics, "annotate", "annotate", DatabaseUnavailable(
                 f"database did not answer in {answer_seconds:g} s"))
-        # What the notifier will do: annotations, else the routing file, else the default channel.
-        route = routing.route_for(project, team)
-        answer = AnnotateResponse(
-            status="attached" if ids else "staged", rollout_ids=ids,
-            team=team or (route.team if route else None),
-            slack_channel=channel or (route.slack_channel if route else None)
-            or settings.default_slack_channel,
-        )
-        metrics.requests.labels("annotate", "annotate", answer.status).inc()
-        metrics.attached.inc(len(answer.rollout_ids))
-        metrics.latency.labels("annotate").observe(time.perf_counter() - started)
+        answer = annotate_answer(req, rollouts, routing, default_channel=settings.default_slack_channel)
+        metrics.answered("annotate", "annotate", answer.status, attached=len(answer.rollout_ids),
+                         seconds=time.perf_counter() - started)
         log.info("rollout_annotated", kind=req.kind, namespace=req.namespace, deployment=req.deployment,
                  status=answer.status, rollout_ids=answer.rollout_ids)
         return JSONResponse(answer.model_dump())
@@ -483,6 +349,42 @@ def create_app(*, settings: Settings, db: Database, routing: Routing,
     app.openapi = lambda: _openapi_schemas(app)  # type: ignore[method-assign]
     add_slack_routes(app, settings=settings, db=db)
     return app
+
+
+def annotate_answer(req: AnnotateRequest, rollouts: Sequence[Rollout], routing: Routing, *,
+                    default_channel: str) -> AnnotateResponse:
+    """What an annotate call is answered (pure): the rollouts it reached, and the team and channel the
+    notifier will address: the rollout's annotations, else the routing file, else the default channel."""
+    project, team, channel = req.project, req.team, req.slack_channel
+    if rollouts:
+        first = rollouts[0]
+        project = first.git_project or req.project or first.gitlab_app
+        team, channel = first.team, first.slack_channel
+    route = routing.route_for(project, team)
+    return AnnotateResponse(
+        status="attached" if rollouts else "staged", rollout_ids=[r.id for r in rollouts],
+        team=team or (route.team if route else None),
+        slack_channel=channel or (route.slack_channel if route else None) or default_channel,
+    )
+
+
+def parse_hook(known: tuple[str, type[Hook]] | None, fields: dict[str, Any]) -> tuple[str, Hook | str]:
+    """The event kind and the hook a body carries, `known` being what its X-Gitlab-Event header named
+    (None: a System Hook, or no header); instead of the hook, why it is ignored (pure)."""
+    body_kind = fields.get("object_kind") or fields.get("event_name")
+    body_kind = KIND_ALIASES.get(body_kind, body_kind) if isinstance(body_kind, str) else None
+    if known is not None:
+        kind, model = known
+        if body_kind is not None and body_kind != kind:
+            return kind, "object_kind does not match X-Gitlab-Event"
+    else:  # System Hook (or no event header): the body says what it is
+        system_model = KIND_MODELS.get(body_kind) if body_kind else None
+        if body_kind is None or system_model is None:
+            return "other", "object kind not used"
+        kind, model = body_kind, system_model
+    reshaped = reshape(kind, fields)
+    reshaped["object_kind"] = kind
+    return kind, validate_tolerantly(model, reshaped)
 
 
 def validate_tolerantly(model: type[Hook], fields: dict[str, Any]) -> Hook | str:

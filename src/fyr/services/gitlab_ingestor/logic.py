@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 
-from fyr.db.correlation import GitlabEvent, JobLink, Staging, slug_is_name
-from fyr.services.gitlab_ingestor.models import (
+from fyr.core.gitlab_events import GitlabEvent, JobLink, Staging
+from fyr.core.gitlab_match import slug_is_name
+from fyr.services.gitlab_ingestor.webhooks import (
     DeploymentHook,
     Hook,
     JobHook,

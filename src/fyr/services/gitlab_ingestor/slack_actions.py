@@ -37,7 +37,7 @@ from prometheus_client import Counter
 from starlette.background import BackgroundTask
 
 from fyr.db import actions as actions_db
-from fyr.db import repositories as repo
+from fyr.db import rollouts
 from fyr.db.engine import Database
 from fyr.errors import DatabaseUnavailable
 from fyr.health import collectors_for
@@ -156,7 +156,7 @@ def add_slack_routes(app: FastAPI, *, settings: Settings, db: Database) -> None:
     async def apply(click: Click, action: str, rollout_id: int) -> tuple[str, str | None]:
         """Record the click and its effect in one transaction; returns (outcome, text for the user)."""
         async with db.session() as s:
-            rollout = await repo.get_rollout(s, rollout_id)
+            rollout = await rollouts.get_rollout(s, rollout_id)
             if rollout is None:
                 return "unknown_rollout", None
             if action in ("mute", "unmute") and allowed and click.user_id not in allowed:

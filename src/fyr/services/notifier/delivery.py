@@ -35,12 +35,12 @@ from structlog.contextvars import bound_contextvars
 from fyr.core.redaction import SecretLeak, check_clean
 from fyr.core.routing import Routing
 from fyr.db import actions as actions_db
-from fyr.db import notify_queries as nq
-from fyr.db import repositories as repo
+from fyr.db import messages as nq
+from fyr.db import queue as work_queue
 from fyr.db.base import utcnow
 from fyr.db.engine import Database
-from fyr.db.notify_queries import ThreadParent
-from fyr.db.repositories import Claim, Queue
+from fyr.db.messages import ThreadParent
+from fyr.db.queue import Claim, Queue
 from fyr.errors import LeaseLost, PermanentError, TransientError
 from fyr.models.rollout import NotifyStatus
 from fyr.runtime import Backoff
@@ -318,7 +318,7 @@ class Delivery:
         started = time.monotonic()  # the new expiry is stamped after this instant: count from here
         try:
             async with self.db.session() as s:
-                await repo.extend_lease(s, job.claim, lease_seconds=self.settings.notify_lease_seconds)
+                await work_queue.extend_lease(s, job.claim, lease_seconds=self.settings.notify_lease_seconds)
         except LeaseLost:
             log.info("notify_lease_lost")
             return False
@@ -329,7 +329,7 @@ class Delivery:
                       failed_at: datetime | None = None, team: str | None = None) -> Outcome:
         try:
             async with self.db.session() as s:
-                await repo.complete_notify(s, job.claim, channel=channel, ts=ts, thread_ts=thread_ts, team=team)
+                await work_queue.complete_notify(s, job.claim, channel=channel, ts=ts, thread_ts=thread_ts, team=team)
         except LeaseLost:
             # Another notifier holds the row; being at attempt > 1 it looks the message up first.
             log.warning("notify_lease_lost_after_send", ts=ts)
@@ -355,7 +355,7 @@ class Delivery:
         delay = retry_in if retry_in is not None else self.release_backoff.delay(job.claim.attempt)
         try:
             async with self.db.session() as s:
-                await repo.release(s, job.claim.queue, job.claim, error=error, retry_in=delay)
+                await work_queue.release(s, job.claim.queue, job.claim, error=error, retry_in=delay)
         except (LeaseLost, TransientError) as exc:
             # The lease runs out by itself and the row returns to the pool.
             log.warning("notify_release_failed", error=str(exc))
@@ -366,7 +366,7 @@ class Delivery:
     async def _give_up(self, job: Job, error: str) -> Outcome:
         try:
             async with self.db.session() as s:
-                await repo.give_up(s, job.claim.queue, job.claim, error=error)
+                await work_queue.give_up(s, job.claim.queue, job.claim, error=error)
         except (LeaseLost, TransientError) as exc:
             # The lease runs out by itself; the next holder gives up again or delivers.
             log.warning("notify_give_up_failed", error=str(exc))

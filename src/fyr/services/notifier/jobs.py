@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from fyr.db.notify_queries import MessageRows
-from fyr.db.repositories import Claim
+from fyr.db.messages import MessageRows
+from fyr.db.queue import Claim
 from fyr.services.notifier.render import RenderedMessage
 
 OnSent = Callable[[int, str, str], None]

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from fyr.db.repositories import Claim, Queue
+from fyr.db.queue import Claim, Queue
 from fyr.services.notifier.jobs import Job, Lane, Moved, Outcome, Retry
 
 log = structlog.get_logger()

@@ -2,7 +2,7 @@
 
 Three parts (docs/architecture.md 'The database is the queue', 'Notification'; docs/wire-formats.md
 'Rate limits', 'slack_sdk retries'):
-- the *claim loop* (here) leases rows (`repo.claim`, FOR UPDATE SKIP LOCKED) while fewer than
+- the *claim loop* (here) leases rows (`work_queue.claim`, FOR UPDATE SKIP LOCKED) while fewer than
   `max_held` are in hand, has each admitted (its rows read once, its channel routed) and puts it in
   that channel's lane; it runs under `runtime.run_loop`, the one place the loop's errors are caught;
 - *lanes* (`lanes.py`), one per Slack channel, send one message at a time at Slack's pace, at most
@@ -24,9 +24,9 @@ from prometheus_client import CollectorRegistry
 from structlog.contextvars import bound_contextvars
 
 from fyr.core.routing import Routing, load_routing
-from fyr.db import repositories as repo
+from fyr.db import queue as work_queue
 from fyr.db.engine import Database
-from fyr.db.repositories import Queue
+from fyr.db.queue import Queue
 from fyr.errors import LeaseLost, TransientError
 from fyr.runtime import DatabaseWatch, run_loop
 from fyr.services.notifier.console import ConsoleSink
@@ -126,7 +126,7 @@ class Notifier:
             if room <= 0:
                 break
             async with self.db.session() as s:
-                claims = await repo.claim(s, queue, owner=self.owner, limit=room,
+                claims = await work_queue.claim(s, queue, owner=self.owner, limit=room,
                                           lease_seconds=self.settings.notify_lease_seconds,
                                           max_attempts=self.settings.notify_max_attempts)
             deadline = time.monotonic() + self.settings.notify_lease_seconds
@@ -147,7 +147,7 @@ class Notifier:
         for job in await self.lanes.close():
             try:
                 async with self.db.session() as s:
-                    await repo.release(s, job.claim.queue, job.claim, error="notifier stopped", retry_in=0.0)
+                    await work_queue.release(s, job.claim.queue, job.claim, error="notifier stopped", retry_in=0.0)
             except (LeaseLost, TransientError) as exc:
                 # The lease runs out by itself and the row returns to the pool.
                 log.info("notify_release_on_stop_failed", rollout_id=job.claim.rollout_id, error=str(exc))

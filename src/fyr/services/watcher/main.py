@@ -11,8 +11,8 @@ down (pending writes are kept, in order, and retried); nothing is written twice 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,13 +23,14 @@ import structlog
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fyr.core import rollout_state
 from fyr.core.kubeclient import make_api_client
 from fyr.core.redaction import redact_text
 from fyr.core.status import RolloutVerdict, StatusThresholds
-from fyr.db import repositories as repo
+from fyr.db import gitlab, rollouts
 from fyr.db.base import utcnow
-from fyr.db.engine import Database
-from fyr.errors import DatabaseConflict, TransientError
+from fyr.db.engine import Database, retry_on_conflict
+from fyr.errors import TransientError
 from fyr.models.rollout import Rollout, RolloutStatus
 from fyr.runtime import Backoff, DatabaseWatch, run_loop, service_backoff
 from fyr.services.watcher.k8s import EventType, JsonObj, Kind, KindWatcher, WatchScope, WatchTimeouts, scopes
@@ -37,7 +38,7 @@ from fyr.services.watcher.logic import WORKLOAD_KINDS, ClusterIndex, WorkloadRef
 from fyr.services.watcher.metrics import watcher_metrics
 from fyr.settings import Settings
 
-CONFLICT_RETRIES = 5  # immediate re-runs of a batch that lost a deadlock, before the loop backs off
+CONFLICT_RETRIES = 5  # quick re-runs of a batch that lost a deadlock, before the loop backs off
 BULK_MIN = 20  # first rows of this many workloads in one batch: one bulk insert instead of a row each
 log = structlog.get_logger()
 
@@ -209,7 +210,7 @@ class RolloutRecorder:
         still fail are logged with their key, counted and skipped, so one poison row never holds
         back the rollouts of the rest of the cluster.
         """
-        written = conflicts = 0
+        written = 0
         try:
             while self.pending:
                 # Failures first: on a first start thousands of healthy rollouts are recorded, and a crash
@@ -221,15 +222,12 @@ class RolloutRecorder:
                 batch = {ref: self.pending.pop(ref) for ref in refs}
                 left: dict[WorkloadRef, list[_Write]] = batch
                 try:
-                    written += await self._write_batch(batch)
+                    # A deadlock with a webhook transaction (MySQL picks a victim): the batch is run again
+                    # at once; only a persistent conflict reaches the loop (the batch goes back below).
+                    written += await retry_on_conflict(
+                        functools.partial(self._write_batch, batch), attempts=CONFLICT_RETRIES + 1,
+                        backoff=Backoff(initial=0.01, maximum=0.05))
                     left = {}
-                except DatabaseConflict:
-                    # A deadlock with a webhook transaction (MySQL picks a victim): the batch goes back
-                    # below and is simply run again at once; only a persistent conflict reaches the loop.
-                    conflicts += 1
-                    if conflicts > CONFLICT_RETRIES:
-                        raise
-                    await asyncio.sleep(random.uniform(0.005, 0.05))
                 except TransientError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - refused, not unavailable: find the poison row alone
@@ -314,7 +312,7 @@ class RolloutRecorder:
             return 0
         now, mono, n = utcnow(), time.monotonic(), 0
         for ref, (uid, _gen, status) in list(self.persisted.items()):
-            if status in repo.OPEN and ref not in self.index and self.watched(ref) and ref not in self.queued:
+            if status in rollout_state.OPEN and ref not in self.index and self.watched(ref) and ref not in self.queued:
                 self.queued[ref] = (uid, 0, RolloutStatus.DELETED)
                 self.pending.setdefault(ref, []).append(_Write(None, {}, now, mono, uid=uid))
                 n += 1
@@ -330,21 +328,21 @@ class RolloutRecorder:
         metadata is staged; anything else takes the row-by-row path."""
         fresh = {ref: ws[0] for ref, ws in batch.items()
                  if len(ws) == 1 and ws[0].verdict is not None and self.persisted.get(ref) is None}
-        if len(fresh) < BULK_MIN or not await repo.nothing_staged(s):
+        if len(fresh) < BULK_MIN or not await gitlab.nothing_staged(s):
             return 0
-        for ref in await repo.workloads_with_rows(s, self.cluster, list(fresh)):
+        for ref in await rollouts.workloads_with_rows(s, self.cluster, list(fresh)):
             del fresh[ref]
         rows = []
         for ref, w in fresh.items():
             v = w.verdict
             assert v is not None
-            key = repo.RolloutKey(self.cluster, ref[1], ref[2], v.generation, kind=ref[0], uid=w.uid)
-            rows.append(repo.new_rollout(key, status=v.status, at=w.seen_at, revision=v.revision, image=v.image,
+            key = rollouts.RolloutKey(self.cluster, ref[1], ref[2], v.generation, kind=ref[0], uid=w.uid)
+            rows.append(rollouts.new_rollout(key, status=v.status, at=w.seen_at, revision=v.revision, image=v.image,
                                          annotations=w.annotations, reason=v.reason, message=v.message))
             staged[ref] = (w.uid, v.generation, v.status)
             if v.status == RolloutStatus.FAILED:
                 failed.append((ref, v, w.seen_monotonic))
-        await repo.insert_rollouts(s, rows)
+        await rollouts.insert_rollouts(s, rows)
         return len(rows)
 
     async def _write_one(self, s: AsyncSession, ref: WorkloadRef, w: _Write,
@@ -352,8 +350,8 @@ class RolloutRecorder:
         kind, namespace, name = ref
         v = w.verdict
         if v is None:
-            closed = await repo.close_deleted(s, self.cluster, kind, namespace, name, uids=[w.uid, ""],
-                                              at=w.seen_at)
+            closed = await rollouts.close_deleted(s, self.cluster, kind, namespace, name, uids=[w.uid, ""],
+                                                  at=w.seen_at)
             log.info("rollout_workload_deleted", cluster=self.cluster, kind=kind, namespace=namespace,
                      name=name, uid=w.uid, closed=len(closed))
             return (w.uid, 0, RolloutStatus.DELETED)
@@ -363,27 +361,34 @@ class RolloutRecorder:
         if known is not None:
             if v.generation < known[1] or known == (w.uid, v.generation, v.status):
                 return None
-            if known[1] == v.generation and not repo.can_transition(known[2], v.status):
+            if known[1] == v.generation and rollout_state.next_status(known[2], v.status) is None:
                 # e.g. SUCCESS -> ROLLING_OUT when a pod dies later: the rollout itself is done.
                 log.debug("rollout_transition_skipped", kind=kind, namespace=namespace, name=name,
                           generation=v.generation, status=known[2], verdict=v.status)
                 return None
-        key = repo.RolloutKey(self.cluster, namespace, name, v.generation, kind=kind, uid=w.uid)
-        row = await repo.record_generation(s, key, status=RolloutStatus.PENDING, revision=v.revision,
-                                           image=v.image, started_at=w.seen_at, annotations=w.annotations)
+        key = rollouts.RolloutKey(self.cluster, namespace, name, v.generation, kind=kind, uid=w.uid)
+        row, inserted = await rollouts.record_generation(s, key, status=RolloutStatus.PENDING, revision=v.revision,
+                                                         image=v.image, started_at=w.seen_at,
+                                                         annotations=w.annotations)
+        if inserted:
+            # A new rollout: GitLab metadata staged before it existed joins it, and the messages of the
+            # older generations still failing say it superseded them.
+            await gitlab.attach_staged(s, row)
+            await rollouts.update_older_failures(s, row)
         if known is not None and known[1] != v.generation:
             # `known` None: the database holds no row of this workload (see prime), nothing to supersede.
-            await repo.supersede_older(s, key, at=w.seen_at)
+            await rollouts.supersede_older(s, key, at=w.seen_at)
         if predecessor:
             # Deleted and re-created under the same name while we did not watch: close what it left open.
-            await repo.close_deleted(s, self.cluster, kind, namespace, name, except_uids=[w.uid, ""],
-                                     at=w.seen_at)
+            await rollouts.close_deleted(s, self.cluster, kind, namespace, name, except_uids=[w.uid, ""],
+                                         at=w.seen_at)
         current = RolloutStatus(row.status)
-        if current != v.status and repo.can_transition(current, v.status):
+        move = rollout_state.next_status(current, v.status)
+        if move is not None:
             # the message is stored and posted: kubelet/condition texts may carry credentials (pull URLs)
             message = redact_text(v.message) if v.message else v.message
-            await repo.transition(s, row, v.status, reason=v.reason, message=message, at=w.seen_at)
-            current = v.status
+            await rollouts.transition(s, row, move, reason=v.reason, message=message, at=w.seen_at)
+            current = move
         return (w.uid, v.generation, current)
 
     # --- the loop step ------------------------------------------------------------------------

@@ -1,9 +1,9 @@
-"""Reads the analyzer needs beyond the queue: the recent analysis a failure signature can reuse.
+"""Analyses: the stored results of the analyzer, and the recent one a failure signature can reuse.
 
 Deduplication (docs/architecture.md 'Analysis pipeline'): the same deployment failing the same way again should not
 pay for the LLM twice. Only analyses an LLM produced are worth reusing (a rules analysis is free to redo),
 and only originals (reused_from_id IS NULL), so a chain of reuses always points at the source.
-Like the repositories, nothing here commits.
+Nothing here commits; the analyzer writes a result with fyr.db.queue.complete_analysis.
 """
 
 from __future__ import annotations
@@ -43,3 +43,12 @@ async def find_recent_analysis_by_signature(
 async def analyses_of_rollout(session: AsyncSession, rollout_id: int) -> list[Analysis]:
     stmt = select(Analysis).where(Analysis.rollout_id == rollout_id).order_by(Analysis.id)
     return list((await session.execute(stmt)).scalars())
+
+
+async def get_analysis(session: AsyncSession, analysis_id: int) -> Analysis | None:
+    return await session.get(Analysis, analysis_id)
+
+
+async def get_metrics(session: AsyncSession, analysis_id: int) -> AnalysisMetric | None:
+    stmt = select(AnalysisMetric).where(AnalysisMetric.analysis_id == analysis_id).order_by(AnalysisMetric.id)
+    return (await session.execute(stmt)).scalars().first()

@@ -1,10 +1,11 @@
-"""GitLab correlation (docs/architecture.md 'GitLab correlation'): the only SQL that stages GitLab metadata and joins
-rollouts.
+"""GitLab deliveries and staging (docs/architecture.md 'GitLab correlation'): the only SQL that records
+webhook deliveries, stages GitLab metadata and joins it to rollouts.
 
 Metadata reaches a rollout whichever arrives first. The ingestor *stages* what a webhook says in
 `gitlab_metadata`, keyed by (project path, environment, commit), then attaches it to the rollouts
-that already match; the watcher's `record_generation` calls `attach_staged` for each new rollout so
-that metadata staged earlier joins it. Both directions run the same `attach_staged`.
+that already match; the watcher, in the transaction that inserts a new rollout
+(`fyr.db.rollouts.record_generation`), calls `attach_staged` for it so that metadata staged earlier
+joins it. Both directions run the same `attach_staged`.
 
 Rows and what fills them:
 - environment "" is the *commit row*: the commit's newest pipeline and its merge request.
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, cast
 
 import structlog
@@ -39,6 +40,7 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fyr.core.gitlab_events import Annotation, GitlabEvent, JobLink, Staging
 from fyr.core.gitlab_match import (
     K8S_PREFIX,
     WINDOW,
@@ -52,8 +54,6 @@ from fyr.core.gitlab_match import (
     project_slug,
     rollout_commit,
 )
-from fyr.core.gitlab_match import image_commit_prefix as image_commit_prefix  # re-exported
-from fyr.core.gitlab_match import slug_is_name as slug_is_name  # re-exported
 from fyr.db.base import utcnow
 from fyr.models.gitlab import GitlabMetadata, WebhookDelivery
 from fyr.models.rollout import Origin, Rollout
@@ -67,48 +67,6 @@ _DELIVERIES = cast(Table, WebhookDelivery.__table__)
 _ROLLOUTS = cast(Table, Rollout.__table__)
 
 _CANDIDATES = 50  # rollouts examined per webhook; bounds the work of one request
-
-
-# --- what a webhook says --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Staging:
-    """One upsert into gitlab_metadata. None means "this event does not say"."""
-
-    project_path: str
-    environment: str
-    commit_sha: str
-    pipeline_id: int | None = None
-    pipeline_url: str | None = None
-    mr_url: str | None = None
-    job_id: int | None = None
-    deployment_status: str | None = None
-    team: str | None = None
-    slack_channel: str | None = None
-    explicit: bool = False  # annotate: the caller's word replaces what is there
-
-
-@dataclass(frozen=True)
-class JobLink:
-    """A job id seen with its pipeline: deploy rows that know only the job learn the pipeline."""
-
-    job_id: int
-    pipeline_id: int
-    pipeline_url: str | None
-
-
-@dataclass(frozen=True)
-class GitlabEvent:
-    """Everything one webhook contributes, in plain data (the ingestor builds it)."""
-
-    project_path: str
-    commit_sha: str
-    stagings: tuple[Staging, ...]
-    job_links: tuple[JobLink, ...] = ()
-    deployable_id: int | None = None  # Deployment hook: its job, to find the pipeline
-    deploy_env: str | None = None  # Deployment hook: environment key of its row
-    deploy_env_name: str | None = None  # Deployment hook: the name, when it differs from the slug
 
 
 # --- deliveries -----------------------------------------------------------------------------
@@ -321,6 +279,14 @@ async def record_deliveries(session: AsyncSession, deliveries: Sequence[tuple[st
     return fresh
 
 
+async def nothing_staged(session: AsyncSession) -> bool:
+    """True when no GitLab metadata waits for its rollout. A shared locking read: on an empty table it
+    holds the whole range, so a webhook cannot stage a row until this transaction commits (and then
+    its own rollout query sees what we inserted) — the same handshake as attach_staged's."""
+    found = (await session.execute(select(GitlabMetadata.id).limit(1).with_for_update(read=True))).first()
+    return found is None
+
+
 # --- rollout side ---------------------------------------------------------------------------
 
 
@@ -443,14 +409,14 @@ async def _rows_without_commit(session: AsyncSession, rollout: Rollout, lock: bo
 async def attach_staged(session: AsyncSession, rollout: Rollout, *, lock: bool = True) -> bool:
     """Join staged metadata to this rollout; True when something matched (origin becomes mixed).
 
-    Called by record_generation for a new rollout (`lock=True`) and by the webhook side for the
-    rollouts it found (`lock=False`). The two run concurrently on MySQL, and with plain snapshot
-    reads each could miss the other's uncommitted row: the watcher's insert and the webhook's
-    upsert would both commit without ever meeting. So the rollout side reads the staged rows with
-    a shared locking read: it waits for a webhook transaction that already wrote a matching row and
-    then sees it, or it holds the range so that a later webhook upsert waits for this commit — and
-    that webhook transaction (READ COMMITTED, its rollout query after its upsert) then sees the
-    rollout. SQLite has one writer at a time and no such race.
+    Called by the watcher for a rollout its record_generation just inserted (`lock=True`) and by
+    the webhook side for the rollouts it found (`lock=False`). The two run concurrently on MySQL,
+    and with plain snapshot reads each could miss the other's uncommitted row: the watcher's insert
+    and the webhook's upsert would both commit without ever meeting. So the rollout side reads the
+    staged rows with a shared locking read: it waits for a webhook transaction that already wrote a
+    matching row and then sees it, or it holds the range so that a later webhook upsert waits for
+    this commit — and that webhook transaction (READ COMMITTED, its rollout query after its upsert)
+    then sees the rollout. SQLite has one writer at a time and no such race.
     """
     matched = changed = False
     explicit = await _explicit_row(session, rollout, lock)
@@ -474,23 +440,6 @@ async def attach_staged(session: AsyncSession, rollout: Rollout, *, lock: bool =
 
 
 # --- explicit annotate ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Annotation:
-    """POST /api/v1/rollouts/annotate in plain data."""
-
-    cluster: str
-    namespace: str
-    deployment: str
-    commit: str | None = None
-    project: str | None = None
-    environment: str | None = None
-    pipeline_url: str | None = None
-    mr_url: str | None = None
-    team: str | None = None
-    slack_channel: str | None = None
-    kind: str = "Deployment"  # or StatefulSet / DaemonSet
 
 
 async def annotate(session: AsyncSession, a: Annotation) -> list[Rollout]:

@@ -1,8 +1,5 @@
-"""Read-only queries the notifier needs beyond the shared repositories.
-
-Kept apart from `repositories.py` (which writes) so that the notifier's reads — what to render,
-and which earlier message a repeat failure should thread under — stay small and obviously
-side-effect free.
+"""The Slack messages' reads: what a message shows, and which earlier message a repeat failure
+threads under. Read-only: the notifier records a delivered message with fyr.db.queue.complete_notify.
 """
 
 from __future__ import annotations
