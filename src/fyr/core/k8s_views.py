@@ -1,7 +1,7 @@
 """Small, typed views of the Kubernetes fields the rollout decision reads.
 
 Why this exists: the status function (fyr.core.status) must work on raw camelCase API dicts, and
-the watcher's index (fyr.services.watcher.logic) must hold 50,000 pods in little memory. Both go
+the watcher's index (fyr.services.watcher.cluster_index) must hold 50,000 pods in little memory. Both go
 through the same extraction functions here: the pure function extracts views on the fly, the index
 extracts once at `apply` time and keeps only the views (slotted, immutable, comparable, so an
 update that changes nothing we read is recognised cheaply).

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import orjson
@@ -27,11 +27,10 @@ import structlog
 from kubernetes_asyncio import client
 
 from fyr.errors import PermanentError, TransientError
+from fyr.services.watcher.cluster_index import EventType, Kind
 
 log = structlog.get_logger()
 
-Kind = Literal["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision", "Pod", "Event"]
-EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 JsonObj = dict[str, Any]
 OnChange = Callable[[Kind, EventType, JsonObj], None]
 

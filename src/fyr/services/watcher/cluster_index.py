@@ -477,4 +477,4 @@ class ClusterIndex:
         return self._route_event(key)
 
 
-__all__ = ["KEPT_EVENT_REASONS", "WORKLOAD_KINDS", "ClusterIndex", "DeploymentRef", "WorkloadRef"]
+__all__ = ["KEPT_EVENT_REASONS", "WORKLOAD_KINDS", "ClusterIndex", "DeploymentRef", "EventType", "Kind", "WorkloadRef"]
