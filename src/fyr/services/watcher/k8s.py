@@ -114,7 +114,10 @@ class _CollectorPause:
     A list delivers hundreds of thousands of freshly parsed objects, and the index keeps a view of
     each: the collector's passes would walk that growing heap again and again (about as much CPU as
     the list itself) for nothing, since parsed JSON and the views hold no reference cycles and are
-    freed by reference counting. A collector someone else turned off is left off.
+    freed by reference counting. When the last list ends, one full collection frees the cycles made
+    meanwhile (aiohttp's and asyncio's) and the survivors, the index, are frozen out of the
+    collector's generations: otherwise the young and middle passes would each walk them once more.
+    A collector someone else turned off is left off.
     """
 
     def __init__(self) -> None:
@@ -133,6 +136,8 @@ class _CollectorPause:
             self.depth -= 1
             if self.depth == 0:
                 gc.enable()
+                gc.collect()
+                gc.freeze()
 
 
 collector_paused = _CollectorPause()

@@ -410,8 +410,9 @@ class RolloutRecorder:
         await self.flush()
         if first_sync:
             # The index now holds the cluster (150,000 pods: millions of objects that live as long as
-            # the process). Out of the collector's generations, a full collection no longer walks them
-            # all while watch events are handled; they are freed by reference counting as before.
+            # the process); the lists froze it (k8s.collector_paused), and this freezes what the first
+            # evaluation and writes kept. Out of the collector's generations, a full collection no
+            # longer walks them while watch events are handled; they are freed by reference counting.
             gc.collect()
             gc.freeze()
         if self.thresholds.pending_fail_seconds is not None:
