@@ -39,7 +39,7 @@ import structlog  # noqa: E402
 from fyr.core.status import RolloutVerdict  # noqa: E402
 from fyr.db.engine import Database  # noqa: E402
 from fyr.db.migrate import upgrade  # noqa: E402
-from fyr.services.watcher.logic import ClusterIndex, WorkloadRef  # noqa: E402
+from fyr.services.watcher.cluster_index import ClusterIndex, WorkloadRef  # noqa: E402
 from fyr.services.watcher.main import RolloutRecorder, WatcherHealth, run_watcher, thresholds_from  # noqa: E402
 from fyr.settings import load_settings  # noqa: E402
 

@@ -12,7 +12,7 @@ import pytest
 
 from fyr.core.status import StatusThresholds, rollout_status
 from fyr.models.rollout import RolloutStatus
-from fyr.services.watcher.logic import ClusterIndex
+from fyr.services.watcher.cluster_index import ClusterIndex
 from tests.unit.k8s_builders import (
     OLD_HASH,
     T0,

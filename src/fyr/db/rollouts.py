@@ -164,9 +164,12 @@ _INSERT_COLUMNS = tuple(c.key for c in Rollout.__table__.columns if c.key != "id
 
 async def insert_rollouts(session: AsyncSession, rows: Sequence[Rollout]) -> None:
     """One multi-row INSERT (Core executemany) of rows built by new_rollout, without the ORM's unit
-    of work per object: 10,000 first-sync rows are one statement per batch."""
+    of work per object: 10,000 first-sync rows are one statement per batch. The values are read from
+    each new object's own `__dict__` (what it was given; None for the rest, as an unset attribute
+    reads), not through the instrumented attributes."""
     if rows:
-        await session.execute(insert(Rollout), [{k: getattr(r, k) for k in _INSERT_COLUMNS} for r in rows])
+        await session.execute(insert(Rollout), [{k: d.get(k) for k in _INSERT_COLUMNS}
+                                                for d in (r.__dict__ for r in rows)])
 
 
 async def workloads_with_rows(session: AsyncSession, cluster: str,

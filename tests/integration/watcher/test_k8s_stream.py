@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,7 +11,14 @@ from kubernetes_asyncio import client
 
 from fyr.core.kubeclient import make_api_client
 from fyr.errors import PermanentError
-from fyr.services.watcher.k8s import KindWatcher, KubeUnavailable, WatchScope, WatchTimeouts, scopes
+from fyr.services.watcher.k8s import (
+    KindWatcher,
+    KubeUnavailable,
+    WatchScope,
+    WatchTimeouts,
+    collector_paused,
+    scopes,
+)
 from fyr.simcluster.server import SimCluster
 
 pytestmark = pytest.mark.timeout(30)
@@ -170,3 +178,40 @@ async def test_event_stream_carries_warnings_only(sim, api):
                     timeouts=WatchTimeouts(server_seconds=1))
     await w.round()
     assert seen == ["warning"]
+
+
+async def test_a_list_pauses_the_cyclic_collector_and_a_failed_page_resumes_it(sim, api):
+    for i in range(5):
+        sim.apply(pod(f"p{i}"))
+    collecting: list[bool] = []
+
+    def on_change(kind: str, event_type: str, obj: dict) -> None:
+        collecting.append(gc.isenabled())
+
+    timeouts = WatchTimeouts(server_seconds=1, inactivity_seconds=5.0, page_size=2)
+    w = KindWatcher(api, WatchScope("Pod"), on_change, timeouts=timeouts)
+    assert gc.isenabled()
+    await w.relist()
+    assert collecting == [False] * 5  # three pages, delivered with the collector off
+    assert gc.isenabled()
+    await sim.set_unavailable(True)
+    with pytest.raises(KubeUnavailable):
+        await w.round()  # the first page fails: the collector is on again all the same
+    await sim.set_unavailable(False)
+    assert gc.isenabled()
+
+
+def test_the_collector_stays_off_until_the_last_of_overlapping_lists_ends_and_off_if_it_was_off():
+    assert gc.isenabled()
+    with collector_paused():
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the other list is still in progress
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # someone else turned it off: left off
+    finally:
+        gc.enable()

@@ -8,8 +8,8 @@ import pytest
 from fyr.core.status import StatusThresholds
 from fyr.errors import DatabaseUnavailable
 from fyr.models.rollout import RolloutStatus
+from fyr.services.watcher.cluster_index import ClusterIndex
 from fyr.services.watcher.k8s import WatchScope
-from fyr.services.watcher.logic import ClusterIndex
 from fyr.services.watcher.main import RolloutRecorder, WatcherHealth
 from tests.unit import k8s_builders as b
 

@@ -16,10 +16,13 @@ collector are the only ones importing kubernetes_asyncio (plus the shared client
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import orjson
@@ -28,11 +31,10 @@ from kubernetes_asyncio import client
 
 from fyr.errors import PermanentError, TransientError
 from fyr.runtime import retry_after_header
+from fyr.services.watcher.cluster_index import EventType, Kind
 
 log = structlog.get_logger()
 
-Kind = Literal["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision", "Pod", "Event"]
-EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 JsonObj = dict[str, Any]
 OnChange = Callable[[Kind, EventType, JsonObj], None]
 
@@ -40,6 +42,7 @@ KINDS: tuple[Kind, ...] = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet
                            "Event")
 _WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 WARNING_EVENTS = "type=Warning"
+_YIELD_EVERY = 100  # objects delivered between two yields to the event loop during a list
 
 # kind -> (API class, all-namespaces list function, namespaced list function)
 _LISTERS: dict[Kind, tuple[type[Any], str, str]] = {
@@ -98,6 +101,47 @@ def _from_stub(kind: Kind, key: tuple[str, str], stub: tuple[str, ...]) -> JsonO
     if kind == "Event":
         obj["involvedObject"] = {"kind": stub[1], "namespace": stub[2], "name": stub[3]}
     return obj
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Consume the outcome of a page nobody waits for any more (no 'exception never retrieved')."""
+    if not task.cancelled():
+        task.exception()
+
+
+class _CollectorPause:
+    """Counts the lists in progress; the cyclic garbage collector is off while any is.
+
+    A list delivers hundreds of thousands of freshly parsed objects, and the index keeps a view of
+    each: the collector's passes would walk that growing heap again and again (about as much CPU as
+    the list itself) for nothing, since parsed JSON and the views hold no reference cycles and are
+    freed by reference counting. When the last list ends, one full collection frees the cycles made
+    meanwhile (aiohttp's and asyncio's) and the survivors, the index, are frozen out of the
+    collector's generations: otherwise the young and middle passes would each walk them once more.
+    A collector someone else turned off is left off.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        if self.depth == 0 and not gc.isenabled():
+            yield
+            return
+        self.depth += 1
+        gc.disable()
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            if self.depth == 0:
+                gc.enable()
+                gc.collect()
+                gc.freeze()
+
+
+collector_paused = _CollectorPause()
 
 
 def _key(obj: JsonObj) -> tuple[str, str]:
@@ -165,30 +209,39 @@ class KindWatcher:
         return 0.0
 
     async def relist(self) -> None:
-        """List every page, deliver each object, then DELETED for what vanished meanwhile."""
+        """List every page, deliver each object, then DELETED for what vanished meanwhile.
+
+        The next page is asked for as soon as this one is parsed, so the API server builds it while
+        this one's objects are delivered; the delivery yields to the event loop every
+        `_YIELD_EVERY` objects, which sends that request and keeps the other streams moving.
+        """
         args, kwargs = self._call_args()
         timeout = aiohttp.ClientTimeout(total=self.timeouts.list_seconds, connect=self.timeouts.connect_seconds)
         seen: dict[tuple[str, str], tuple[str, ...]] = {}
-        token: str | None = None
         list_rv: str | None = None
-        while True:
-            page_kwargs = dict(kwargs, limit=self.timeouts.page_size, _request_timeout=timeout)
-            if token:
-                page_kwargs["_continue"] = token
-            resp = await self._lister(*args, **page_kwargs)
-            await _check(resp)
-            body = orjson.loads(await resp.read())
-            resp.release()
-            meta = body.get("metadata") or {}
-            list_rv = list_rv or meta.get("resourceVersion")
-            for obj in body.get("items") or ():
-                key = _key(obj)
-                seen[key] = _stub(self.scope.kind, obj)
-                self.on_change(self.scope.kind, "MODIFIED" if key in self.known else "ADDED", obj)
-            del body
-            token = meta.get("continue")
-            if not token:
-                break
+        kind, known, on_change = self.scope.kind, self.known, self.on_change
+        with collector_paused():
+            page: asyncio.Future[JsonObj] | None = asyncio.ensure_future(self._page(args, kwargs, timeout, None))
+            try:
+                while page is not None:
+                    body = await page
+                    meta = body.get("metadata") or {}
+                    list_rv = list_rv or meta.get("resourceVersion")
+                    token = meta.get("continue")
+                    page = asyncio.ensure_future(self._page(args, kwargs, timeout, token)) if token else None
+                    items = body.get("items") or ()
+                    del body
+                    for i, obj in enumerate(items):
+                        if i % _YIELD_EVERY == 0:
+                            await asyncio.sleep(0)
+                        key = _key(obj)
+                        seen[key] = _stub(kind, obj)
+                        on_change(kind, "MODIFIED" if key in known else "ADDED", obj)
+                    del items
+            finally:
+                if page is not None:
+                    page.cancel()
+                    page.add_done_callback(_retrieve)
         for key in self.known.keys() - seen.keys():
             self.on_change(self.scope.kind, "DELETED", _from_stub(self.scope.kind, key, self.known[key]))
         self.known = seen
@@ -197,6 +250,20 @@ class KindWatcher:
         log.info("watch_listed", scope=str(self.scope), objects=len(seen), resource_version=list_rv)
         if self.on_synced is not None:
             self.on_synced(self.scope)
+
+    async def _page(self, args: list[Any], kwargs: dict[str, Any], request_timeout: aiohttp.ClientTimeout,
+                    token: str | None) -> JsonObj:
+        """One list page, parsed."""
+        page_kwargs = dict(kwargs, limit=self.timeouts.page_size, _request_timeout=request_timeout)
+        if token:
+            page_kwargs["_continue"] = token
+        resp = await self._lister(*args, **page_kwargs)
+        await _check(resp)
+        try:
+            body: JsonObj = orjson.loads(await resp.read())
+        finally:
+            resp.release()
+        return body
 
     async def watch_once(self) -> None:
         """Watch from `resource_version` until the server ends the stream or it goes quiet."""
@@ -218,7 +285,7 @@ class KindWatcher:
                         continue
                     *lines, buffer = buffer.split(b"\n")
                     for line in lines:
-                        if line.strip():
+                        if line and not line.isspace():
                             self._handle_line(line)
             except aiohttp.ServerTimeoutError:
                 # Client inactivity timeout: a normal end of round; continue from the last version.

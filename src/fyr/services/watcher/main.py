@@ -1,7 +1,7 @@
 """The watcher service: keep the cluster index current and record every rollout transition.
 
 Why it exists: it connects the three parts of the watcher — the list/watch streams (`k8s.py`), the
-in-memory index and status decision (`logic.py`, `fyr.core.status`) and the database — with the
+in-memory index and status decision (`cluster_index.py`, `fyr.core.status`) and the database — with the
 guarantees docs/architecture.md 'Rollout state machine' asks for: a transition is written once, when the verdict of a
 Deployment generation changes (not on every watch event); nothing is lost while the database is
 down (pending writes are kept, in order, and retried); nothing is written twice after a restart
@@ -33,8 +33,8 @@ from fyr.db.engine import Database, retry_on_conflict
 from fyr.errors import TransientError
 from fyr.models.rollout import Rollout, RolloutStatus
 from fyr.runtime import Backoff, DatabaseWatch, run_loop, service_backoff
-from fyr.services.watcher.k8s import EventType, JsonObj, Kind, KindWatcher, WatchScope, WatchTimeouts, scopes
-from fyr.services.watcher.logic import WORKLOAD_KINDS, ClusterIndex, WorkloadRef
+from fyr.services.watcher.cluster_index import WORKLOAD_KINDS, ClusterIndex, EventType, Kind, WorkloadRef
+from fyr.services.watcher.k8s import JsonObj, KindWatcher, WatchScope, WatchTimeouts, scopes
 from fyr.services.watcher.metrics import watcher_metrics
 from fyr.settings import Settings
 
@@ -415,8 +415,9 @@ class RolloutRecorder:
         await self.flush()
         if first_sync:
             # The index now holds the cluster (150,000 pods: millions of objects that live as long as
-            # the process). Out of the collector's generations, a full collection no longer walks them
-            # all while watch events are handled; they are freed by reference counting as before.
+            # the process); the lists froze it (k8s.collector_paused), and this freezes what the first
+            # evaluation and writes kept. Out of the collector's generations, a full collection no
+            # longer walks them while watch events are handled; they are freed by reference counting.
             gc.collect()
             gc.freeze()
         if self.thresholds.pending_fail_seconds is not None:

@@ -125,6 +125,10 @@ class ClusterIndex:
 
     def apply(self, kind: Kind, event_type: EventType, obj: Mapping[str, Any]) -> set[WorkloadRef]:
         """Record one watch event; return the workloads whose verdict may have changed."""
+        if kind == "Pod":  # most of a cluster's watch events: tested first
+            if event_type == "DELETED":
+                return self._drop_pod(_key(obj))
+            return self._put_pod(pod_view(obj))
         if kind in WORKLOAD_KINDS:
             if event_type == "DELETED":
                 return self._drop_deployment((kind, *_key(obj)))
@@ -138,10 +142,6 @@ class ClusterIndex:
                 uid = str(_m(obj.get("metadata")).get("uid") or "") or self._rs_by_name.get(_key(obj), "")
                 return self._drop_rs(uid)
             return self._put_rs(obj)
-        if kind == "Pod":
-            if event_type == "DELETED":
-                return self._drop_pod(_key(obj))
-            return self._put_pod(pod_view(obj))
         if kind == "Event":
             view = event_view(obj)
             if event_type == "DELETED":
@@ -477,4 +477,4 @@ class ClusterIndex:
         return self._route_event(key)
 
 
-__all__ = ["KEPT_EVENT_REASONS", "WORKLOAD_KINDS", "ClusterIndex", "DeploymentRef", "WorkloadRef"]
+__all__ = ["KEPT_EVENT_REASONS", "WORKLOAD_KINDS", "ClusterIndex", "DeploymentRef", "EventType", "Kind", "WorkloadRef"]
