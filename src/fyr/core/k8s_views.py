@@ -134,6 +134,11 @@ def parse_revision(annotations: Mapping[str, Any]) -> int | None:
         return None
 
 
+def replicaset_revision(rs: Mapping[str, Any]) -> int:
+    """A ReplicaSet's `deployment.kubernetes.io/revision`, 0 when absent or not a number."""
+    return parse_revision(_m(_m(rs.get("metadata")).get("annotations"))) or 0
+
+
 # --------------------------------------------------------------------------- views
 
 

@@ -10,12 +10,12 @@ and logs of the most troubled update pods — the Deployment collector's rules f
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
 from kubernetes_asyncio import client
 
 from fyr.core.k8s_views import pod_view
 from fyr.core.set_status import (
+    SetKind,
     daemonset_view,
     is_update_pod,
     newest_revision,
@@ -32,8 +32,6 @@ from fyr.services.analyzer.collector import (
     _selector,
     collect_bundle,
 )
-
-SetKind = Literal["StatefulSet", "DaemonSet"]
 
 
 async def collect_set_bundle(
