@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -42,6 +41,7 @@ from fyr.errors import ConfigError, PermanentError, TransientError
 from fyr.models.analysis import AnalysisResult, Category
 from fyr.services.analyzer import guard, injection
 from fyr.services.analyzer.guard import UrlPolicy
+from fyr.services.analyzer.reduction import DATAMARK, context_json
 from fyr.services.analyzer.retry import retry_delay
 from fyr.settings import Settings
 
@@ -49,9 +49,7 @@ log = structlog.get_logger()
 
 PROMPT_VERSION = "analysis-v2"
 _PROMPT_FILES = {"analysis-v1": "analysis_v1.md", "analysis-v2": "analysis_v2.md"}
-# Spotlighting by datamarking (Hines et al., 2024): every whitespace inside a data string becomes
-# this character, so that no sentence of the data reads like the prompt's own. Prompts from v2 on.
-DATAMARK = "\u02c6"
+# Prompts that datamark their data (reduction.DATAMARK), from v2 on.
 _DATAMARKED = frozenset({"analysis-v2"})
 _HUMAN_MARKER = "=== human ==="
 
@@ -127,35 +125,15 @@ def load_prompt(prompt_version: str = PROMPT_VERSION) -> ChatPromptTemplate:
     return ChatPromptTemplate.from_messages([("system", system.strip()), ("human", human.strip())])
 
 
-def _json_block(data: Any) -> str:
-    # "<" escaped as \u003c keeps it valid JSON while no log line can close the delimiting tag.
-    return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True, default=str).replace("<", "\\u003c")
-
-
-_WHITESPACE = re.compile(r"\s+")
-
-
-def datamark(value: Any) -> Any:
-    """Every string inside `value` with its whitespace runs replaced by DATAMARK (keys unchanged)."""
-    if isinstance(value, str):
-        return _WHITESPACE.sub(DATAMARK, value)
-    if isinstance(value, dict):
-        return {k: datamark(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [datamark(v) for v in value]
-    return value
-
-
 def prompt_inputs(result: ExplainInput, prompt_version: str = PROMPT_VERSION) -> dict[str, str]:
     rules: dict[str, Any] = result.rules.model_dump(
         mode="json", include={"category", "summary", "root_cause", "evidence", "suggested_fix", "confidence"})
-    context: Any = result.reduced_context
     inputs = {"categories": ", ".join(c.value for c in Category)}
-    if prompt_version in _DATAMARKED:
-        rules, context = datamark(rules), datamark(context)
+    marked = prompt_version in _DATAMARKED
+    if marked:
         inputs["marker"] = DATAMARK
-    inputs["rules_json"] = _json_block(rules)
-    inputs["context_json"] = _json_block(context)
+    inputs["rules_json"] = context_json(rules, marked=marked)
+    inputs["context_json"] = context_json(result.reduced_context, marked=marked)
     return inputs
 
 
