@@ -158,7 +158,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
         raise ConfigError("FYR_LLM=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)")
     return ChatOpenAI(
         model=settings.llm_model,
-        api_key=SecretStr(settings.openai_api_key or "not-needed"),
+        api_key=settings.openai_api_key or SecretStr("not-needed"),
         base_url=settings.openai_base_url,
         timeout=settings.llm_timeout_seconds,
         max_retries=0,
