@@ -22,7 +22,7 @@ import aiohttp
 import structlog
 from kubernetes_asyncio import client
 
-from fyr.core.k8s_views import replicaset_revision
+from fyr.core.k8s_views import claim_names, replicaset_revision
 from fyr.core.status import find_new_replicaset, pods_of_replicaset
 from fyr.errors import PermanentError, TransientError
 from fyr.models.bundle import LogEntry, RolloutBundle, parse_bundle
@@ -172,6 +172,12 @@ class _Reader:
         return data.decode("utf-8", errors="replace")
 
 
+def claims_of(pods: list[JsonObj]) -> list[JsonObj]:
+    """The claims the pods mount, as objects whose events `_Reader.events_of` reads: a pod waiting
+    for an unbound claim is explained by the claim's events (e.g. its StorageClass is missing)."""
+    return [{"kind": "PersistentVolumeClaim", "metadata": {"name": c}} for c in claim_names(pods)]
+
+
 async def collect_bundle(
     api: client.ApiClient,
     *,
@@ -214,12 +220,7 @@ async def collect_bundle(
         pods = [dict(p) for p in pods_of_replicaset(new_rs, candidates)]
     say(f"pods of the new replicaset: {len(pods)}")
 
-    # a pod waiting for an unbound claim: the claim's own events say why (e.g. its StorageClass is missing)
-    claims = sorted({str(v["persistentVolumeClaim"].get("claimName")) for p in pods
-                     for v in (p.get("spec") or {}).get("volumes") or []
-                     if isinstance(v.get("persistentVolumeClaim"), Mapping)})
-    claim_objs = [{"kind": "PersistentVolumeClaim", "metadata": {"name": c}} for c in claims]
-    events = await r.events_of_all([dep, *replicasets, *pods, *claim_objs])
+    events = await r.events_of_all([dep, *replicasets, *pods, *claims_of(pods)])
     say(f"events: {len(events)}")
     logs = await r.logs_of(pods, max_log_pods=max_log_pods, tail_lines=tail_lines, limit_bytes=limit_bytes)
     say(f"logs: {len(logs)} ({sum(len(e.text) for e in logs)} characters)")
