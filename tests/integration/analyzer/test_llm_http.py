@@ -164,7 +164,7 @@ async def test_fyr_analyze_with_llm_openai_reports_the_model_that_answered(fake:
     assert code == 0
     out = json.loads(text)
     assert out["analysis"]["model_name"] == "gpt-4o-mini-2024-07-18"
-    assert out["analysis"]["prompt_version"] == "analysis-v2"
+    assert out["analysis"]["prompt_version"] == "analysis-v3"
     assert len(fake.requests) == 1
 
 

@@ -4,7 +4,7 @@ This is the only module that imports `langchain*` (import rule). The chat model 
 (`build_chat_model` makes the production one from settings; tests pass LangChain's fake chat models
 or point ChatOpenAI at a loopback fake). Log text is data, never instructions (docs/prompt-injection.md),
 with one layer after another, each enough on its own for what it guards:
-1. the prompt (analysis-v2) datamarks every string of the data and restates the instructions after it;
+1. the prompt (analysis-v2 on) datamarks every string of the data and restates the instructions after it;
 2. instruction-like text found in the context before the call flags the analysis and keeps the
    rules' text: the model is not asked;
 3. the answer is validated against the context (evidence really there, sizes, no prompt echo);
@@ -47,10 +47,10 @@ from fyr.settings import Settings
 
 log = structlog.get_logger()
 
-PROMPT_VERSION = "analysis-v2"
-_PROMPT_FILES = {"analysis-v1": "analysis_v1.md", "analysis-v2": "analysis_v2.md"}
+PROMPT_VERSION = "analysis-v3"
+_PROMPT_FILES = {"analysis-v1": "analysis_v1.md", "analysis-v2": "analysis_v2.md", "analysis-v3": "analysis_v3.md"}
 # Prompts that datamark their data (reduction.DATAMARK), from v2 on.
-_DATAMARKED = frozenset({"analysis-v2"})
+_DATAMARKED = frozenset({"analysis-v2", "analysis-v3"})
 _HUMAN_MARKER = "=== human ==="
 
 ChatModel = BaseChatModel  # what services annotate with, so that only this module imports langchain
@@ -75,7 +75,7 @@ class ExplainInput(Protocol):
 
 
 class RolloutAnalysis(BaseModel):
-    """Root-cause analysis of a failed Kubernetes Deployment rollout."""
+    """Root-cause analysis of a failed rollout of a Kubernetes Deployment, StatefulSet or DaemonSet."""
 
     category: Category = Field(description="exactly one failure category")
     summary: str = Field(description="one line: what failed and why")
