@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     database_url: str = Field(
         DEFAULT_DATABASE_URL,
         validation_alias=_alias("DATABASE_URL", "MYSQL_URL"),
+        repr=False,  # may carry the database password; shown only through db.engine's masked form
         description="SQLAlchemy URL; mysql://, mysql+aiomysql://, sqlite:///path. SQLite file by default.",
     )
     cluster_name: str = Field("ci-cluster", validation_alias=_alias("CLUSTER_NAME"), min_length=1)
@@ -69,7 +70,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=200, description="connections per process (MySQL)")
 
     # --- slack / notifier ---------------------------------------------------------------------
-    slack_bot_token: str | None = Field(None, validation_alias=_alias("SLACK_BOT_TOKEN"))
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_alias("SLACK_BOT_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_alias("SLACK_API_URL"))
     default_slack_channel: str = Field("#deployments", validation_alias=_alias("DEFAULT_SLACK_CHANNEL"))
     notify_max_attempts: int = Field(6, ge=1, description="attempts before notify_status=FAILED")
@@ -87,7 +88,7 @@ class Settings(BaseSettings):
     routing_file: Path | None = Field(None, description="YAML: project glob -> team, slack_channel")
 
     # --- gitlab ingestor ----------------------------------------------------------------------
-    gitlab_ingestor_token: str | None = Field(None, validation_alias=_alias("GITLAB_INGESTOR_TOKEN"))
+    gitlab_ingestor_token: SecretStr | None = Field(None, validation_alias=_alias("GITLAB_INGESTOR_TOKEN"))
     ingestor_max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="GitLab's own maximum")
     ingestor_max_bytes_in_flight: int = Field(
         100 * 1024 * 1024, ge=1024, description="webhook body bytes read at once; past it 503 + Retry-After")
@@ -102,7 +103,7 @@ class Settings(BaseSettings):
                     "kubernetes.io, the runtimes' docs, image registries and in-cluster names the only ones an "
                     "analysis may link to",
     )
-    openai_api_key: str | None = Field(None, validation_alias=_alias("OPENAI_API_KEY"))
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_alias("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=_alias("OPENAI_BASE_URL"))
     llm: Literal["auto", "openai", "none"] = Field(
         "auto", description="auto: openai when OPENAI_API_KEY is set, else rules only"
@@ -245,6 +246,11 @@ class Settings(BaseSettings):
         if self.llm == "openai":
             return True
         return bool(self.openai_api_key)
+
+
+def secret_value(secret: SecretStr | None) -> str:
+    """The value of a secret setting, '' when unset: read only where a client or a request needs it."""
+    return secret.get_secret_value() if secret is not None else ""
 
 
 def env_name(field: str) -> str:

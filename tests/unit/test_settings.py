@@ -87,3 +87,48 @@ def test_gitlab_hosts_from_a_comma_separated_list_or_json(monkeypatch: pytest.Mo
     assert load_settings(_env_file=None).gitlab_hosts == ["gitlab.acme.io", "git.corp.example"]
     monkeypatch.setenv("FYR_GITLAB_HOSTS", '["gitlab.acme.io"]')
     assert load_settings(_env_file=None).gitlab_hosts == ["gitlab.acme.io"]
+
+
+_TOKENS = {
+    "SLACK_BOT_TOKEN": "xoxb-1111-2222-settingsleakcheck",
+    "FYR_SLACK_SIGNING_SECRET": "signing-settingsleakcheck",
+    "GITLAB_INGESTOR_TOKEN": "gitlab-settingsleakcheck",
+    "OPENAI_API_KEY": "sk-settingsleakcheck",
+    "FYR_UI_TOKEN": "ui-settingsleakcheck",
+    "DATABASE_URL": "mysql+aiomysql://fyr:dbpw-settingsleakcheck@db/fyr",
+}
+
+
+def test_no_token_value_shows_in_repr_log_lines_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import structlog
+
+    from fyr.logging import configure_logging
+    from fyr.settings import secret_value
+
+    for name, value in _TOKENS.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    # the values are there, for the clients that need them
+    assert secret_value(s.slack_bot_token) == _TOKENS["SLACK_BOT_TOKEN"]
+    assert secret_value(s.openai_api_key) == _TOKENS["OPENAI_API_KEY"]
+    assert secret_value(s.gitlab_ingestor_token) == _TOKENS["GITLAB_INGESTOR_TOKEN"]
+    assert s.database_url == _TOKENS["DATABASE_URL"]
+    stream = io.StringIO()
+    configure_logging(service="test", fmt="json", stream=stream)
+    structlog.get_logger().info("settings_loaded", settings=s, fields=s.model_dump())
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    assert line["event"] == "settings_loaded" and "**********" in stream.getvalue()
+    shown = [repr(s), str(s), stream.getvalue()]
+    # and `fyr` failing on a bad setting, with every token set
+    env = {**os.environ, "FYR_CONTEXT_TOKENS": "lots"}
+    failed = subprocess.run([sys.executable, "-m", "fyr", "analyze", "--bundle", "missing.json"], capture_output=True,
+                            text=True, env=env, timeout=60)
+    assert failed.returncode != 0 and "FYR_CONTEXT_TOKENS" in failed.stderr
+    shown += [failed.stdout, failed.stderr]
+    assert [text for text in shown if "settingsleakcheck" in text] == []

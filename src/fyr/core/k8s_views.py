@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -132,6 +132,19 @@ def parse_revision(annotations: Mapping[str, Any]) -> int | None:
         return int(raw) if raw is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def replicaset_revision(rs: Mapping[str, Any]) -> int:
+    """A ReplicaSet's `deployment.kubernetes.io/revision`, 0 when absent or not a number."""
+    return parse_revision(_m(_m(rs.get("metadata")).get("annotations"))) or 0
+
+
+def claim_names(pods: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The PersistentVolumeClaims the pods mount, sorted: a pod Pending on an unbound claim is
+    explained by the claim's own events (e.g. `ProvisioningFailed`: its StorageClass is missing)."""
+    return sorted({_s(_m(v.get("persistentVolumeClaim")).get("claimName")) for p in pods
+                   for v in map(_m, _m(p.get("spec")).get("volumes") or ())
+                   if isinstance(v.get("persistentVolumeClaim"), Mapping)} - {""})
 
 
 # --------------------------------------------------------------------------- views

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import structlog
+from pydantic import SecretStr
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -42,7 +43,7 @@ from fyr.models.rollout import NotifyStatus, Rollout, RolloutStatus
 from fyr.services.notifier.console import ConsoleSink
 from fyr.services.notifier.jobs import MessageSink
 from fyr.services.notifier.main import default_sink
-from fyr.settings import Settings
+from fyr.settings import Settings, secret_value
 from fyr.simcluster.server import SimCluster
 
 log = structlog.get_logger()
@@ -84,7 +85,7 @@ def demo_settings(settings: Settings, *, folder: Path, kubeconfig: Path, databas
         "routing_file": routing,
         "database_url": f"sqlite+aiosqlite:///{database or folder / 'fyr.db'}",
         "kubeconfig": kubeconfig,
-        "gitlab_ingestor_token": secrets.token_hex(16),
+        "gitlab_ingestor_token": SecretStr(secrets.token_hex(16)),  # model_copy does not validate
         "cluster_name": settings.cluster_name if "cluster_name" in fields else DEMO_CLUSTER,
         "poll_interval_seconds": 0.5,
         "slack_channel_interval_seconds": settings.slack_channel_interval_seconds if settings.slack_bot_token else 0,
@@ -189,13 +190,13 @@ async def _run(settings: Settings, place: DemoPlace, *, preview: Path | None) ->
                 # Half the hooks arrive before the cluster changes, half after: both joins are shown.
                 early, late = plays[::2], plays[1::2]
                 progress.step(f"sending GitLab webhooks for {len(early)} deploys")
-                await asyncio.gather(*(post_hooks(client, hook_url, str(s.gitlab_ingestor_token), sc)
+                await asyncio.gather(*(post_hooks(client, hook_url, secret_value(s.gitlab_ingestor_token), sc)
                                        for sc in early))
                 progress.step(f"playing {len(plays)} rollouts on the cluster")
                 runs = [asyncio.create_task(play(sim, sc)) for sc in plays]
                 await asyncio.sleep(1.0)
                 progress.step(f"sending GitLab webhooks for {len(late)} more deploys")
-                await asyncio.gather(*(post_hooks(client, hook_url, str(s.gitlab_ingestor_token), sc)
+                await asyncio.gather(*(post_hooks(client, hook_url, secret_value(s.gitlab_ingestor_token), sc)
                                        for sc in late))
                 await asyncio.gather(*runs)
             results = await _wait_outcomes(db, s.cluster_name, plays, services, progress)

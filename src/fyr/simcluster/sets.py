@@ -138,13 +138,19 @@ class _SetSim(ABC):
 
     def _new_pod(self, name: str, node: str, extra_labels: dict[str, str]) -> JsonObj:
         tmpl = self.revisions[str(self.update_revision)]["data"]["spec"]["template"]
+        spec = {**copy.deepcopy(tmpl["spec"]), "nodeName": node, "restartPolicy": "Always"}
+        # a StatefulSet's volumeClaimTemplates: each pod mounts its own claim, `<template>-<pod>`
+        templates = [t["metadata"]["name"] for t in self.obj["spec"].get("volumeClaimTemplates") or ()]
+        claims = [{"name": t, "persistentVolumeClaim": {"claimName": f"{t}-{name}"}} for t in templates]
+        if claims:
+            spec["volumes"] = [*spec.get("volumes", ()), *claims]
         pod: JsonObj = {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": self.namespace,
                          "labels": {**tmpl["metadata"]["labels"], REVISION_LABEL: self.revision_hash(),
                                     **extra_labels},
                          "ownerReferences": [_owner(self.obj)]},
-            "spec": {**copy.deepcopy(tmpl["spec"]), "nodeName": node, "restartPolicy": "Always"},
+            "spec": spec,
             "status": {"phase": "Pending", "qosClass": "Burstable",
                        "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": self._now()}],
                        "containerStatuses": [

@@ -4,11 +4,13 @@ API server and the real kubernetes_asyncio client."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from fyr.core.kubeclient import make_api_client
+from fyr.core.status import StatusThresholds
 from fyr.models.bundle import RolloutBundle, load_bundle
 from fyr.models.rollout import RolloutStatus
 from fyr.services.analyzer.collect_sets import collect_workload
@@ -105,3 +107,34 @@ def test_targets_keep_namespace_slash_name_as_a_deployment() -> None:
     for bad in ("shop", "a/b/c/d", "shop//api"):
         with pytest.raises(ValueError):
             parse_target(bad)
+
+
+_NO_CLASS = 'storageclass.storage.k8s.io "fast-ssd" not found'
+
+
+def _statefulset_pending_on_an_unbound_claim(sim: SimCluster) -> StatefulSetSim:
+    sts = StatefulSetSim(sim, namespace="data", name="pg", image="registry.acme.io/pg:17", replicas=1)
+    sts.obj["spec"]["volumeClaimTemplates"] = [
+        {"metadata": {"name": "data"}, "spec": {"storageClassName": "fast-ssd", "accessModes": ["ReadWriteOnce"],
+                                                "resources": {"requests": {"storage": "10Gi"}}}}]
+    sts.rollout()
+    sts.unbound_volume("pg-0", at=datetime.now(UTC) - timedelta(minutes=20))
+    claim = {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
+             "metadata": {"name": "data-pg-0", "uid": "5b0e7a2c-8f1d-4c6e-9a3b-2d7f1e0c4b8a"}}
+    sts.event(claim, "ProvisioningFailed", _NO_CLASS, type_="Warning", component="persistentvolume-controller")
+    return sts
+
+
+async def test_statefulset_bundle_carries_the_events_of_the_claims_its_pods_mount(
+        sim: SimCluster, tmp_path: Path) -> None:
+    _statefulset_pending_on_an_unbound_claim(sim)
+    bundle = await _collect(sim, "StatefulSet", "data", "pg")
+    claims = [e for e in bundle.events if e["involvedObject"]["kind"] == "PersistentVolumeClaim"]
+    assert [(e["involvedObject"]["name"], e["reason"]) for e in claims] == [("data-pg-0", "ProvisioningFailed")]
+    # and offline: the bundle file alone names the missing StorageClass
+    (tmp_path / "pg.json").write_text(json.dumps(bundle.to_json_dict()))
+    result = analyze_bundle(load_bundle(tmp_path / "pg.json"), thresholds=StatusThresholds(pending_fail_seconds=300))
+    assert result.verdict.status == RolloutStatus.FAILED and result.verdict.decisive_pod == "pg-0"
+    assert result.rules.category.value == "scheduling"
+    assert _NO_CLASS in result.rules.summary + result.rules.root_cause
+    assert any('"fast-ssd" not found' in e for e in result.rules.evidence)

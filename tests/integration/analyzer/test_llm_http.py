@@ -16,7 +16,7 @@ import yaml
 from fyr.errors import PermanentError, TransientError
 from fyr.models.analysis import AnalysisResult, Category
 from fyr.models.bundle import load_bundle
-from fyr.services.analyzer import chains
+from fyr.services.analyzer import chains, reduction
 from fyr.services.analyzer.pipeline import analyze_bundle
 from fyr.settings import Settings
 from tests.fakes.openai_api import Failure, FakeOpenAI, hang, rate_limited, server_error
@@ -147,11 +147,12 @@ async def test_no_planted_secret_of_the_corpus_ever_reaches_the_llm(fake: FakeOp
     assert len(planted) >= 10
     sent = fake.raw_bodies()
     # the bodies are JSON: compare against the raw, the JSON-escaped and the datamarked form of each secret
-    forms = {s: {s, json.dumps(s)[1:-1], chains.datamark(s), json.dumps(chains.datamark(s))[1:-1]} for s in planted}
+    mark = reduction.datamark
+    forms = {s: {s, json.dumps(s)[1:-1], mark(s), json.dumps(mark(s))[1:-1]} for s in planted}
     leaked = [s for s, variants in forms.items() if any(v in sent for v in variants)]
     assert leaked == []
     # and the context did reach the model (the check above is not vacuous)
-    assert json.dumps(chains.datamark("nil pointer dereference"))[1:-1] in sent
+    assert json.dumps(reduction.datamark("nil pointer dereference"))[1:-1] in sent
 
 
 async def test_fyr_analyze_with_llm_openai_reports_the_model_that_answered(fake: FakeOpenAI) -> None:
@@ -163,7 +164,7 @@ async def test_fyr_analyze_with_llm_openai_reports_the_model_that_answered(fake:
     assert code == 0
     out = json.loads(text)
     assert out["analysis"]["model_name"] == "gpt-4o-mini-2024-07-18"
-    assert out["analysis"]["prompt_version"] == "analysis-v2"
+    assert out["analysis"]["prompt_version"] == "analysis-v3"
     assert len(fake.requests) == 1
 
 
@@ -183,3 +184,15 @@ def test_a_model_built_on_a_new_event_loop_works_where_an_earlier_loop_used_the_
             return (await chains.explain(pipeline_result(), model=model)).model_name
 
     assert asyncio.run(once()) == asyncio.run(once()) == "gpt-4o-mini-2024-07-18"
+
+
+async def test_the_context_sent_to_the_model_is_byte_for_byte_the_text_the_budget_counted(fake: FakeOpenAI) -> None:
+    from fyr.services.analyzer.tokens import count_tokens
+
+    result = analyze_bundle(load_bundle(CORPUS / "buried_in_noise.json"), context_tokens=1500)
+    await chains.explain(result, model=chains.build_chat_model(settings_for(fake)))
+    human = next(m["content"] for m in fake.requests[0]["messages"] if m["role"] == "user")
+    sent = human.split("<context_json>\n", 1)[1].split("\n</context_json>", 1)[0]
+    assert sent == reduction.context_json(result.reduced_context)
+    assert count_tokens(sent) == result.context_tokens <= 1500
+    assert reduction.DATAMARK in sent  # what is counted is the marked text the prompt sends

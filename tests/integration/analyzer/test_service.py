@@ -81,7 +81,7 @@ async def test_failed_rollout_gets_an_llm_analysis_with_cost_and_is_queued_for_s
                     registry=registry, on_done=lambda: woken.append(1))
     [(analysis, metric)] = await analyses_of(database, rid)
     assert analysis.model_name == "gpt-4o-mini-2024-07-18"
-    assert analysis.prompt_version == "analysis-v2"
+    assert analysis.prompt_version == "analysis-v3"
     assert analysis.analysis["summary"].startswith("LLM: ")
     assert analysis.signature and analysis.reduced_context
     assert metric.tokens_in > 0 and metric.tokens_out > 0 and metric.cost_usd > 0 and metric.latency_s > 0

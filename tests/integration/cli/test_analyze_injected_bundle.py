@@ -58,5 +58,5 @@ async def test_fyr_analyze_on_the_same_bundle_without_the_planted_text_uses_the_
         _, stdout = await fyr_analyze(base_bundle(BASES[0]), fake, tmp_path)
     analysis = json.loads(stdout)["analysis"]
     assert analysis["category"] == "crash_loop"
-    assert analysis["model_name"] == "gpt-4o-mini-2024-07-18" and analysis["prompt_version"] == "analysis-v2"
+    assert analysis["model_name"] == "gpt-4o-mini-2024-07-18" and analysis["prompt_version"] == "analysis-v3"
     assert "flags" not in analysis

@@ -26,6 +26,7 @@ import pytest
 from fyr.db.engine import Database
 from fyr.db.migrate import ensure_database, upgrade
 from fyr.services.gitlab_ingestor.main import run_ingestor
+from fyr.settings import secret_value
 from tests.integration.ingestor.ingestor_helpers import (
     DELIVERIES,
     ROUTING,
@@ -125,7 +126,7 @@ async def test_every_webhook_is_answered_within_10_s_while_the_database_is_froze
                          for name in ("pipeline_running.json", "job_failed.json", "deployment_failed.json")]
                 batch.append(_timed(client.post("/api/v1/rollouts/annotate", json={
                     "namespace": "shop", "deployment": "shop-api", "commit": SHA},
-                    headers={"X-Gitlab-Token": make_settings().gitlab_ingestor_token or ""})))
+                    headers={"X-Gitlab-Token": secret_value(make_settings().gitlab_ingestor_token)})))
                 answers.extend(await asyncio.gather(*batch))
                 health = await _timed(client.get("/healthz"))
                 assert health[0] == 200 and health[1] < 2, health

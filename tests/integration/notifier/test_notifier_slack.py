@@ -17,6 +17,7 @@ from fyr.db.engine import Database
 from fyr.models.rollout import NotifyStatus
 from fyr.services.notifier.console import ConsoleSink
 from fyr.services.notifier.main import run_notifier
+from fyr.settings import secret_value
 from tests.fakes.slack_api import SlackFake
 
 pytestmark = pytest.mark.timeout(30)
@@ -242,7 +243,7 @@ async def test_bad_token_keeps_the_message_queued_and_delivers_once_the_token_wo
         await asyncio.sleep(1.0)  # several pauses and auth.test probes; no attempt is spent on them
         assert (await _status(database, rid))[0] == NotifyStatus.PENDING
         assert sum(c.method == "auth.test" for c in slack.calls) >= 2
-        slack.token = settings.slack_bot_token or ""  # the token works again
+        slack.token = secret_value(settings.slack_bot_token)  # the token works again
         await wait_for(lambda: _sent(database, rid))
     assert len(slack.by_rollout(rid)) == 1
     assert (await _status(database, rid))[3] == 2  # one failed attempt, one delivery

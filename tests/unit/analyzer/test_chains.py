@@ -103,7 +103,7 @@ async def test_valid_structured_answer_becomes_the_analysis_with_the_answering_m
     assert not outcome.fallback and outcome.reason is None
     assert outcome.analysis.summary == "api v2.3.1 panics on start-up (nil pointer dereference)"
     assert outcome.analysis.model_name == "gpt-4o-mini-2024-07-18"
-    assert outcome.analysis.prompt_version == chains.PROMPT_VERSION == "analysis-v2"
+    assert outcome.analysis.prompt_version == chains.PROMPT_VERSION == "analysis-v3"
     assert (outcome.tokens_in, outcome.tokens_out) == (812, 95)
 
 
@@ -266,3 +266,9 @@ def test_retry_after_header_in_seconds_milliseconds_or_http_date() -> None:
     assert 25 <= (retry_after_header({"retry-after": future}) or 0) <= 31
     assert retry_after_header({"retry-after": "soon"}) is None
     assert retry_after_header({}) is None
+
+
+def test_the_prompt_names_the_workload_by_its_kind_not_always_a_deployment() -> None:
+    system, human = (m.prompt.template for m in chains.load_prompt().messages)  # type: ignore[attr-defined]
+    assert "StatefulSet" in system and "rollout.kind" in system + human
+    assert "Deployment rollout" not in system and "Deployment failed" not in human

@@ -8,9 +8,9 @@ the shared layer because the analyzer, the notifier and Fyr's own log processor 
 """
 
 from fyr.core.redaction.check import SecretLeak, check_clean, leaks
-from fyr.core.redaction.engine import Redactor, find_secrets, normalise, redact_text
+from fyr.core.redaction.engine import ANSI_ESCAPE, Redactor, find_secrets, normalise, redact_text
 from fyr.core.redaction.literals import Literals, encodings
 from fyr.core.redaction.rules import MASK
 
-__all__ = ["MASK", "Literals", "Redactor", "SecretLeak", "check_clean", "encodings", "find_secrets", "leaks",
-           "normalise", "redact_text"]
+__all__ = ["ANSI_ESCAPE", "MASK", "Literals", "Redactor", "SecretLeak", "check_clean", "encodings", "find_secrets",
+           "leaks", "normalise", "redact_text"]

@@ -26,10 +26,14 @@ from fyr.core.redaction.keys import is_credential_key
 from fyr.core.redaction.literals import Literals
 from fyr.core.redaction.rules import LINE_RULES, MASK, Rule
 
-__all__ = ["Redactor", "find_secrets", "normalise", "redact_text"]
+__all__ = ["ANSI_ESCAPE", "Redactor", "find_secrets", "normalise", "redact_text"]
 
 # --- 1. normalise ----------------------------------------------------------------------------------
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+# ANSI escape sequences: CSI (7-bit and the 8-bit \x9b), OSC up to BEL/ST on one line, two-character escapes.
+# The one definition: the analyzer's log digests and the notifier's text strip with it too.
+ANSI_ESCAPE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]"
+)
 _ESCAPED_ANSI = re.compile(r"(?:\\u001[bB]|\\x1[bB]|\\033|\\e|\^\[)\[[0-?]*[ -/]*[@-~]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _ESCAPED_PUNCT = re.compile(r"\\u00(?:3[dDcCeE]|2[62]|27)")
@@ -39,7 +43,7 @@ _PUNCT = {"3d": "=", "3c": "<", "3e": ">", "26": "&", "22": '"', "27": "'"}
 def normalise(text: str) -> str:
     """`text` without ANSI sequences and control characters (tabs and newlines kept), `\\u003d` decoded."""
     if "\x1b" in text or "\x9b" in text:
-        text = _ANSI.sub("", text)
+        text = ANSI_ESCAPE.sub("", text)
     if "\\" in text:
         if _ESCAPED_ANSI.search(text):
             text = _ESCAPED_ANSI.sub("", text)

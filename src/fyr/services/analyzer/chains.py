@@ -4,7 +4,7 @@ This is the only module that imports `langchain*` (import rule). The chat model 
 (`build_chat_model` makes the production one from settings; tests pass LangChain's fake chat models
 or point ChatOpenAI at a loopback fake). Log text is data, never instructions (docs/prompt-injection.md),
 with one layer after another, each enough on its own for what it guards:
-1. the prompt (analysis-v2) datamarks every string of the data and restates the instructions after it;
+1. the prompt (analysis-v2 on) datamarks every string of the data and restates the instructions after it;
 2. instruction-like text found in the context before the call flags the analysis and keeps the
    rules' text: the model is not asked;
 3. the answer is validated against the context (evidence really there, sizes, no prompt echo);
@@ -19,7 +19,6 @@ Provider errors are mapped to Fyr's hierarchy here so that the service decides a
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -42,16 +41,15 @@ from fyr.models.analysis import AnalysisResult, Category
 from fyr.runtime import Backoff, retry_after_header
 from fyr.services.analyzer import guard, injection
 from fyr.services.analyzer.guard import UrlPolicy
+from fyr.services.analyzer.reduction import DATAMARK, context_json
 from fyr.settings import Settings
 
 log = structlog.get_logger()
 
-PROMPT_VERSION = "analysis-v2"
-_PROMPT_FILES = {"analysis-v1": "analysis_v1.md", "analysis-v2": "analysis_v2.md"}
-# Spotlighting by datamarking (Hines et al., 2024): every whitespace inside a data string becomes
-# this character, so that no sentence of the data reads like the prompt's own. Prompts from v2 on.
-DATAMARK = "\u02c6"
-_DATAMARKED = frozenset({"analysis-v2"})
+PROMPT_VERSION = "analysis-v3"
+_PROMPT_FILES = {"analysis-v1": "analysis_v1.md", "analysis-v2": "analysis_v2.md", "analysis-v3": "analysis_v3.md"}
+# Prompts that datamark their data (reduction.DATAMARK), from v2 on.
+_DATAMARKED = frozenset({"analysis-v2", "analysis-v3"})
 _HUMAN_MARKER = "=== human ==="
 
 ChatModel = BaseChatModel  # what services annotate with, so that only this module imports langchain
@@ -76,7 +74,7 @@ class ExplainInput(Protocol):
 
 
 class RolloutAnalysis(BaseModel):
-    """Root-cause analysis of a failed Kubernetes Deployment rollout."""
+    """Root-cause analysis of a failed rollout of a Kubernetes Deployment, StatefulSet or DaemonSet."""
 
     category: Category = Field(description="exactly one failure category")
     summary: str = Field(description="one line: what failed and why")
@@ -126,35 +124,15 @@ def load_prompt(prompt_version: str = PROMPT_VERSION) -> ChatPromptTemplate:
     return ChatPromptTemplate.from_messages([("system", system.strip()), ("human", human.strip())])
 
 
-def _json_block(data: Any) -> str:
-    # "<" escaped as \u003c keeps it valid JSON while no log line can close the delimiting tag.
-    return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True, default=str).replace("<", "\\u003c")
-
-
-_WHITESPACE = re.compile(r"\s+")
-
-
-def datamark(value: Any) -> Any:
-    """Every string inside `value` with its whitespace runs replaced by DATAMARK (keys unchanged)."""
-    if isinstance(value, str):
-        return _WHITESPACE.sub(DATAMARK, value)
-    if isinstance(value, dict):
-        return {k: datamark(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [datamark(v) for v in value]
-    return value
-
-
 def prompt_inputs(result: ExplainInput, prompt_version: str = PROMPT_VERSION) -> dict[str, str]:
     rules: dict[str, Any] = result.rules.model_dump(
         mode="json", include={"category", "summary", "root_cause", "evidence", "suggested_fix", "confidence"})
-    context: Any = result.reduced_context
     inputs = {"categories": ", ".join(c.value for c in Category)}
-    if prompt_version in _DATAMARKED:
-        rules, context = datamark(rules), datamark(context)
+    marked = prompt_version in _DATAMARKED
+    if marked:
         inputs["marker"] = DATAMARK
-    inputs["rules_json"] = _json_block(rules)
-    inputs["context_json"] = _json_block(context)
+    inputs["rules_json"] = context_json(rules, marked=marked)
+    inputs["context_json"] = context_json(result.reduced_context, marked=marked)
     return inputs
 
 
@@ -179,7 +157,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
         raise ConfigError("FYR_LLM=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)")
     return ChatOpenAI(
         model=settings.llm_model,
-        api_key=SecretStr(settings.openai_api_key or "not-needed"),
+        api_key=settings.openai_api_key or SecretStr("not-needed"),
         base_url=settings.openai_base_url,
         timeout=settings.llm_timeout_seconds,
         max_retries=0,

@@ -3,19 +3,20 @@
 Why it exists: the two kinds have no ReplicaSets; what says which pods are the new rollout's is the
 update revision (fyr.core.set_status). The bundle carries the workload, its ControllerRevisions, the
 update revision's pods, the old revision's pods apart (`old_pods`: they never explain the new
-rollout, but a reader sees the whole picture), the events of the workload and of the update pods,
-and logs of the most troubled update pods — the Deployment collector's rules for logs and events.
+rollout, but a reader sees the whole picture), the events of the workload, of the update pods and
+of the PersistentVolumeClaims they mount (a pod Pending on an unbound claim), and logs of the most
+troubled update pods — the Deployment collector's rules for logs and events.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
 from kubernetes_asyncio import client
 
 from fyr.core.k8s_views import pod_view
 from fyr.core.set_status import (
+    SetKind,
     daemonset_view,
     is_update_pod,
     newest_revision,
@@ -30,10 +31,9 @@ from fyr.services.analyzer.collector import (
     _owned_by,
     _Reader,
     _selector,
+    claims_of,
     collect_bundle,
 )
-
-SetKind = Literal["StatefulSet", "DaemonSet"]
 
 
 async def collect_set_bundle(
@@ -77,7 +77,7 @@ async def collect_set_bundle(
     old_pods = [p for p in owned if p not in pods]
     say(f"pods: {len(pods)} of the update revision, {len(old_pods)} of older revisions")
 
-    events = await r.events_of_all([obj, *pods])
+    events = await r.events_of_all([obj, *pods, *claims_of(pods)])
     say(f"events: {len(events)}")
     logs = await r.logs_of(pods, max_log_pods=max_log_pods, tail_lines=tail_lines, limit_bytes=limit_bytes)
     say(f"logs: {len(logs)} ({sum(len(e.text) for e in logs)} characters)")

@@ -22,6 +22,7 @@ import aiohttp
 import structlog
 from kubernetes_asyncio import client
 
+from fyr.core.k8s_views import claim_names, replicaset_revision
 from fyr.core.status import find_new_replicaset, pods_of_replicaset
 from fyr.errors import PermanentError, TransientError
 from fyr.models.bundle import LogEntry, RolloutBundle, parse_bundle
@@ -32,7 +33,6 @@ JsonObj = dict[str, Any]
 Progress = Callable[[str], None]
 
 _CONCURRENCY = 8  # parallel event/log reads; the API server's default per-client QPS is modest
-_REVISION = "deployment.kubernetes.io/revision"
 
 
 async def _body(resp: Any, what: str) -> bytes:
@@ -79,13 +79,6 @@ async def _list(call: Any, what: str, namespace: str, *, kind: str, api_version:
 def _selector(deployment: Mapping[str, Any]) -> str | None:
     labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
-
-
-def _revision(rs: Mapping[str, Any]) -> int:
-    try:
-        return int(((rs.get("metadata") or {}).get("annotations") or {}).get(_REVISION, "0"))
-    except ValueError:
-        return 0
 
 
 def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
@@ -179,6 +172,12 @@ class _Reader:
         return data.decode("utf-8", errors="replace")
 
 
+def claims_of(pods: list[JsonObj]) -> list[JsonObj]:
+    """The claims the pods mount, as objects whose events `_Reader.events_of` reads: a pod waiting
+    for an unbound claim is explained by the claim's events (e.g. its StorageClass is missing)."""
+    return [{"kind": "PersistentVolumeClaim", "metadata": {"name": c}} for c in claim_names(pods)]
+
+
 async def collect_bundle(
     api: client.ApiClient,
     *,
@@ -206,7 +205,7 @@ async def collect_bundle(
                          api_version="apps/v1", label_selector=_selector(dep))
     owned = [rs for rs in all_rs if not dep_uid or _owned_by(rs, dep_uid)]
     new_rs = find_new_replicaset(dep, owned)
-    others = sorted((rs for rs in owned if rs is not new_rs), key=_revision, reverse=True)
+    others = sorted((rs for rs in owned if rs is not new_rs), key=replicaset_revision, reverse=True)
     replicasets = [dict(rs) for rs in ([new_rs] if new_rs is not None else []) + others[:1]]
     say(f"replicasets: new {_name(new_rs)}, previous {_name(others[0]) if others else None}")
 
@@ -221,12 +220,7 @@ async def collect_bundle(
         pods = [dict(p) for p in pods_of_replicaset(new_rs, candidates)]
     say(f"pods of the new replicaset: {len(pods)}")
 
-    # a pod waiting for an unbound claim: the claim's own events say why (e.g. its StorageClass is missing)
-    claims = sorted({str(v["persistentVolumeClaim"].get("claimName")) for p in pods
-                     for v in (p.get("spec") or {}).get("volumes") or []
-                     if isinstance(v.get("persistentVolumeClaim"), Mapping)})
-    claim_objs = [{"kind": "PersistentVolumeClaim", "metadata": {"name": c}} for c in claims]
-    events = await r.events_of_all([dep, *replicasets, *pods, *claim_objs])
+    events = await r.events_of_all([dep, *replicasets, *pods, *claims_of(pods)])
     say(f"events: {len(events)}")
     logs = await r.logs_of(pods, max_log_pods=max_log_pods, tail_lines=tail_lines, limit_bytes=limit_bytes)
     say(f"logs: {len(logs)} ({sum(len(e.text) for e in logs)} characters)")

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 
+from fyr.core.redaction import ANSI_ESCAPE
 from fyr.services.analyzer.log_patterns import (
     _BASE_SCORE,
     _BATCH_GATE_MIN,
@@ -59,7 +60,6 @@ _MAX_BLOCKS = 500
 _TRUNCATED = "…[truncated]"
 
 _DELETE = bytes(range(0x30, 0x3A)) + b"abcdefABCDEF" + bytes(range(0, 9)) + bytes(range(0x0B, 0x20)) + b"\x7f"
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _MASK_TEMPLATE = re.compile(
     r"\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?"
@@ -149,7 +149,7 @@ def _batches(chunks: Iterator[bytes], max_line_bytes: int) -> Iterator[tuple[byt
 def _decode(raw: bytes, max_chars: int) -> tuple[str, bool]:
     text = raw[: max_chars * 4 + 4].decode("utf-8", errors="replace")
     if "\x1b" in text:
-        text = _ANSI.sub("", text)
+        text = ANSI_ESCAPE.sub("", text)
     text = text.rstrip("\r")
     if _CONTROL.search(text):
         text = _CONTROL.sub("", text)

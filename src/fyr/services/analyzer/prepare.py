@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fyr.core.k8s_views import claim_names
 from fyr.core.status import find_new_replicaset, pods_of_replicaset
 from fyr.models.bundle import RolloutBundle
 from fyr.services.analyzer.logs import digest_log
@@ -37,12 +38,6 @@ def _revision(rs: Mapping[str, Any]) -> int:
         return 0
 
 
-def _claims(pods: Iterable[Mapping[str, Any]]) -> set[str]:
-    """PersistentVolumeClaims the pods mount: their provisioning events say why a pod waits for them."""
-    return {str(v["persistentVolumeClaim"].get("claimName")) for p in pods
-            for v in (p.get("spec") or {}).get("volumes") or [] if isinstance(v.get("persistentVolumeClaim"), dict)}
-
-
 def rollout_objects(bundle: RedactedBundle) -> RolloutObjects:
     new_rs = find_new_replicaset(bundle.deployment, bundle.replicasets)
     others = [rs for rs in bundle.replicasets if rs is not new_rs]
@@ -53,7 +48,7 @@ def rollout_objects(bundle: RedactedBundle) -> RolloutObjects:
         pods = list(bundle.pods)  # a hand-made bundle without ReplicaSets: its pods are all we have
     else:
         pods = []  # ReplicaSets, none of them new (not created yet): old pods never explain the rollout
-    names = [bundle.name, *[str(p["metadata"]["name"]) for p in pods], *_claims(pods)]
+    names = [bundle.name, *[str(p["metadata"]["name"]) for p in pods], *claim_names(pods)]
     uids = [str((o.get("metadata") or {}).get("uid") or "") for o in [bundle.deployment, *pods]]
     if new_rs is not None:
         names.append(str(new_rs["metadata"]["name"]))

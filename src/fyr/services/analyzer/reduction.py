@@ -14,6 +14,7 @@ is cut, not dropped, when even the bare minimum does not fit.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,15 +30,35 @@ _NORMAL_EVENTS_KEPT = frozenset({"Killing", "BackOff", "Pulling"})
 _TOP_LINE_CHARS = 2000
 
 
-def context_json(context: Mapping[str, Any]) -> str:
-    """The exact text the LLM receives for the context (the chain must send this, so counts match).
+# Spotlighting by datamarking (Hines et al., 2024): every whitespace inside a data string becomes
+# this character, so that no sentence of the data reads like the prompt's own.
+DATAMARK = "\u02c6"
+_WHITESPACE = re.compile(r"\s+")
 
-    `<` is escaped as `\\u003c` (still valid JSON) so that no log line can close a delimiting tag.
+
+def datamark(value: Any) -> Any:
+    """Every string inside `value` with its whitespace runs replaced by DATAMARK (keys unchanged)."""
+    if isinstance(value, str):
+        return _WHITESPACE.sub(DATAMARK, value)
+    if isinstance(value, dict):
+        return {k: datamark(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [datamark(v) for v in value]
+    return value
+
+
+def context_json(context: Any, *, marked: bool = True) -> str:
+    """The exact text the LLM receives for a data block (the chain sends this, the budget counts it).
+
+    `marked`: datamarked, as the current prompt sends its data. `<` is escaped as `\\u003c` (still
+    valid JSON) so that no log line can close a delimiting tag.
     """
-    return json.dumps(context, ensure_ascii=False, indent=1, sort_keys=True, default=str).replace("<", "\\u003c")
+    data = datamark(context) if marked else context
+    return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True, default=str).replace("<", "\\u003c")
 
 
 def context_tokens(context: Mapping[str, Any]) -> int:
+    """Tokens of the context as the current prompt sends it (`context_json`)."""
     return count_tokens(context_json(context))
 
 

@@ -84,7 +84,7 @@ def require_token(settings: Settings) -> bytes:
         raise ConfigError(
             "GITLAB_INGESTOR_TOKEN is not set; the ingestor refuses to accept unauthenticated webhooks"
         )
-    return settings.gitlab_ingestor_token.encode("utf-8")
+    return settings.gitlab_ingestor_token.get_secret_value().encode("utf-8")
 
 
 class Rejected(Exception):

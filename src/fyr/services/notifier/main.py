@@ -43,7 +43,7 @@ log = structlog.get_logger()
 def default_sink(settings: Settings) -> MessageSink:
     """Slack when SLACK_BOT_TOKEN is set, else the console (the embedded default)."""
     if settings.slack_bot_token:
-        return SlackClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
+        return SlackClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
                            timeout=min(10.0, settings.notify_lease_seconds / 4))
     return ConsoleSink()
 

@@ -19,11 +19,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from fyr.core.redaction import ANSI_ESCAPE
 from fyr.models.analysis import Analysis, AnalysisMetric
 from fyr.models.rollout import Rollout
 from fyr.services.notifier.sanitize import inline_code_safe, link_host_allowed, neutralise_fences, strip_invisible
 
-EVENT_TYPE = "fyr_rollout"
+EVENT_TYPE = "fyr_rollout"  # Slack message metadata: how slack_client finds Fyr's message again
 TRUNCATED = "… [truncated]"
 
 # Slack Block Kit limits (docs/wire-formats.md 'Block Kit limits', mirrored in slack_sdk.models.blocks).
@@ -43,7 +44,6 @@ EVIDENCE_LINES_MAX = 20
 
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,3}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def escape(text: str) -> str:
 
 def clean(text: str) -> str:
     """Drop terminal escapes, control and invisible format characters (keeps newlines and tabs)."""
-    return strip_invisible(_CONTROL.sub("", _ANSI.sub("", text)))
+    return strip_invisible(_CONTROL.sub("", ANSI_ESCAPE.sub("", text)))
 
 
 def truncate_escaped(text: str, limit: int, marker: str = TRUNCATED) -> str:

@@ -29,6 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from fyr.errors import PermanentError, TransientError
 from fyr.runtime import retry_after_header
+from fyr.services.notifier.render import EVENT_TYPE
 
 log = structlog.get_logger()
 
@@ -40,7 +41,6 @@ PAYLOAD_ERRORS = frozenset({"msg_too_long", "msg_blocks_too_long", "invalid_bloc
                             "invalid_metadata_schema", "metadata_too_large", "too_many_attachments"})
 SLACK_SIDE_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout",
                                "rate_limited", "ratelimited"})
-EVENT_TYPE = "fyr_rollout"
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 
 
