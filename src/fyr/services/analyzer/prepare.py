@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fyr.core.k8s_views import claim_names
+from fyr.core.k8s_views import claim_names, replicaset_revision
 from fyr.core.status import find_new_replicaset, pods_of_replicaset
 from fyr.models.bundle import RolloutBundle
 from fyr.services.analyzer.logs import digest_log
@@ -30,18 +30,10 @@ class RolloutObjects:
     events: list[Mapping[str, Any]]
 
 
-def _revision(rs: Mapping[str, Any]) -> int:
-    ann = (rs.get("metadata") or {}).get("annotations") or {}
-    try:
-        return int(ann.get("deployment.kubernetes.io/revision", "0"))
-    except ValueError:
-        return 0
-
-
 def rollout_objects(bundle: RedactedBundle) -> RolloutObjects:
     new_rs = find_new_replicaset(bundle.deployment, bundle.replicasets)
     others = [rs for rs in bundle.replicasets if rs is not new_rs]
-    old_rs = max(others, key=_revision) if others else None
+    old_rs = max(others, key=replicaset_revision) if others else None
     if new_rs is not None:
         pods = list(pods_of_replicaset(new_rs, bundle.pods))
     elif not bundle.replicasets:
