@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from fyr.core.status import rollout_status
+from fyr.core.rollout import rollout_status
 from fyr.models.rollout import RolloutStatus
 from fyr.services.analyzer.offline import collect_target
 from fyr.settings import Settings

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fyr.core.status import RolloutVerdict, StatusThresholds, rollout_status
+from fyr.core.rollout import rollout_status
+from fyr.core.status import RolloutVerdict, StatusThresholds
 from fyr.models.rollout import RolloutStatus
 from fyr.services.analyzer.offline import collect_target
 from fyr.services.analyzer.pipeline import analyze_bundle

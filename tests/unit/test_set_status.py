@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fyr.core.rollout import set_rollout_status
 from fyr.core.set_status import (
     daemonset_view,
     daemonset_viewer,
-    set_rollout_status,
     statefulset_view,
     statefulset_viewer,
 )

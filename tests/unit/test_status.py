@@ -9,13 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fyr.core.rollout import rollout_status, select_deployment
 from fyr.core.status import (
     RolloutVerdict,
     StatusThresholds,
-    find_new_replicaset,
-    pods_of_replicaset,
     pull_error_is_permanent,
-    rollout_status,
 )
 from fyr.models.rollout import RolloutStatus
 from tests.unit.k8s_builders import (
@@ -420,7 +418,7 @@ def test_new_replicaset_is_chosen_by_template_ignoring_pod_template_hash() -> No
     dep = deployment()
     old = replicaset(dep, hash_=OLD_HASH, template=pod_template(OLD_IMAGE), created=T0 - timedelta(days=2))
     new = replicaset(dep, hash_="b8d9f47c5", created=T0 - timedelta(days=3))  # older, odd hash: still new
-    assert find_new_replicaset(dep, [old, new]) is new
+    assert select_deployment(dep, [old, new], ()).new_rs is new
 
 
 def test_new_replicaset_ignores_empty_vs_missing_fields() -> None:
@@ -429,7 +427,7 @@ def test_new_replicaset_ignores_empty_vs_missing_fields() -> None:
     rs = replicaset(dep)
     rs["spec"]["template"]["spec"]["securityContext"] = {}
     tpl["spec"].pop("securityContext")
-    assert find_new_replicaset(dep, [rs]) is rs
+    assert select_deployment(dep, [rs], ()).new_rs is rs
 
 
 def test_oldest_of_several_matching_replicasets_is_new() -> None:
@@ -437,13 +435,13 @@ def test_oldest_of_several_matching_replicasets_is_new() -> None:
     a = replicaset(dep, hash_="44444", created=T0, name="web-b")
     b = replicaset(dep, hash_="55555", created=T0, name="web-a")
     c = replicaset(dep, hash_="66666", created=T0 + timedelta(seconds=1))
-    assert find_new_replicaset(dep, [c, a, b]) is b
+    assert select_deployment(dep, [c, a, b], ()).new_rs is b
 
 
 def test_no_matching_replicaset_means_none() -> None:
     dep = deployment()
     other = replicaset(dep, template=pod_template(OLD_IMAGE))
-    assert find_new_replicaset(dep, [other]) is None
+    assert select_deployment(dep, [other], ()).new_rs is None
     v = rollout_status(rolling(), [other], [pod(other, container_statuses=[crashloop(9)])])
     assert v.status is RolloutStatus.ROLLING_OUT and v.new_replicaset is None
 
@@ -458,7 +456,7 @@ def test_rollback_reuses_old_replicaset_as_new() -> None:
     assert v.status is RolloutStatus.ROLLING_OUT
 
 
-def test_pods_of_replicaset_by_owner_uid_then_hash_label() -> None:
+def test_new_replicasets_pods_by_owner_uid_then_hash_label() -> None:
     dep = deployment()
     rs = replicaset(dep)
     other = replicaset(dep, hash_=OLD_HASH, template=pod_template(OLD_IMAGE))
@@ -467,8 +465,11 @@ def test_pods_of_replicaset_by_owner_uid_then_hash_label() -> None:
     foreign = pod(other, "ccccc")
     mislabeled = pod(other, "ddddd")
     mislabeled["metadata"]["labels"]["pod-template-hash"] = HASH  # owner uid wins over the label
-    got = pods_of_replicaset(rs, [owned, orphan, foreign, mislabeled])
-    assert [p["metadata"]["name"] for p in got] == [owned["metadata"]["name"], orphan["metadata"]["name"]]
+    got = select_deployment(dep, [rs], [owned, orphan, foreign, mislabeled])
+    assert got.new_rs is rs
+    names = [p["metadata"]["name"] for p in (owned, orphan, foreign, mislabeled)]
+    assert [p["metadata"]["name"] for p in got.pods] == names[:2]
+    assert [p["metadata"]["name"] for p in got.old_pods] == names[2:]
 
 
 def test_terminating_new_pod_does_not_fail_the_rollout() -> None:

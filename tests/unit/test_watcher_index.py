@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from fyr.core.status import StatusThresholds, rollout_status
+from fyr.core.rollout import rollout_status
+from fyr.core.status import StatusThresholds
 from fyr.models.rollout import RolloutStatus
 from fyr.services.watcher.cluster_index import ClusterIndex
 from tests.unit.k8s_builders import (

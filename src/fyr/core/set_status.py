@@ -35,14 +35,12 @@ from fyr.core.k8s_views import (
     EventView,
     PodView,
     controller_uid,
-    event_view,
-    pod_view,
 )
 from fyr.core.status import (
     RolloutVerdict,
     StatusThresholds,
-    _decisive_pod_signal,
-    _one_line,
+    decisive_pod_signal,
+    one_line,
     stuck_pending_pod,
 )
 from fyr.models.rollout import RolloutStatus
@@ -295,7 +293,7 @@ def decide_set(
 
     def verdict(status: RolloutStatus, why: str, message: str, pod: str | None = None,
                 container: str | None = None) -> RolloutVerdict:
-        return RolloutVerdict(status=status, reason=why, message=_one_line(message),
+        return RolloutVerdict(status=status, reason=why, message=one_line(message),
                               generation=workload.generation, revision=revision, new_replicaset=revision_name,
                               image=workload.image, decisive_pod=pod, decisive_container=container)
 
@@ -305,7 +303,7 @@ def decide_set(
         return verdict(RolloutStatus.SUCCESS, reason, result.message)
     if reason == REASON_SPEC_NOT_OBSERVED:
         return verdict(RolloutStatus.PENDING, reason, result.message)
-    failure = _decisive_pod_signal(update_pods, events, thresholds)
+    failure = decisive_pod_signal(update_pods, events, thresholds)
     if failure is None and thresholds.pending_fail_seconds is not None:
         failure = stuck_pending_pod(update_pods, events, thresholds.pending_fail_seconds, now or datetime.now(UTC))
     if failure is not None:
@@ -327,36 +325,8 @@ def _where(kind: SetKind, workload: StatefulSetView | DaemonSetView, pods: Seque
     return f'daemon set "{workload.name}" failing on node {node}: ' if node else ""
 
 
-# --------------------------------------------------------------------------- dict-based API
-
-
-def set_rollout_status(
-    kind: SetKind,
-    workload: Mapping[str, Any],
-    pods: Sequence[Mapping[str, Any]],
-    events: Sequence[Mapping[str, Any]] = (),
-    revisions: Sequence[Mapping[str, Any]] = (),
-    *,
-    thresholds: StatusThresholds = StatusThresholds(),
-    now: datetime | None = None,
-) -> RolloutVerdict:
-    """The verdict of a StatefulSet or DaemonSet from raw API objects (the collector's bundle)."""
-    view: StatefulSetView | DaemonSetView = (statefulset_view(workload) if kind == "StatefulSet"
-                                             else daemonset_view(workload))
-    revs = [revision_view(r) for r in revisions]
-    current: RevisionView | None
-    if kind == "StatefulSet":
-        current = next((r for r in revs if r.name == view.update_revision), None)  # type: ignore[union-attr]
-    else:
-        current = newest_revision(view.uid, revs) if view.uid else (max(revs, key=lambda r: r.revision)
-                                                                      if revs else None)
-    update = [p for p in map(pod_view, pods) if is_update_pod(kind, view, p, current)]
-    return decide_set(kind, view, update, [event_view(e) for e in events], thresholds=thresholds,
-                      current=current, now=now)
-
-
 __all__ = [
     "NOT_ROLLING_UPDATE", "DaemonSetView", "RevisionView", "SetKind", "StatefulSetView", "ViewerResult",
     "daemonset_view", "daemonset_viewer", "decide_set", "is_update_pod", "newest_revision", "revision_view",
-    "set_rollout_status", "statefulset_view", "statefulset_viewer",
+    "statefulset_view", "statefulset_viewer",
 ]

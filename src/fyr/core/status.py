@@ -6,14 +6,14 @@ where kubectl decides (docs/kubernetes-signals.md 'How kubectl decides a Deploym
 that, a pod of the *new* ReplicaSet with a decisive signal fails the rollout early instead of ten
 minutes later at the progress deadline (docs/kubernetes-signals.md 'What Fyr decides').
 
-Raw objects are camelCase dicts as the API returns them; the watcher's index calls `decide` with
-views it extracted once (fyr.core.k8s_views).
+`decide` works on views (fyr.core.k8s_views): the watcher's index extracts them once per update, and
+fyr.core.rollout once per bundle (where the dict-based `rollout_status` lives).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,10 +24,6 @@ from fyr.core.k8s_views import (
     EventView,
     PodView,
     ReplicaSetView,
-    deployment_view,
-    event_view,
-    pod_view,
-    replicaset_view,
 )
 from fyr.models.rollout import RolloutStatus
 
@@ -72,46 +68,6 @@ class RolloutVerdict:
     decisive_container: str | None = None
 
 
-# --------------------------------------------------------------------------- public, dict-based API
-
-
-def find_new_replicaset(
-    deployment: Mapping[str, Any], replicasets: Sequence[Mapping[str, Any]]
-) -> Mapping[str, Any] | None:
-    """The RS whose pod template equals the Deployment's ignoring `pod-template-hash`; the oldest
-    (creationTimestamp, then name) if several do, as FindNewReplicaSet (kubernetes/kubernetes#40415)."""
-    dview = deployment_view(deployment)
-    views = [replicaset_view(rs) for rs in replicasets]
-    chosen = select_new_replicaset(dview, views)
-    if chosen is None:
-        return None
-    return replicasets[views.index(chosen)]
-
-
-def pods_of_replicaset(rs: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Pods controlled by the RS: by ownerReferences uid; pods without a controller ref fall back to
-    the `pod-template-hash` label (same namespace)."""
-    rsv = replicaset_view(rs)
-    return [p for p in pods if _belongs(pod_view(p), rsv)]
-
-
-def rollout_status(
-    deployment: Mapping[str, Any],
-    replicasets: Sequence[Mapping[str, Any]],
-    pods: Sequence[Mapping[str, Any]],
-    events: Sequence[Mapping[str, Any]] = (),
-    *,
-    thresholds: StatusThresholds = StatusThresholds(),
-    now: datetime | None = None,
-) -> RolloutVerdict:
-    dview = deployment_view(deployment)
-    rs_views = [replicaset_view(rs) for rs in replicasets]
-    owned = [rs for rs in rs_views if not rs.owner_uid or not dview.uid or rs.owner_uid == dview.uid]
-    new_rs = select_new_replicaset(dview, owned)
-    new_pods = [pv for pv in map(pod_view, pods) if new_rs is not None and _belongs(pv, new_rs)]
-    return decide(dview, new_rs, new_pods, [event_view(e) for e in events], thresholds=thresholds, now=now)
-
-
 # --------------------------------------------------------------------------- view-based core
 
 
@@ -124,7 +80,9 @@ def select_new_replicaset(
     return min(matching, key=lambda rs: (rs.created, rs.name))
 
 
-def _belongs(pod: PodView, rs: ReplicaSetView) -> bool:
+def belongs(pod: PodView, rs: ReplicaSetView) -> bool:
+    """Whether the RS controls the pod: by ownerReferences uid; a pod without a controller reference
+    by the `pod-template-hash` label in the same namespace."""
     if pod.owner_uid:
         return pod.owner_uid == rs.uid
     return bool(rs.template_hash) and pod.template_hash == rs.template_hash and pod.namespace == rs.namespace
@@ -145,7 +103,7 @@ def decide(
     def verdict(status: RolloutStatus, reason: str, message: str, pod: str | None = None,
                 container: str | None = None) -> RolloutVerdict:
         return RolloutVerdict(
-            status=status, reason=reason, message=_one_line(message), generation=d.generation,
+            status=status, reason=reason, message=one_line(message), generation=d.generation,
             revision=d.revision, new_replicaset=new_rs.name if new_rs else None, image=d.image,
             decisive_pod=pod, decisive_container=container,
         )
@@ -178,7 +136,7 @@ def decide(
 
     # 4. Still waiting: fail early on a decisive signal from a pod of the new RS.
     when = now or datetime.now(UTC)
-    failure = _decisive_pod_signal(new_pods, events, thresholds)
+    failure = decisive_pod_signal(new_pods, events, thresholds)
     if failure is None and thresholds.pending_fail_seconds is not None and new_rs is not None:
         failure = _stuck_pending(new_rs, new_pods, events, thresholds.pending_fail_seconds, when)
     if failure is not None:
@@ -191,7 +149,7 @@ def decide(
 _Failure = tuple[str, str, str | None, str | None]  # reason, message, pod, container
 
 
-def _decisive_pod_signal(
+def decisive_pod_signal(
     pods: Sequence[PodView], events: Sequence[EventView], t: StatusThresholds
 ) -> _Failure | None:
     for pod in sorted(pods, key=lambda p: p.name):
@@ -314,6 +272,6 @@ def _stuck_pending(
     return None
 
 
-def _one_line(message: str) -> str:
+def one_line(message: str) -> str:
     line = " ".join(message.split())
     return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"

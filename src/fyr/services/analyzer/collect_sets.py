@@ -14,15 +14,8 @@ from datetime import UTC, datetime
 
 from kubernetes_asyncio import client
 
-from fyr.core.k8s_views import pod_view
-from fyr.core.set_status import (
-    SetKind,
-    daemonset_view,
-    is_update_pod,
-    newest_revision,
-    revision_view,
-    statefulset_view,
-)
+from fyr.core.rollout import select_set
+from fyr.core.set_status import SetKind
 from fyr.models.bundle import RolloutBundle, parse_bundle
 from fyr.services.analyzer.collector import (
     Progress,
@@ -62,20 +55,15 @@ async def collect_set_bundle(
     revisions = [dict(cr) for cr in await _list(
         r.apps.list_namespaced_controller_revision, "controllerrevisions", namespace, kind="ControllerRevision",
         api_version="apps/v1", label_selector=selector) if not uid or _owned_by(cr, uid)]
-    views = [revision_view(cr) for cr in revisions]
-    workload = statefulset_view(obj) if kind == "StatefulSet" else daemonset_view(obj)
-    if kind == "StatefulSet":
-        current = next((v for v in views if v.name == workload.update_revision), None)  # type: ignore[union-attr]
-    else:
-        current = newest_revision(uid, views) if uid else None
-    say(f"controllerrevisions: {len(revisions)}, update revision {current.name if current else None}")
+    say(f"controllerrevisions: {len(revisions)}")
 
     candidates = await _list(r.core.list_namespaced_pod, "pods", namespace, kind="Pod", api_version="v1",
                              label_selector=selector)
     owned = [dict(p) for p in candidates if not uid or _owned_by(p, uid)]
-    pods = [p for p in owned if is_update_pod(kind, workload, pod_view(p), current)]
-    old_pods = [p for p in owned if p not in pods]
-    say(f"pods: {len(pods)} of the update revision, {len(old_pods)} of older revisions")
+    chosen = select_set(kind, obj, owned, revisions)
+    pods, old_pods = [dict(p) for p in chosen.pods], [dict(p) for p in chosen.old_pods]
+    say(f"update revision {chosen.current.name if chosen.current else None}: {len(pods)} pods of it, "
+        f"{len(old_pods)} of older revisions")
 
     events = await r.events_of_all([obj, *pods, *claims_of(pods)])
     say(f"events: {len(events)}")

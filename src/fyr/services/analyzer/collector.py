@@ -22,8 +22,9 @@ import aiohttp
 import structlog
 from kubernetes_asyncio import client
 
-from fyr.core.k8s_views import claim_names, replicaset_revision
-from fyr.core.status import find_new_replicaset, pods_of_replicaset
+from fyr.core.k8s_views import claim_names, pod_view
+from fyr.core.rollout import select_deployment
+from fyr.core.status import belongs
 from fyr.errors import PermanentError, TransientError
 from fyr.models.bundle import LogEntry, RolloutBundle, parse_bundle
 
@@ -204,20 +205,21 @@ async def collect_bundle(
     all_rs = await _list(r.apps.list_namespaced_replica_set, "replicasets", namespace, kind="ReplicaSet",
                          api_version="apps/v1", label_selector=_selector(dep))
     owned = [rs for rs in all_rs if not dep_uid or _owned_by(rs, dep_uid)]
-    new_rs = find_new_replicaset(dep, owned)
-    others = sorted((rs for rs in owned if rs is not new_rs), key=replicaset_revision, reverse=True)
-    replicasets = [dict(rs) for rs in ([new_rs] if new_rs is not None else []) + others[:1]]
-    say(f"replicasets: new {_name(new_rs)}, previous {_name(others[0]) if others else None}")
+    chosen = select_deployment(dep, owned, ())
+    new_rs, old_rs = chosen.new_rs, chosen.old_rs
+    replicasets = [dict(rs) for rs in (new_rs, old_rs) if rs is not None]
+    say(f"replicasets: new {_name(new_rs)}, previous {_name(old_rs)}")
 
     pods: list[JsonObj] = []
-    if new_rs is not None:
-        hash_label = ((new_rs.get("metadata") or {}).get("labels") or {}).get("pod-template-hash")
+    new_view = chosen.new_rs_view
+    if new_view is not None:
+        hash_label = new_view.template_hash
         selector = _selector(dep)
         if hash_label:
             selector = f"{selector},pod-template-hash={hash_label}" if selector else f"pod-template-hash={hash_label}"
         candidates = await _list(r.core.list_namespaced_pod, "pods", namespace, kind="Pod", api_version="v1",
                                  label_selector=selector)
-        pods = [dict(p) for p in pods_of_replicaset(new_rs, candidates)]
+        pods = [dict(p) for p in candidates if belongs(pod_view(p), new_view)]
     say(f"pods of the new replicaset: {len(pods)}")
 
     events = await r.events_of_all([dep, *replicasets, *pods, *claims_of(pods)])

@@ -15,13 +15,20 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from fyr.core.set_status import SetKind, set_rollout_status
-from fyr.core.status import RolloutVerdict, StatusThresholds, rollout_status
+from fyr.core.k8s_views import event_view
+from fyr.core.rollout import RolloutSelection
+from fyr.core.status import RolloutVerdict, StatusThresholds
 from fyr.models.analysis import AnalysisResult
 from fyr.models.bundle import RolloutBundle
 from fyr.services.analyzer.guard import UrlPolicy, harden_rules
 from fyr.services.analyzer.injection import detect
-from fyr.services.analyzer.prepare import prepare_logs, raw_log_bytes, rollout_objects, rollout_signals
+from fyr.services.analyzer.prepare import (
+    prepare_logs,
+    raw_log_bytes,
+    rollout_objects,
+    rollout_signals,
+    select_bundle,
+)
 from fyr.services.analyzer.redaction import RedactedBundle, redact_bundle
 from fyr.services.analyzer.reduction import context_tokens as measure_context
 from fyr.services.analyzer.reduction import reduce_bundle
@@ -92,17 +99,6 @@ def _probe_ports(bundle: RolloutBundle) -> dict[str, dict[str, Any]]:
     return out
 
 
-def bundle_verdict(bundle: RolloutBundle, thresholds: StatusThresholds) -> RolloutVerdict:
-    """kubectl's verdict for the bundle's workload, whatever its kind."""
-    kind = bundle.workload_kind
-    if kind in ("StatefulSet", "DaemonSet"):
-        set_kind: SetKind = "StatefulSet" if kind == "StatefulSet" else "DaemonSet"
-        return set_rollout_status(set_kind, bundle.deployment, bundle.pods, bundle.events, bundle.controller_revisions,
-                                  thresholds=thresholds, now=bundle.collected_at)
-    return rollout_status(bundle.deployment, bundle.replicasets, bundle.pods, bundle.events,
-                          thresholds=thresholds, now=bundle.collected_at)
-
-
 def workload_target(bundle: RolloutBundle) -> str:
     """How the rules name the workload: `namespace/name` for a Deployment (as always), the kind
     first for the others (`StatefulSet data/pg`)."""
@@ -111,16 +107,15 @@ def workload_target(bundle: RolloutBundle) -> str:
     return f"{bundle.workload_kind} {bundle.namespace}/{bundle.name}"
 
 
-def failing_unit(bundle: RolloutBundle, verdict: RolloutVerdict) -> str:
-    """Where a StatefulSet is stuck (its ordinal) or a DaemonSet fails (its nodes), for the rules' text;
+def failing_unit(sel: RolloutSelection, verdict: RolloutVerdict) -> str:
+    """Where a StatefulSet is stuck (its ordinal) or a DaemonSet fails (its node), for the rules' text;
     kept out of the failure signature: the same cause on another node is the same failure."""
-    if bundle.workload_kind == "StatefulSet" and verdict.decisive_pod:
-        ordinal = verdict.decisive_pod.removeprefix(bundle.name + "-")
+    if sel.kind == "StatefulSet" and verdict.decisive_pod:
+        ordinal = verdict.decisive_pod.removeprefix(sel.workload.name + "-")
         return f" (stuck at ordinal {ordinal})" if ordinal.isdigit() else ""
-    if bundle.workload_kind == "DaemonSet":
-        nodes = sorted({str((p.get("spec") or {}).get("nodeName") or "") for p in bundle.pods
-                        if p["metadata"]["name"] == verdict.decisive_pod} - {""})
-        return f" (failing on node {nodes[0]})" if nodes else ""
+    if sel.kind == "DaemonSet":
+        node = next((p.node for p in sel.pod_views if p.name == verdict.decisive_pod and p.node), "")
+        return f" (failing on node {node})" if node else ""
     return ""
 
 
@@ -134,12 +129,13 @@ def analyze_bundle(
     budget = context_tokens
     redacted = raw if isinstance(raw, RedactedBundle) else redact_bundle(raw)
     bundle = redacted.bundle  # past this point only the redacted copy is read
-    verdict = bundle_verdict(bundle, thresholds)
-    objs = rollout_objects(redacted)
+    sel = select_bundle(bundle)
+    verdict = sel.verdict([event_view(e) for e in bundle.events], thresholds=thresholds, now=bundle.collected_at)
+    objs = rollout_objects(redacted, sel)
     signals = rollout_signals(redacted, objs)
     logs = prepare_logs(redacted, objs)
     target = workload_target(bundle)
-    rules = classify(verdict=verdict, signals=signals, logs=logs, target=target + failing_unit(bundle, verdict),
+    rules = classify(verdict=verdict, signals=signals, logs=logs, target=target + failing_unit(sel, verdict),
                      limits=_memory_limits(redacted), probes=_probe_ports(bundle))
     ctx = reduce_bundle(redacted, verdict=verdict, signals=signals, budget_tokens=budget, logs=logs,
                         events=objs.events, new_rs=objs.new_rs, old_rs=objs.old_rs)

@@ -2,7 +2,8 @@
 
 Everything here reads a `RedactedBundle` (redaction.py): secrets were masked once, on entry, before
 anything is digested, classified or put into a context. Which pods count: only those of the new
-ReplicaSet; the rollout's failure is never explained by the old one.
+ReplicaSet or the update revision, as selected once for the verdict too (fyr.core.rollout); the
+rollout's failure is never explained by the old ones.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fyr.core.k8s_views import claim_names, replicaset_revision
-from fyr.core.status import find_new_replicaset, pods_of_replicaset
+from fyr.core.k8s_views import DeploymentView, claim_names, pod_view
+from fyr.core.rollout import RolloutSelection, select_rollout
+from fyr.core.set_status import StatefulSetView
 from fyr.models.bundle import RolloutBundle
 from fyr.services.analyzer.logs import digest_log
 from fyr.services.analyzer.redaction import RedactedBundle
@@ -22,30 +24,50 @@ from fyr.services.analyzer.signals import Signal, events_for, extract_signals
 
 @dataclass(frozen=True)
 class RolloutObjects:
-    """The objects that belong to the rollout under analysis."""
+    """The objects that belong to the rollout under analysis, chosen once (fyr.core.rollout)."""
 
-    new_rs: Mapping[str, Any] | None
-    old_rs: Mapping[str, Any] | None
-    pods: list[Mapping[str, Any]]
-    events: list[Mapping[str, Any]]
+    selection: RolloutSelection
+    pods: list[Mapping[str, Any]]  # the pods that explain the rollout
+    events: list[Mapping[str, Any]]  # the events about the workload, its new ReplicaSet, those pods and their claims
+
+    @property
+    def new_rs(self) -> Mapping[str, Any] | None:
+        return self.selection.new_rs
+
+    @property
+    def old_rs(self) -> Mapping[str, Any] | None:
+        return self.selection.old_rs
 
 
-def rollout_objects(bundle: RedactedBundle) -> RolloutObjects:
-    new_rs = find_new_replicaset(bundle.deployment, bundle.replicasets)
-    others = [rs for rs in bundle.replicasets if rs is not new_rs]
-    old_rs = max(others, key=replicaset_revision) if others else None
-    if new_rs is not None:
-        pods = list(pods_of_replicaset(new_rs, bundle.pods))
-    elif not bundle.replicasets:
-        pods = list(bundle.pods)  # a hand-made bundle without ReplicaSets: its pods are all we have
+def select_bundle(bundle: RolloutBundle) -> RolloutSelection:
+    """The bundle's rollout objects as views, selected once for the verdict and the analysis."""
+    return select_rollout(bundle.workload_kind, bundle.deployment, replicasets=bundle.replicasets,
+                          pods=bundle.pods, revisions=bundle.controller_revisions)
+
+
+def _explaining_pods(bundle: RolloutBundle, sel: RolloutSelection) -> list[Mapping[str, Any]]:
+    """The selection's pods; a hand-made bundle that gives nothing to select by (no ReplicaSets, a set
+    without an update revision) has only its pods to go on. Old pods never explain the rollout."""
+    if sel.pods:
+        return list(sel.pods)
+    workload = sel.workload
+    if isinstance(workload, DeploymentView):
+        nothing_to_select_by = not bundle.replicasets
+    elif isinstance(workload, StatefulSetView):
+        nothing_to_select_by = not workload.update_revision
     else:
-        pods = []  # ReplicaSets, none of them new (not created yet): old pods never explain the rollout
+        nothing_to_select_by = sel.current is None and not any(pod_view(p).template_generation for p in sel.old_pods)
+    return list(bundle.pods) if nothing_to_select_by else []
+
+
+def rollout_objects(bundle: RedactedBundle, sel: RolloutSelection) -> RolloutObjects:
+    pods = _explaining_pods(bundle.bundle, sel)
     names = [bundle.name, *[str(p["metadata"]["name"]) for p in pods], *claim_names(pods)]
     uids = [str((o.get("metadata") or {}).get("uid") or "") for o in [bundle.deployment, *pods]]
-    if new_rs is not None:
-        names.append(str(new_rs["metadata"]["name"]))
-        uids.append(str(new_rs["metadata"].get("uid") or ""))
-    return RolloutObjects(new_rs, old_rs, pods, events_for(bundle.events, names=names, uids=uids))
+    if sel.new_rs is not None:
+        names.append(str(sel.new_rs["metadata"]["name"]))
+        uids.append(str(sel.new_rs["metadata"].get("uid") or ""))
+    return RolloutObjects(sel, pods, events_for(bundle.events, names=names, uids=uids))
 
 
 def rollout_signals(bundle: RedactedBundle, objs: RolloutObjects) -> list[Signal]:
