@@ -121,6 +121,14 @@ STS_STATES: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
     ("sts-done", {"observedGeneration": 1, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 3,
                   "currentReplicas": 3, "currentRevision": "r2", "updateRevision": "r2"}, None),
     ("sts-ondelete", {"observedGeneration": 1, "replicas": 3, "readyReplicas": 1}, {"type": "OnDelete"}),
+    ("sts-no-partition", {"observedGeneration": 1, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 1,
+                          "currentRevision": "r1", "updateRevision": "r2"}, {"type": "RollingUpdate"}),
+    ("sts-partition-above-replicas", {"observedGeneration": 1, "replicas": 3, "readyReplicas": 3,
+                                      "updatedReplicas": 0, "currentRevision": "r1", "updateRevision": "r2"},
+     {"type": "RollingUpdate", "rollingUpdate": {"partition": 5}}),
+    ("sts-old-generation", {"observedGeneration": 0, "replicas": 3, "readyReplicas": 3}, None),
+    ("sts-none-ready", {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "currentRevision": "r1",
+                        "updateRevision": "r2"}, None),
     ("sts-unobserved", {}, None),
 ]
 DS_STATES: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
@@ -132,6 +140,13 @@ DS_STATES: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
                       "numberReady": 1}, None),
     ("ds-done", {"observedGeneration": 1, "desiredNumberScheduled": 3, "updatedNumberScheduled": 3,
                  "numberAvailable": 3, "currentNumberScheduled": 3, "numberMisscheduled": 0, "numberReady": 3}, None),
+    ("ds-surge", {"observedGeneration": 1, "desiredNumberScheduled": 3, "updatedNumberScheduled": 2,
+                  "numberAvailable": 3, "currentNumberScheduled": 3, "numberMisscheduled": 0, "numberReady": 3},
+     {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}),
+    ("ds-none-available", {"observedGeneration": 1, "desiredNumberScheduled": 3, "updatedNumberScheduled": 3,
+                           "currentNumberScheduled": 3, "numberMisscheduled": 0, "numberReady": 3}, None),
+    ("ds-old-generation", {"observedGeneration": 0, "desiredNumberScheduled": 2, "currentNumberScheduled": 2,
+                           "numberMisscheduled": 0, "numberReady": 2}, None),
     ("ds-zero", {"observedGeneration": 1, "desiredNumberScheduled": 0, "currentNumberScheduled": 0,
                  "numberMisscheduled": 0, "numberReady": 0}, None),
     ("ds-ondelete", {"observedGeneration": 1, "desiredNumberScheduled": 3, "currentNumberScheduled": 3,
@@ -175,3 +190,53 @@ async def test_fyr_fails_early_only_on_the_update_revisions_pods(sim: SimCluster
     assert not done and want == "Waiting for 1 pods to be ready..."
     assert got["status"] == "FAILED" and got["reason"] == "CrashLoopBackOff"
     assert got["message"].startswith('statefulset "pg" stuck at ordinal 2:')
+
+
+DS_UPDATING = {"observedGeneration": 1, "desiredNumberScheduled": 3, "updatedNumberScheduled": 1, "numberAvailable": 2,
+               "currentNumberScheduled": 3, "numberMisscheduled": 0, "numberReady": 2}
+
+
+def revision(name: str, owner: dict[str, Any], number: int, *, labelled: bool) -> dict[str, Any]:
+    """A hand-made ControllerRevision: owned by the workload's uid, with or without the hash label and
+    without the selector's labels the controller would copy onto it."""
+    meta: dict[str, Any] = {"name": name, "namespace": "data", "ownerReferences": [
+        {"apiVersion": "apps/v1", "kind": owner["kind"], "name": owner["metadata"]["name"],
+         "uid": owner["metadata"]["uid"], "controller": True}]}
+    if labelled:
+        meta["labels"] = {"controller-revision-hash": name.rsplit("-", 1)[1]}
+    return {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": meta, "revision": number, "data": {}}
+
+
+@pytest.mark.parametrize(("name", "labels", "revisions", "failed"), [
+    ("gen-new", {"pod-template-generation": "1"}, [], True),
+    ("gen-old", {"pod-template-generation": "0"}, [], False),
+    ("hash-new", {"controller-revision-hash": "h2"}, [("hash-new-h1", 1, True), ("hash-new-h2", 2, True)], True),
+    ("hash-old", {"controller-revision-hash": "h1"}, [("hash-old-h1", 1, True), ("hash-old-h2", 2, True)], False),
+    ("unlabelled-rev", {"controller-revision-hash": "h2"}, [("unlabelled-rev-h2", 2, False)], True),
+    ("unlabelled-old", {"controller-revision-hash": "h1"}, [("unlabelled-old-h2", 2, False)], False),
+])
+async def test_daemonset_update_revision_by_controller_revision_or_generation(
+        sim: SimCluster, kubectl: Path, tmp_path: Path, name: str, labels: dict[str, str],
+        revisions: list[tuple[str, int, bool]], failed: bool) -> None:
+    """A DaemonSet's update revision: its newest owned ControllerRevision (by uid, whatever its labels;
+    its hash from the label or the name), else the pods' template generation. Only a pod of it fails
+    the rollout early; kubectl waits in every case."""
+    k = Kubectl(kubectl, sim.kubeconfig_path)
+    await k.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "data"}})
+    await k.create(daemonset(name))
+    await k.status("daemonset", "data", name, DS_UPDATING)
+    owner = json.loads((await k("-n", "data", "get", "daemonset", name, "-o", "json")).stdout)
+    for rev_name, number, labelled in revisions:
+        await k.create(revision(rev_name, owner, number, labelled=labelled))
+    pod = crashing_pod(f"{name}-abcde", owner, "")
+    pod["metadata"]["labels"] = {"app": "x", **labels}
+    await k.create(pod)
+    await k.status("pod", "data", pod["metadata"]["name"], CRASH_STATUS)
+    want, done = await kubectl_line(k, "daemonset", name)
+    got = await fyr_line(sim.kubeconfig_path, f"data/daemonset/{name}", tmp_path)
+    assert not done
+    if failed:
+        assert got["status"] == "FAILED" and got["reason"] == "CrashLoopBackOff"
+        assert got["message"].startswith(f'daemon set "{name}" failing on node node-1:')
+    else:
+        assert got == {**got, "status": "ROLLING_OUT", "message": want}

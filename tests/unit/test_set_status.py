@@ -19,6 +19,7 @@ from fyr.core.rollout import set_rollout_status
 from fyr.core.set_status import (
     daemonset_view,
     daemonset_viewer,
+    revision_view,
     statefulset_view,
     statefulset_viewer,
 )
@@ -252,6 +253,20 @@ def test_daemonset_without_revisions_uses_pod_template_generation() -> None:
     assert set_rollout_status("DaemonSet", _ds(), [old], now=NOW).status == S.ROLLING_OUT
     new = _pod("agent-c", "h9", owner="ds-uid", kind="DaemonSet", generation="3")
     assert set_rollout_status("DaemonSet", _ds(), [old, new], now=NOW).decisive_pod == "agent-c"
+
+
+def test_daemonset_revision_without_hash_label_takes_the_hash_from_its_name() -> None:
+    rev = _revision("agent-h2", "", 2)
+    del rev["metadata"]["labels"]
+    rev["metadata"]["ownerReferences"][0]["name"] = "agent"
+    assert revision_view(rev).hash == "h2"
+    new = _pod("agent-a", "h2", owner="ds-uid", kind="DaemonSet", restarts=40)
+    old = _pod("agent-b", "h1", owner="ds-uid", kind="DaemonSet", restarts=40)
+    assert set_rollout_status("DaemonSet", _ds(), [old], revisions=[rev], now=NOW).status == S.ROLLING_OUT
+    assert set_rollout_status("DaemonSet", _ds(), [old, new], revisions=[rev], now=NOW).decisive_pod == "agent-a"
+    unlabelled = _pod("agent-c", "", owner="ds-uid", kind="DaemonSet", restarts=40, generation="3")
+    del unlabelled["metadata"]["labels"]["controller-revision-hash"]
+    assert set_rollout_status("DaemonSet", _ds(), [unlabelled], revisions=[rev], now=NOW).decisive_pod == "agent-c"
 
 
 def test_daemonset_with_zero_desired_pods_is_success() -> None:

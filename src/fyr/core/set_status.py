@@ -13,8 +13,10 @@ Which pods are the update revision's:
 - StatefulSet: the pod label `controller-revision-hash` equals `status.updateRevision` (the
   ControllerRevision's name).
 - DaemonSet: the status has no update revision; the DaemonSet's newest ControllerRevision (highest
-  `.revision`) carries the hash in its `controller-revision-hash` label, which its pods carry too.
-  Without a ControllerRevision, the pod label `pod-template-generation` equal to the generation.
+  `.revision`, owned by the DaemonSet's uid, whatever its labels) carries the hash in its
+  `controller-revision-hash` label (else its name is `<daemonset>-<hash>`), which its pods carry too.
+  Without a ControllerRevision, or for a pod without the hash label, the pod label
+  `pod-template-generation` equal to the generation.
 
 A strategy other than RollingUpdate (OnDelete): kubectl refuses ("rollout status is only available
 for RollingUpdate strategy type") and reports done; so does this module — SUCCESS with reason
@@ -119,7 +121,7 @@ class RevisionView:
     uid: str
     owner_uid: str
     revision: int
-    hash: str  # controller-revision-hash label
+    hash: str  # the controller-revision-hash label, else the name's suffix after the owner's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,12 +165,25 @@ def daemonset_view(ds: Mapping[str, Any]) -> DaemonSetView:
     )
 
 
+def _revision_hash(meta: Mapping[str, Any]) -> str:
+    """The revision's hash: its `controller-revision-hash` label, else what its name adds to its
+    owner's (the controllers name a revision `<workload>-<hash>`; a hand-made one may carry no label)."""
+    label = _s(_m(meta.get("labels")).get(CONTROLLER_REVISION_HASH))
+    if label:
+        return label
+    name = _s(meta.get("name"))
+    for ref in meta.get("ownerReferences") or ():
+        owner = _s(_m(ref).get("name"))
+        if owner and name.startswith(owner + "-") and len(name) > len(owner) + 1:
+            return name[len(owner) + 1:]
+    return ""
+
+
 def revision_view(cr: Mapping[str, Any]) -> RevisionView:
     meta = _m(cr.get("metadata"))
     owner = controller_uid(meta, "DaemonSet") or controller_uid(meta, "StatefulSet")
     return RevisionView(namespace=_s(meta.get("namespace")), name=_s(meta.get("name")), uid=_s(meta.get("uid")),
-                        owner_uid=owner, revision=_i(cr.get("revision")),
-                        hash=_s(_m(meta.get("labels")).get(CONTROLLER_REVISION_HASH)))
+                        owner_uid=owner, revision=_i(cr.get("revision")), hash=_revision_hash(meta))
 
 
 # --------------------------------------------------------------------------- kubectl's viewers
@@ -255,7 +270,7 @@ def is_update_pod(kind: SetKind, workload: StatefulSetView | DaemonSetView, pod:
     if kind == "StatefulSet":
         assert isinstance(workload, StatefulSetView)
         return bool(workload.update_revision) and pod.revision_hash == workload.update_revision
-    if current is not None and current.hash:
+    if current is not None and current.hash and pod.revision_hash:
         return pod.revision_hash == current.hash
     return bool(pod.template_generation) and pod.template_generation == str(workload.generation)
 

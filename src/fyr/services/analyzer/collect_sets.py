@@ -54,7 +54,7 @@ async def collect_set_bundle(
     selector = _selector(obj)
     revisions = [dict(cr) for cr in await _list(
         r.apps.list_namespaced_controller_revision, "controllerrevisions", namespace, kind="ControllerRevision",
-        api_version="apps/v1", label_selector=selector) if not uid or _owned_by(cr, uid)]
+        api_version="apps/v1") if uid and _owned_by(cr, uid)]
     say(f"controllerrevisions: {len(revisions)}")
 
     candidates = await _list(r.core.list_namespaced_pod, "pods", namespace, kind="Pod", api_version="v1",
