@@ -102,9 +102,17 @@ async def request_update(session: AsyncSession, where: Any, *, at: datetime | No
     """Queue an in-place update of the top message of every sent failure matching `where`.
 
     An update re-renders the message from the rows as they are when it runs, so asking twice before
-    it runs costs one edit; asking while one runs queues one more (its lease is left alone)."""
+    it runs costs one edit; asking while one runs queues one more (its lease is left alone).
+
+    A failure message being sent right now (its notify job leased, its ts not recorded yet) may have
+    been drawn before the change asked for: it is queued too, and its update waits for the message
+    (`_claimable`); if the message turns out to be a reply, or is never sent, the request is dropped
+    (`complete_notify`, `give_up`)."""
     when = at or utcnow()
-    cond = and_(where, Rollout.slack_ts.is_not(None), Rollout.slack_thread_ts.is_(None))
+    sent = and_(Rollout.slack_ts.is_not(None), Rollout.slack_thread_ts.is_(None))
+    in_flight = and_(Rollout.slack_ts.is_(None), Rollout.notify_status == NotifyStatus.PENDING,
+                     Rollout.notify_lease_owner.is_not(None))
+    cond = and_(where, or_(sent, in_flight))
     ids = list((await session.execute(select(Rollout.id).where(cond))).scalars())
     if ids:
         await session.execute(
@@ -240,6 +248,9 @@ async def complete_analysis(
     return row.id
 
 
+_NO_UPDATE: dict[Any, Any] = {Rollout.update_status: None, Rollout.update_next_attempt_at: None}
+
+
 async def complete_notify(
     session: AsyncSession, claim_: Claim, *, channel: str, ts: str, thread_ts: str | None = None,
     team: str | None = None,
@@ -255,6 +266,7 @@ async def complete_notify(
         values.update({Rollout.slack_channel_sent: channel, Rollout.slack_ts: ts,
                        Rollout.slack_thread_ts: thread_ts, Rollout.team_sent: team})
         if thread_ts:  # a repeat (or muted) reply: the top message's counter goes up
+            values.update(_NO_UPDATE)  # a reply is never edited: drop what was asked while it was sent
             await request_update(session, and_(Rollout.slack_ts == thread_ts, Rollout.slack_channel_sent == channel))
     elif claim_.queue not in (Queue.RECOVERY, Queue.UPDATE):
         raise ValueError("complete_notify takes a notify, recovery or update claim")
@@ -277,8 +289,11 @@ async def give_up(session: AsyncSession, queue: Queue, claim_: Claim, *, error: 
     """Mark the queue FAILED with the error kept; a failed analysis still queues the notification."""
     c = _COLUMNS[queue]
     now = utcnow()
-    await _cas(session, claim_, {c.status: c.failed, c.owner: None, c.expires: None, c.error: error[:4000],
-                                 Rollout.updated_at: now})
+    values: dict[Any, Any] = {c.status: c.failed, c.owner: None, c.expires: None, c.error: error[:4000],
+                              Rollout.updated_at: now}
+    if queue is Queue.NOTIFY:
+        values.update(_NO_UPDATE)  # no message to edit
+    await _cas(session, claim_, values)
     if queue is Queue.ANALYSIS:
         await _queue_notification(session, [claim_.rollout_id], at=now)
 

@@ -207,6 +207,49 @@ async def test_recovery_waits_for_the_failure_message(any_database: Database) ->
     assert rc.rollout_id == rid
 
 
+async def _notify_leased(db: Database) -> tuple[int, Claim]:
+    [rid] = await _failed(db, 1)
+    [a] = await _claim(db)
+    async with db.session() as s:
+        await work_queue.complete_analysis(s, a, analysis=_analysis(), reduced_context={}, signature=None, metrics={})
+    [n] = await _claim(db, Queue.NOTIFY)
+    return rid, n
+
+
+async def test_an_update_asked_while_the_message_is_being_sent_edits_it_once_it_is_out(
+        any_database: Database) -> None:
+    """A mute clicked (on an earlier message of the workload) between the drawing of a failure message
+    and the recording of its ts: the message, drawn without the mute, is edited once it is recorded."""
+    rid, n = await _notify_leased(any_database)
+    async with any_database.session() as s:
+        r = await rollouts.get_rollout(s, rid)
+        assert r is not None
+        await actions_db.mute(s, r, user_id="U1", hours=1)
+    assert await _claim(any_database, Queue.UPDATE) == []  # the message is not out yet
+    async with any_database.session() as s:
+        await work_queue.complete_notify(s, n, channel="C1", ts="1.0")
+    [u] = await _claim(any_database, Queue.UPDATE)
+    assert u.rollout_id == rid
+
+
+@pytest.mark.parametrize("outcome", ["reply", "given_up"])
+async def test_an_update_asked_while_sending_is_dropped_if_the_message_is_a_reply_or_never_sent(
+        any_database: Database, outcome: str) -> None:
+    rid, n = await _notify_leased(any_database)
+    async with any_database.session() as s:
+        r = await rollouts.get_rollout(s, rid)
+        assert r is not None
+        await actions_db.mute(s, r, user_id="U1", hours=1)
+        if outcome == "reply":
+            await work_queue.complete_notify(s, n, channel="C1", ts="2.0", thread_ts="1.0")
+        else:
+            await work_queue.give_up(s, Queue.NOTIFY, n, error="channel_not_found")
+    async with any_database.session() as s:
+        row = await rollouts.get_rollout(s, rid)
+    assert row is not None and row.update_status is None
+    assert await _claim(any_database, Queue.UPDATE) == []
+
+
 async def test_claim_can_be_limited_to_one_cluster(any_database: Database) -> None:
     async with any_database.session() as s:
         for cluster in ("eu", "us"):
