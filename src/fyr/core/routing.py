@@ -1,6 +1,6 @@
 """The routing file: which team owns a GitLab project and which Slack channel hears about it.
 
-docs/architecture.md 'GitLab correlation': team and channel come from the Deployment's annotations, else from this file,
+docs/architecture.md 'GitLab correlation': team and channel come from the workload's annotations, else from this file,
 else from the default channel. The file is YAML, a list of rules tried in order:
 
 ```yaml
