@@ -129,7 +129,8 @@ def _service_command(command: str, service: str, log_name: str, help_text: str) 
 
 
 _service_command("watcher", "watcher", "watcher",
-                 "Watch Deployments, StatefulSets, DaemonSets (with their ReplicaSets, ControllerRevisions, Pods and Events); record every rollout generation and its status.")
+                 "Watch Deployments, StatefulSets and DaemonSets (their ReplicaSets, ControllerRevisions, Pods and "
+                 "Events); record every rollout generation and its status.")
 _service_command("ingestor", "ingestor", "gitlab-ingestor",
                  "Receive GitLab webhooks (POST /webhooks/gitlab) and attach commit, pipeline and MR to rollouts.")
 _service_command("analyzer", "analyzer", "analyzer",
