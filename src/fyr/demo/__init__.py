@@ -251,8 +251,9 @@ def _report(console: Console, plays: list[Scenario], results: dict[str, tuple[Ro
             sent_at: dict[int, float], total_s: float) -> int:
     """The closing table, readable at 80 columns."""
     table = Table(title="Fyr demo: rollouts (→ msg: seconds from the failure to its message)",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("rollout", "status", "category"):
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("rollout", no_wrap=True)
+    for col in ("status", "category"):
         table.add_column(col, overflow="fold")
     table.add_column("→ msg", justify="right", no_wrap=True)
     table.add_column("channel", overflow="fold")

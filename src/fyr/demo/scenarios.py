@@ -102,9 +102,10 @@ class Scenario:
 
     @property
     def label(self) -> str:
-        """How the demo's table names the workload."""
+        """How the demo's table names the workload: `namespace/name`, the kind on a line of its own
+        for the kinds other than Deployment (the table stays readable at 80 columns)."""
         where = f"{self.namespace}/{self.name}"
-        return where if self.kind == "Deployment" else f"{self.kind} {where}"
+        return where if self.kind == "Deployment" else f"{where}\n({self.kind})"
 
     @property
     def slug(self) -> str:

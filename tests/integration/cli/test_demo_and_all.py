@@ -37,6 +37,9 @@ def test_demo_shows_messages_and_table_then_history_reads_what_it_recorded(tmp_p
     out = res.stdout
     assert "Slack message to #team-payments" in out and "KeyError: 'PAYMENT_API_URL'" in out
     assert "9/9 scenarios reached their outcome" in out
+    table = out[out.index("Fyr demo: rollouts"):]
+    assert " data/ledger-db " in table and " (StatefulSet) " in table and " logging/log-shipper " in table
+    assert max(len(line) for line in table.splitlines()) <= 80
     assert "Rollout failed: StatefulSet data/ledger-db" in out
     assert "Rollout failed: DaemonSet logging/log-shipper" in out
     assert "StatefulSet data/ledger-db (stuck at ordinal 2)" in out and '"shared_buffers"' in out
