@@ -94,33 +94,54 @@ async def _cluster(conn: Connection, n: int, pods_per: int, sts_share: float, ds
         while True:
             cmd, *args = await asyncio.to_thread(conn.recv)
             if cmd == "burst":
-                conn.send(("burst_done", *await _burst(sim, sims, int(args[0]))))
+                conn.send(("burst_done", *await _burst(sims, int(args[0]))))
             elif cmd == "fail":
-                conn.send(("fail_done", await _failures(sim, sims, int(args[0]), float(args[1]))))
+                conn.send(("fail_done", *await _failures(sim, sims, int(args[0]), float(args[1]))))
             elif cmd == "stop":
                 return
 
 
-def _flip(sim: Any, pod: dict[str, Any]) -> None:
-    ready = pod["status"]["conditions"][-1]["status"] == "True"
-    flag = "False" if ready else "True"
-    for c in pod["status"]["conditions"]:
-        if c["type"] in ("Ready", "ContainersReady"):
-            c["status"] = flag
+def _flip(d: Any, name: str) -> bool:
+    """Flip the readiness of one pod of workload `d` as its kubelet would: on the pod as it is now.
+
+    The pod is read from, and written back through, its controller's own copy (`d.pods`), which is
+    what the cluster stores: a copy kept from earlier would, once the controller has replaced the pod
+    (a StatefulSet's ordinal keeps its name across revisions), write the old revision's labels and
+    status over the new pod. False: the pod is gone, or not started (no Ready condition to flip)."""
+    pod = d.pods.get(name)
+    if pod is None:
+        return False
+    conditions = [c for c in pod["status"].get("conditions", ()) if c["type"] in ("Ready", "ContainersReady")]
+    if not conditions:
+        return False
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    for c in conditions:
+        c["status"] = "False" if ready else "True"
     pod["status"]["containerStatuses"][0]["ready"] = not ready
-    stored = sim.apply(pod)
-    pod["metadata"] = stored["metadata"]
+    d._apply_pod(pod)
+    return True
 
 
-async def _burst(sim: Any, sims: list[Any], count: int) -> tuple[int, float]:
+def _pods_of(sims: list[Any]) -> list[tuple[Any, str]]:
+    return [(d, name) for d in sims for name in d.pods]
+
+
+async def _burst(sims: list[Any], count: int) -> tuple[int, float]:
     """`count` readiness flips of healthy pods, as fast as the cluster can apply them."""
-    pods = [p for d in sims[:2000] for p in d.pods.values()]
+    pods = _pods_of(sims[:2000])
     t0 = time.monotonic()
-    for i in range(count):
-        _flip(sim, pods[i % len(pods)])
-        if i % 2000 == 0:
-            await asyncio.sleep(0)  # let the server write to the watch streams
+    done = i = 0
+    while done < count:
+        if _flip(*pods[i % len(pods)]):
+            done += 1
+            if done % 2000 == 0:
+                await asyncio.sleep(0)  # let the server write to the watch streams
+        i += 1
     return count, time.monotonic() - t0
+
+
+def _kind(d: Any) -> str:
+    return "Deployment" if d.__class__.__name__ == "DeploymentSim" else str(d.kind)
 
 
 async def _fail(d: Any) -> None:
@@ -142,32 +163,60 @@ async def _fail(d: Any) -> None:
         d.restart()
 
 
-async def _failures(sim: Any, sims: list[Any], count: int, churn_per_s: float) -> dict[str, float]:
+def _chosen(sims: list[Any], count: int) -> list[Any]:
+    """`count` workloads spread evenly over each kind, in proportion to the kind's share."""
+    by_kind: dict[str, list[int]] = {}
+    for i, d in enumerate(sims):
+        by_kind.setdefault(_kind(d), []).append(i)
+    picked: list[int] = []
+    for indices in by_kind.values():
+        n = max(1, round(count * len(indices) / len(sims)))
+        picked += [indices[k * len(indices) // n] for k in range(n)]
+    return [sims[i] for i in sorted(picked)[:count]]
+
+
+def _drifted(sim: Any, d: Any) -> list[str]:
+    """Pods of `d` whose stored version is not its controller's last write (someone else wrote them)."""
+    out = []
+    for name, pod in d.pods.items():
+        stored = sim.get("Pod", d.namespace, name)
+        if stored is None or stored["metadata"]["resourceVersion"] != pod["metadata"]["resourceVersion"]:
+            out.append(name)
+    return out
+
+
+async def _failures(sim: Any, sims: list[Any], count: int, churn_per_s: float
+                    ) -> tuple[dict[str, float], dict[str, str]]:
     """Crash-loop `count` new rollouts (of every kind) one after another, with background pod churn;
-    returns namespace/name -> wall time right after the decisive (third restart) pod update was applied."""
+    returns namespace/name -> wall time right after the decisive (third restart) pod update was
+    applied, and namespace/name -> kind."""
     decisive: dict[str, float] = {}
-    pods = [p for d in sims[-2000:] for p in d.pods.values()]
+    kinds: dict[str, str] = {}
+    pods = _pods_of(sims[-2000:])
     stop = asyncio.Event()
 
     async def churn() -> None:
         i = 0
         while not stop.is_set():
             for _ in range(int(churn_per_s / 20)):
-                _flip(sim, pods[i % len(pods)])
+                _flip(*pods[i % len(pods)])
                 i += 1
             await asyncio.sleep(0.05)
 
     task = asyncio.create_task(churn())
-    step = max(1, len(sims) // count)
-    for k in range(count):
-        d = sims[k * step]
+    chosen = _chosen(sims, count)
+    for d in chosen:
         await _fail(d)
         decisive[f"{d.namespace}/{d.name}"] = time.time()
+        kinds[f"{d.namespace}/{d.name}"] = _kind(d)
         await asyncio.sleep(0.02)
     await asyncio.sleep(2.0)
     stop.set()
     await task
-    return decisive
+    drifted = {f"{d.namespace}/{d.name}": names for d in chosen if (names := _drifted(sim, d))}
+    if drifted:  # the measurement would be of a cluster no controller made
+        raise RuntimeError(f"pods written behind their controllers' backs: {drifted}")
+    return decisive, kinds
 
 
 # --------------------------------------------------------------------------------- the watcher side
@@ -253,11 +302,17 @@ async def bench(args: argparse.Namespace) -> None:
 
     # detection latency under churn
     parent.send(("fail", args.failures, args.churn))
-    _, decisive = await asyncio.to_thread(parent.recv)
+    _, decisive, kinds = await asyncio.to_thread(parent.recv)
     try:
         await wait(lambda: all(k in committed for k in decisive), 60, "FAILED rows")
     except SystemExit:
-        print("missing FAILED rows:", sorted(set(decisive) - set(committed))[:10])
+        missing = sorted(set(decisive) - set(committed))
+        print(f"missing FAILED rows: {len(missing)} of {len(decisive)}")
+        for key in missing:
+            ref = (kinds[key], *key.split("/", 1))
+            v = recorder.index.evaluate(ref, thresholds=recorder.thresholds)  # type: ignore[arg-type]
+            print(f"  {ref[0]} {key}: the watcher's verdict now: " + (
+                f"{v.status} generation {v.generation} ({v.reason}: {v.message})" if v else "not in the index"))
         raise
     lat = sorted((committed[k] - t) * 1000 for k, t in decisive.items())
     seen = sorted((evaluated[k] - t) * 1000 for k, t in decisive.items())
@@ -267,6 +322,10 @@ async def bench(args: argparse.Namespace) -> None:
           f"with {args.churn:,.0f} pod updates/s of churn: p50 {p[49]:.0f} ms, p99 {p[98]:.0f} ms, "
           f"max {lat[-1]:.0f} ms")
     print(f"  of which update -> verdict FAILED in the watcher: p50 {q[49]:.0f} ms, p99 {q[98]:.0f} ms")
+    for kind in sorted(set(kinds.values())):
+        of_kind = sorted((committed[k] - t) * 1000 for k, t in decisive.items() if kinds[k] == kind)
+        print(f"  {kind}: {len(of_kind)} rollouts, median {statistics.median(of_kind):.0f} ms, "
+              f"max {of_kind[-1]:.0f} ms")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the watcher process: {rss_mb:.0f} MB (total run {time.monotonic() - t0:.0f} s)")
     stop.set()
