@@ -369,7 +369,11 @@ class Api:
                     break
                 wait = min(deadline, next_bookmark) - now if bookmarks else deadline - now
                 try:
-                    line = await asyncio.wait_for(sub.queue.get(), timeout=max(wait, 0.0))
+                    # What is queued is taken as it is: wait_for with a timeout already past (a bookmark
+                    # due while the stream was busy writing) times out on 3.11 without taking an item,
+                    # again and again, and the stream would go silent until its deadline.
+                    line = (sub.queue.get_nowait() if not sub.queue.empty()
+                            else await asyncio.wait_for(sub.queue.get(), timeout=max(wait, 0.0)))
                 except TimeoutError:
                     # A bookmark promises that everything up to its version was sent: never while
                     # events still wait in the queue (they may have arrived since the timeout fired).
