@@ -234,3 +234,29 @@ async def test_discovery_is_enough_for_the_client(sim, api):
     assert groups.groups[0].name == "apps"
     resources = await client.CoreV1Api(api).get_api_resources()
     assert {r.name for r in resources.resources} >= {"pods", "pods/log", "events"}
+
+
+async def test_watch_that_was_busy_writing_past_its_bookmark_time_still_sends_what_is_queued(sim):
+    # A slow reader: the stream blocks in its write (20 MB queued); meanwhile one more pod is
+    # written and the bookmark falls due. The stream must send that pod once the reader reads.
+    rv = sim.state.rv
+    big = "x" * 100_000
+    async with aiohttp.ClientSession() as session:
+        resp = await session.get(f"{sim.url}/api/v1/pods", params={
+            "watch": "true", "allowWatchBookmarks": "true", "resourceVersion": str(rv)})
+        for i in range(200):
+            sim.apply({**pod(f"big-{i}"), "metadata": {"name": f"big-{i}", "namespace": "shop",
+                                                       "annotations": {"filler": big}}})
+        await asyncio.sleep(0.1)  # the stream takes all 200 and blocks writing them
+        sim.apply(pod("last"))
+        await asyncio.sleep(0.5)  # past the bookmark interval (0.2 s) while still blocked
+        names = []
+        async with asyncio.timeout(10):
+            async for line in resp.content:
+                event = json.loads(line)
+                if event["type"] == "ADDED":
+                    names.append(event["object"]["metadata"]["name"])
+                    if names[-1] == "last":
+                        break
+        resp.close()
+    assert names == [f"big-{i}" for i in range(200)] + ["last"]

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 POD_TEMPLATE_HASH = "pod-template-hash"
 CONTROLLER_REVISION_HASH = "controller-revision-hash"
 POD_TEMPLATE_GENERATION = "pod-template-generation"
@@ -97,6 +99,9 @@ def _prune(value: Any) -> Any:
     apimachinery's Semantic.DeepEqual treats nil and empty slices/maps as equal, and JSON leaves
     empty ones out (omitempty) — so `labels: {}` after removing the hash equals no labels.
     """
+    t = type(value)
+    if t is str or t is int or t is bool:  # most leaves of a template: no ABC check
+        return value
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
@@ -122,8 +127,12 @@ def template_fingerprint(template: Any) -> str:
     labels.pop(POD_TEMPLATE_HASH, None)
     meta["labels"] = labels
     tpl["metadata"] = meta
-    canonical = json.dumps(_prune(tpl), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    pruned = _prune(tpl)
+    try:
+        canonical = orjson.dumps(pruned, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    except orjson.JSONEncodeError:  # what orjson cannot write (an integer beyond 64 bits)
+        canonical = json.dumps(pruned, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 def parse_revision(annotations: Mapping[str, Any]) -> int | None:

@@ -62,6 +62,11 @@ def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
+def _list_item(obj: JsonObj) -> JsonObj:
+    """A list item as the wire has it: list items carry no kind/apiVersion."""
+    return {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+
+
 def _json(body: Any, *, status: int = 200, content_type: str = "application/json") -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, headers={"Content-Type": content_type})
 
@@ -231,11 +236,17 @@ class Api:
             if not rv_text.isdigit():
                 raise ApiError(400, "BadRequest", f"invalid resource version: {rv_text}")
             await self._wait_fresh(int(rv_text))
-        body = self._list(res, namespace, labels, fields, q.get("limit"), q.get("continue"))
+        meta, found = self._list(res, namespace, labels, fields, q.get("limit"), q.get("continue"))
         if tables.wants_table(request.headers.get("Accept", "")):
-            return _json(tables.table(res.kind, res.api_version, body["items"], metadata=body["metadata"],
+            items = [_list_item(obj) for _, obj in found]
+            return _json(tables.table(res.kind, res.api_version, items, metadata=meta,
                                       include=q.get("includeObject", "Metadata")))
-        return _json(body)
+        # The items as the store keeps them serialised (each object once per version, not per list):
+        # the same bytes as orjson.dumps of the list body.
+        head = orjson.dumps({"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta})
+        items_json = b",".join([self.state.list_item_json(res, key) for key, _ in found])
+        return web.Response(body=b"".join((head[:-1], b',"items":[', items_json, b"]}")),
+                            headers={"Content-Type": "application/json"})
 
     async def _wait_fresh(self, rv: int) -> None:
         """The watch cache waits up to a few seconds for a resourceVersion it has not seen, then 504."""
@@ -250,7 +261,8 @@ class Api:
                            retryAfterSeconds=1)
 
     def _list(self, res: ResourceType, namespace: str | None, labels: Any, fields: Any,
-              limit_text: str | None, token: str | None) -> JsonObj:
+              limit_text: str | None, token: str | None) -> tuple[JsonObj, list[tuple[tuple[str, str], JsonObj]]]:
+        """The list's metadata and one page of (key, stored object)."""
         # Pages after the first are read from current state, not a snapshot; the list's
         # resourceVersion is the first page's, so a watch from it still sees every later change.
         list_rv, after = self.state.rv, None
@@ -264,22 +276,18 @@ class Api:
                 raise ApiError(410, "Expired", "The provided continue parameter is too old to display a "
                                "consistent list result. You can start a new list without the continue parameter.")
         limit = int(limit_text) if limit_text and limit_text.isdigit() and int(limit_text) > 0 else None
-        items: list[JsonObj] = []
+        found: list[tuple[tuple[str, str], JsonObj]] = []
         next_token = None
-        for _key, obj in self.state.select(res, namespace=namespace, labels=labels, fields=fields, after=after):
-            if limit is not None and len(items) >= limit:
-                last = items[-1]["metadata"]
-                payload = {"rv": list_rv, "after": [last["namespace"], last["name"]]}
+        for key, obj in self.state.select(res, namespace=namespace, labels=labels, fields=fields, after=after):
+            if limit is not None and len(found) >= limit:
+                payload = {"rv": list_rv, "after": list(found[-1][0])}
                 next_token = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
                 break
-            item = dict(obj)
-            item.pop("kind", None)  # list items carry no kind/apiVersion on the wire
-            item.pop("apiVersion", None)
-            items.append(item)
+            found.append((key, obj))
         meta: JsonObj = {"resourceVersion": str(list_rv)}
         if next_token:
             meta["continue"] = next_token
-        return {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta, "items": items}
+        return meta, found
 
     def delete_collection(self, request: web.Request, res: ResourceType, namespace: str) -> web.Response:
         try:
@@ -361,7 +369,11 @@ class Api:
                     break
                 wait = min(deadline, next_bookmark) - now if bookmarks else deadline - now
                 try:
-                    line = await asyncio.wait_for(sub.queue.get(), timeout=max(wait, 0.0))
+                    # What is queued is taken as it is: wait_for with a timeout already past (a bookmark
+                    # due while the stream was busy writing) times out on 3.11 without taking an item,
+                    # again and again, and the stream would go silent until its deadline.
+                    line = (sub.queue.get_nowait() if not sub.queue.empty()
+                            else await asyncio.wait_for(sub.queue.get(), timeout=max(wait, 0.0)))
                 except TimeoutError:
                     # A bookmark promises that everything up to its version was sent: never while
                     # events still wait in the queue (they may have arrived since the timeout fired).

@@ -94,6 +94,19 @@ def _string_map(value: Any, *, drop: frozenset[str] = frozenset()) -> dict[str, 
             if k not in drop and isinstance(v, str) and len(v) <= MAX_ANNOTATION_CHARS}
 
 
+def _copy(value: Any) -> Any:
+    """copy.deepcopy for what JSON gives (dicts, lists, scalars) at a fraction of its cost; any other
+    value goes to deepcopy."""
+    t = type(value)
+    if t is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if t is list:
+        return [_copy(v) for v in value]
+    if t is str or t is int or t is bool or t is float or value is None:
+        return value
+    return copy.deepcopy(value)
+
+
 def _discard(index: dict[Any, set[_ObjKey]], bucket: Any, key: _ObjKey) -> None:
     members = index.get(bucket)
     if members is not None:
@@ -303,13 +316,13 @@ class ClusterIndex:
                         if k in spec}
         # Copy the template once per generation; status-only updates share the previous copy.
         compact_spec["template"] = (old.compact["spec"]["template"] if same_generation and old is not None
-                                    else copy.deepcopy(dict(_m(spec.get("template")))))
+                                    else _copy(dict(_m(spec.get("template")))))
         compact = {
             "kind": kind,
             "metadata": {"name": ref[2], "namespace": ref[1], "uid": uid, "generation": generation,
                          "labels": labels, "annotations": annotations},
             "spec": compact_spec,
-            "status": copy.deepcopy(dict(_m(obj.get("status")))),
+            "status": _copy(dict(_m(obj.get("status")))),
         }
         if old is not None and old.view.uid != uid:
             self._dep_by_uid.pop(old.view.uid, None)

@@ -103,6 +103,28 @@ def _from_stub(kind: Kind, key: tuple[str, str], stub: tuple[str, ...]) -> JsonO
     return obj
 
 
+_ITEMS = b',"items":'
+
+
+def _list_meta(page: bytes) -> dict[str, Any] | None:
+    """A list page's metadata (resourceVersion, continue) without parsing its items, or None.
+
+    The API server writes `{"kind":...,"apiVersion":...,"metadata":{...},"items":[...]}`: the head
+    up to the first `,"items":` closed by `}` is a whole JSON object only when that `items` is the
+    list's own key (any other `items`, inside an object, leaves brackets open and the head does not
+    parse), so it is the list's metadata or nothing; None sends the caller to the full parse.
+    """
+    end = page.find(_ITEMS)
+    if end < 0:
+        return None
+    try:
+        head = orjson.loads(page[:end] + b"}")
+    except orjson.JSONDecodeError:
+        return None
+    meta = head.get("metadata") if isinstance(head, dict) else None
+    return meta if isinstance(meta, dict) else None
+
+
 def _retrieve(task: asyncio.Future[Any]) -> None:
     """Consume the outcome of a page nobody waits for any more (no 'exception never retrieved')."""
     if not task.cancelled():
@@ -211,9 +233,11 @@ class KindWatcher:
     async def relist(self) -> None:
         """List every page, deliver each object, then DELETED for what vanished meanwhile.
 
-        The next page is asked for as soon as this one is parsed, so the API server builds it while
-        this one's objects are delivered; the delivery yields to the event loop every
-        `_YIELD_EVERY` objects, which sends that request and keeps the other streams moving.
+        The next page is asked for as soon as this one has arrived (its continue token read from the
+        list's metadata at the head of the page, see `_list_meta`), before this one is parsed, so the
+        API server builds and sends it while this one is parsed and its objects delivered; the
+        delivery yields to the event loop every `_YIELD_EVERY` objects, which keeps that page coming
+        and the other streams moving.
         """
         args, kwargs = self._call_args()
         timeout = aiohttp.ClientTimeout(total=self.timeouts.list_seconds, connect=self.timeouts.connect_seconds)
@@ -221,14 +245,23 @@ class KindWatcher:
         list_rv: str | None = None
         kind, known, on_change = self.scope.kind, self.known, self.on_change
         with collector_paused():
-            page: asyncio.Future[JsonObj] | None = asyncio.ensure_future(self._page(args, kwargs, timeout, None))
+            page: asyncio.Future[bytes] | None = asyncio.ensure_future(self._page(args, kwargs, timeout, None))
             try:
                 while page is not None:
-                    body = await page
-                    meta = body.get("metadata") or {}
+                    raw = await page
+                    body: JsonObj | None = None
+                    meta = _list_meta(raw)
+                    if meta is None:  # the metadata is not at the head: parse the page first
+                        body = orjson.loads(raw)
+                        meta = body.get("metadata") or {}
                     list_rv = list_rv or meta.get("resourceVersion")
                     token = meta.get("continue")
                     page = asyncio.ensure_future(self._page(args, kwargs, timeout, token)) if token else None
+                    if page is not None:
+                        await asyncio.sleep(0)  # the request goes out before this page is parsed
+                    if body is None:
+                        body = orjson.loads(raw)
+                    del raw
                     items = body.get("items") or ()
                     del body
                     for i, obj in enumerate(items):
@@ -252,18 +285,18 @@ class KindWatcher:
             self.on_synced(self.scope)
 
     async def _page(self, args: list[Any], kwargs: dict[str, Any], request_timeout: aiohttp.ClientTimeout,
-                    token: str | None) -> JsonObj:
-        """One list page, parsed."""
+                    token: str | None) -> bytes:
+        """One list page, as it came."""
         page_kwargs = dict(kwargs, limit=self.timeouts.page_size, _request_timeout=request_timeout)
         if token:
             page_kwargs["_continue"] = token
         resp = await self._lister(*args, **page_kwargs)
         await _check(resp)
         try:
-            body: JsonObj = orjson.loads(await resp.read())
+            raw: bytes = await resp.read()
         finally:
             resp.release()
-        return body
+        return raw
 
     async def watch_once(self) -> None:
         """Watch from `resource_version` until the server ends the stream or it goes quiet."""
