@@ -129,21 +129,13 @@ async def run_demo(settings: Settings, *, keep: Path | None = None, preview: Pat
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
-    interrupted = False
-
-    def on_signal() -> None:
-        nonlocal interrupted
-        if interrupted:
-            exits.interrupted()  # a second Ctrl-C while cleaning up: leave at once
-        interrupted = True
-        main.cancel()
-
+    ctrl_c = _CtrlC(main)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+        loop.add_signal_handler(sig, ctrl_c.on_signal)
     try:
-        return await _run(settings, place, preview=preview)
+        return await _run(settings, place, preview=preview, ctrl_c=ctrl_c)
     except asyncio.CancelledError:
-        if not interrupted:
+        if not ctrl_c.interrupted:
             raise
         return 130
     finally:
@@ -152,7 +144,25 @@ async def run_demo(settings: Settings, *, keep: Path | None = None, preview: Pat
         place.cleanup()
 
 
-async def _run(settings: Settings, place: DemoPlace, *, preview: Path | None) -> int:
+class _CtrlC:
+    """Ctrl-C cancels the demo while it runs; once it is stopping its services and closing the database
+    (a cancellation there cuts a connection's close short) it only marks the run interrupted. A second
+    Ctrl-C leaves at once."""
+
+    def __init__(self, main: asyncio.Task[int]) -> None:
+        self._main = main
+        self.interrupted = False
+        self.stopping = False
+
+    def on_signal(self) -> None:
+        if self.interrupted:
+            exits.interrupted()
+        self.interrupted = True
+        if not self.stopping:
+            self._main.cancel()
+
+
+async def _run(settings: Settings, place: DemoPlace, *, preview: Path | None, ctrl_c: _CtrlC) -> int:
     console = Console(highlight=False)
     progress = Progress(sys.stderr)
     sent_at: dict[int, float] = {}
@@ -201,10 +211,13 @@ async def _run(settings: Settings, place: DemoPlace, *, preview: Path | None) ->
                 await asyncio.gather(*runs)
             results = await _wait_outcomes(db, s.cluster_name, plays, services, progress)
         finally:
+            ctrl_c.stopping = True
             stop.set()
             await db.dispose()
             await services
             await sink.close()
+    if ctrl_c.interrupted:
+        return 130  # no table of a run the user stopped
     if preview is not None and isinstance(sink, PreviewSink):
         index = sink.write_index()
         console.print(f"Message previews: {index}", soft_wrap=True)

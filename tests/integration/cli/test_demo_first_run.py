@@ -42,6 +42,45 @@ def test_ctrl_c_at_any_moment_of_the_demo_is_interrupted_exit_130_without_traceb
     assert "scenarios reached their outcome" not in out  # no all-"NO" table after an interrupt
 
 
+@pytest.mark.timeout(240)
+def test_ctrl_c_while_the_services_stop_after_the_last_outcome_is_still_an_interrupt(tmp_path: Path) -> None:
+    # The last scenario's progress line is the moment the demo starts stopping its services; a Ctrl-C then
+    # used to be taken by the stopping services and the demo printed its table and left 0.
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*FYR, "demo"], stdout=subprocess.PIPE, stderr=slave, text=True, env=_env(),
+                            cwd=tmp_path)
+    os.close(slave)
+    seen = b""
+    while b"(9/9)" not in seen:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        seen += data
+    assert b"(9/9)" in seen, seen[-2000:].decode(errors="replace")
+    proc.send_signal(signal.SIGINT)
+    rest: list[bytes] = []
+    reader = threading.Thread(target=lambda: rest.extend(iter(lambda: _read_or_empty(master), b"")), daemon=True)
+    reader.start()
+    out, _ = proc.communicate(timeout=60)
+    reader.join(timeout=10)
+    os.close(master)
+    err = (seen + b"".join(rest)).decode(errors="replace")
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1].strip() == "fyr: interrupted"
+    assert "Traceback" not in err, err[-2000:]
+    assert "scenarios reached their outcome" not in out
+
+
+def _read_or_empty(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return b""
+
+
 def _run_with_tty_stderr(args: list[str], cwd: Path) -> tuple[int, str, str]:
     """Run with stderr on a pseudo-terminal (as in a shell) and stdout on a pipe."""
     master, slave = pty.openpty()
