@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 from kubernetes_asyncio import client
 
+from fyr.core.k8s_views import PodView, pod_view
 from fyr.core.kubeclient import make_api_client
 from fyr.errors import PermanentError
+from fyr.services.watcher.cluster_index import ClusterIndex
 from fyr.services.watcher.k8s import (
     KindWatcher,
     KubeUnavailable,
@@ -215,3 +217,40 @@ def test_the_collector_stays_off_until_the_last_of_overlapping_lists_ends_and_of
         assert not gc.isenabled()  # someone else turned it off: left off
     finally:
         gc.enable()
+
+
+async def test_pod_views_come_from_the_wire_and_an_odd_pod_still_comes_parsed(sim, api):
+    for i in range(3):
+        sim.apply(pod(f"p{i}"))
+    odd = pod("odd")
+    odd["metadata"]["labels"] = {"pod-template-hash": 7}  # outside the fast reader's schema
+    sim.apply(odd)
+    as_listed = {name: pod_view(sim.get("Pod", "shop", name) or {}) for name in ("p0", "p1", "p2")}
+    got: list[tuple[str, object]] = []
+    timeouts = WatchTimeouts(server_seconds=1, inactivity_seconds=5.0, page_size=2)
+    w = KindWatcher(api, WatchScope("Pod"), lambda k, t, o: got.append((t, o)), timeouts=timeouts, pod_views=True)
+    task = asyncio.create_task(w.round())
+    await asyncio.sleep(0.2)
+    sim.apply(pod("p1", phase="Failed"))
+    sim.apply(dict(odd, status={"phase": "Failed"}))
+    sim.delete("Pod", "shop", "p2")
+    await task
+    listed, watched = got[:4], got[4:]
+    # a page holding the odd pod is parsed whole; the other page is read as views
+    assert sum(isinstance(o, PodView) for _, o in listed) == 2
+    for _, o in listed:
+        if isinstance(o, PodView):
+            assert o == as_listed[o.name]
+        else:
+            assert o["metadata"]["name"] in ("odd", "p0", "p1", "p2")  # type: ignore[index]
+    assert [t for t, _ in watched] == ["MODIFIED", "MODIFIED", "DELETED"]
+    assert isinstance(watched[0][1], PodView) and watched[0][1].phase == "Failed"
+    assert isinstance(watched[1][1], dict) and watched[1][1]["status"]["phase"] == "Failed"
+    assert isinstance(watched[2][1], PodView) and watched[2][1].name == "p2"
+    assert w.events == 3
+    assert set(w.known) == {("shop", "p0"), ("shop", "p1"), ("shop", "odd")}
+    # the index takes either form
+    index = ClusterIndex()
+    for t, o in got:
+        index.apply("Pod", t, o)  # type: ignore[arg-type]
+    assert index.stats()["pods"] == 3

@@ -136,12 +136,19 @@ class ClusterIndex:
 
     # ------------------------------------------------------------------ public API
 
-    def apply(self, kind: Kind, event_type: EventType, obj: Mapping[str, Any]) -> set[WorkloadRef]:
-        """Record one watch event; return the workloads whose verdict may have changed."""
+    def apply(self, kind: Kind, event_type: EventType, obj: Mapping[str, Any] | PodView) -> set[WorkloadRef]:
+        """Record one watch event; return the workloads whose verdict may have changed. A pod may come
+        as its view already (read from the wire by `fyr.core.pod_wire`)."""
         if kind == "Pod":  # most of a cluster's watch events: tested first
+            if isinstance(obj, PodView):
+                if event_type == "DELETED":
+                    return self._drop_pod((obj.namespace, obj.name))
+                return self._put_pod(obj)
             if event_type == "DELETED":
                 return self._drop_pod(_key(obj))
             return self._put_pod(pod_view(obj))
+        if isinstance(obj, PodView):
+            raise ValueError(f"a pod view given as a {kind}")
         if kind in WORKLOAD_KINDS:
             if event_type == "DELETED":
                 return self._drop_deployment((kind, *_key(obj)))

@@ -24,6 +24,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fyr.core import rollout_state
+from fyr.core.k8s_views import PodView
 from fyr.core.kubeclient import make_api_client
 from fyr.core.redaction import redact_text
 from fyr.core.status import RolloutVerdict, StatusThresholds
@@ -122,9 +123,9 @@ class RolloutRecorder:
         self._swept = False
 
     # --- fed by the watch streams (synchronous, cheap) ----------------------------------------
-    def on_change(self, kind: Kind, event_type: EventType, obj: JsonObj) -> None:
+    def on_change(self, kind: Kind, event_type: EventType, obj: JsonObj | PodView) -> None:
         self.health.events += 1
-        if kind in WORKLOAD_KINDS:
+        if kind in WORKLOAD_KINDS and not isinstance(obj, PodView):
             ref = (kind, str(obj["metadata"].get("namespace", "")), str(obj["metadata"].get("name", "")))
             if ref in self.dirty and self._generation(ref) != obj["metadata"].get("generation"):
                 # Evaluation is coalesced, but the last state of a generation must be decided before
@@ -465,7 +466,8 @@ async def run_watcher(
     try:
         targets = scopes(settings.watch_namespaces, settings.watch_label_selector)
         health.expected_scopes = len(targets)
-        watchers = [KindWatcher(api, scope, recorder.on_change, timeouts=timeouts, on_synced=recorder.on_synced)
+        watchers = [KindWatcher(api, scope, recorder.on_change, timeouts=timeouts, on_synced=recorder.on_synced,
+                                pod_views=True)
                     for scope in targets]
         log.info("watcher_starting", cluster=settings.cluster_name, scopes=[str(t) for t in targets])
         async with asyncio.TaskGroup() as tg:
