@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 POD_TEMPLATE_HASH = "pod-template-hash"
@@ -159,8 +160,7 @@ def claim_names(pods: Iterable[Mapping[str, Any]]) -> list[str]:
 # --------------------------------------------------------------------------- views
 
 
-@dataclass(frozen=True, slots=True)
-class ContainerView:
+class ContainerView(msgspec.Struct, frozen=True, gc=False):
     name: str
     init: bool
     image: str
@@ -172,8 +172,12 @@ class ContainerView:
     last_exit_code: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class PodView:
+class PodView(msgspec.Struct, frozen=True, gc=False):
+    """A pod's few fields. A msgspec struct rather than a dataclass: one is built per pod update,
+    and a frozen dataclass's construction (a `object.__setattr__` per field) was a tenth of the
+    watcher's time per event; immutable, comparable and hashable all the same, and outside the
+    cyclic collector (it holds only strings, a datetime and container views)."""
+
     namespace: str
     name: str
     uid: str
