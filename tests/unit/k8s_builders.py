@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fyr.simcluster.store import ClusterState
+
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 IMAGE = "registry.example.com/shop/web:v2"
 HASH = "7d7bf6d974"
@@ -282,3 +284,19 @@ def event(involved: Mapping[str, Any], reason: str, message: str, *, type_: str 
                    "count": count, "eventTime": None, "source": {"component": source, "host": "node-1"},
                    "reportingComponent": source, "reportingInstance": "node-1"})
     return ev
+
+
+class StoreCluster:
+    """What the simulated controllers write to, without a server: the store alone."""
+
+    def __init__(self) -> None:
+        self.state = ClusterState()
+
+    def apply(self, obj):  # type: ignore[no-untyped-def]
+        return self.state.apply(obj)
+
+    def delete(self, kind, namespace, name):  # type: ignore[no-untyped-def]
+        return self.state.delete(kind, namespace, name)
+
+    def set_log(self, namespace, pod, container, text, *, previous=False):  # type: ignore[no-untyped-def]
+        self.state.set_log(namespace, pod, container, text, previous=previous)

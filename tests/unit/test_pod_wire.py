@@ -14,7 +14,7 @@ import pytest
 from fyr.core.k8s_views import pod_view
 from fyr.core.pod_wire import decode_pod_event, decode_pod_list
 from fyr.simcluster.controller import DeploymentSim
-from fyr.simcluster.store import ClusterState
+from tests.unit.k8s_builders import StoreCluster
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
@@ -30,25 +30,11 @@ def _pods_in(value: Any) -> list[dict[str, Any]]:
     return []
 
 
-class _Cluster:
-    def __init__(self) -> None:
-        self.state = ClusterState()
-
-    def apply(self, obj):  # type: ignore[no-untyped-def]
-        return self.state.apply(obj)
-
-    def delete(self, kind, namespace, name):  # type: ignore[no-untyped-def]
-        return self.state.delete(kind, namespace, name)
-
-    def set_log(self, namespace, pod, container, text, *, previous=False):  # type: ignore[no-untyped-def]
-        self.state.set_log(namespace, pod, container, text, previous=previous)
-
-
 def _simulated_pods() -> list[dict[str, Any]]:
     pods: list[dict[str, Any]] = []
     for break_it in (lambda d: d.crash_loop(), lambda d: d.oom_kill(), lambda d: d.image_pull_error(),
                      lambda d: d.unschedulable(), lambda d: d.missing_secret(), lambda d: d.invalid_image_name()):
-        c = _Cluster()
+        c = StoreCluster()
         d = DeploymentSim(c, namespace="shop", name="api", image="registry.example.com/acme/api:1.0")
         d.rollout()
         d.become_ready()

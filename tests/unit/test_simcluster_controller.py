@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 from fyr.simcluster.controller import DeploymentSim, pod_template_hash
-from fyr.simcluster.store import ClusterState
-
-
-class _Cluster:
-    def __init__(self) -> None:
-        self.state = ClusterState()
-
-    def apply(self, obj):  # type: ignore[no-untyped-def]
-        return self.state.apply(obj)
-
-    def delete(self, kind, namespace, name):  # type: ignore[no-untyped-def]
-        return self.state.delete(kind, namespace, name)
-
-    def set_log(self, namespace, pod, container, text, *, previous=False):  # type: ignore[no-untyped-def]
-        self.state.set_log(namespace, pod, container, text, previous=previous)
+from tests.unit.k8s_builders import StoreCluster
 
 
 def make(**kw):  # type: ignore[no-untyped-def]
-    c = _Cluster()
+    c = StoreCluster()
     return c, DeploymentSim(c, namespace="shop", name="api", image="registry.example.com/acme/api:1.0", **kw)
 
 
