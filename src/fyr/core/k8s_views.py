@@ -76,22 +76,27 @@ def controller_uid(metadata: Mapping[str, Any], kind: str) -> str:
 _SET_KINDS = ("StatefulSet", "DaemonSet")
 
 
-def pod_owners(metadata: Mapping[str, Any]) -> tuple[str, str]:
-    """(ReplicaSet uid, StatefulSet-or-DaemonSet uid) of a pod's controller, in one pass over its
-    ownerReferences; as controller_uid, a non-controller reference of the kind is the fallback."""
+def owner_uids(refs: Iterable[tuple[object, str, object]]) -> tuple[str, str]:
+    """(ReplicaSet uid, StatefulSet-or-DaemonSet uid) of a pod's controller from its ownerReferences
+    as (kind, uid, controller) triples, in one pass; as controller_uid, a non-controller reference of
+    the kind is the fallback. Both pod readers (the parsed dict here, the wire in `pod_wire`) use it."""
     rs = rs_fallback = owner = owner_fallback = ""
-    for ref in metadata.get("ownerReferences") or ():
-        ref = _m(ref)
-        kind = ref.get("kind")
+    for kind, uid, controller in refs:
         if kind == "ReplicaSet":
-            if ref.get("controller"):
-                rs = rs or _s(ref.get("uid"))
-            rs_fallback = rs_fallback or _s(ref.get("uid"))
+            if controller:
+                rs = rs or uid
+            rs_fallback = rs_fallback or uid
         elif kind in _SET_KINDS:
-            if ref.get("controller"):
-                owner = owner or _s(ref.get("uid"))
-            owner_fallback = owner_fallback or _s(ref.get("uid"))
+            if controller:
+                owner = owner or uid
+            owner_fallback = owner_fallback or uid
     return rs or rs_fallback, owner or owner_fallback
+
+
+def pod_owners(metadata: Mapping[str, Any]) -> tuple[str, str]:
+    """`owner_uids` of a parsed pod's metadata."""
+    refs = (_m(ref) for ref in metadata.get("ownerReferences") or ())
+    return owner_uids((ref.get("kind"), _s(ref.get("uid")), ref.get("controller")) for ref in refs)
 
 
 def _prune(value: Any) -> Any:

@@ -26,6 +26,7 @@ from fyr.core.k8s_views import (
     POD_TEMPLATE_HASH,
     ContainerView,
     PodView,
+    owner_uids,
     parse_time,
 )
 
@@ -136,23 +137,6 @@ def _container(c: _Container | None, init: bool) -> ContainerView:
     )
 
 
-def _owners(refs: list[_Owner | None] | None) -> tuple[str, str]:
-    rs = rs_fallback = owner = owner_fallback = ""
-    for ref in refs or ():
-        if ref is None:
-            continue
-        uid = ref.uid or ""
-        if ref.kind == "ReplicaSet":
-            if ref.controller:
-                rs = rs or uid
-            rs_fallback = rs_fallback or uid
-        elif ref.kind in ("StatefulSet", "DaemonSet"):
-            if ref.controller:
-                owner = owner or uid
-            owner_fallback = owner_fallback or uid
-    return rs or rs_fallback, owner or owner_fallback
-
-
 def _label(labels: dict[str, str | None], key: str) -> str:
     value = labels.get(key)
     return _intern(value) if value is not None else ""
@@ -168,7 +152,8 @@ def pod_view_of(pod: _Pod) -> PodView:
     containers = tuple([_container(c, False) for c in status.container_statuses or ()])
     if status.init_container_statuses:
         containers = tuple([_container(c, True) for c in status.init_container_statuses]) + containers
-    rs_uid, set_uid = _owners(meta.owner_references)
+    refs = meta.owner_references or ()
+    rs_uid, set_uid = owner_uids((r.kind, r.uid or "", r.controller) for r in refs if r is not None)
     labels = meta.labels or {}
     node = pod.spec.node_name if pod.spec is not None else None
     return PodView(
