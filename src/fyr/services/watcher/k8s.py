@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,8 +89,10 @@ class WatchTimeouts:
     page_size: int = 500  # list in pages: a 50,000-pod cluster never arrives as one document
 
 
-def _stub(kind: Kind, obj: JsonObj) -> tuple[str, ...]:
+def _stub(kind: Kind, obj: JsonObj | PodView) -> tuple[str, ...]:
     """The little we keep per delivered object to synthesize its DELETED after a relist."""
+    if isinstance(obj, PodView):
+        return (obj.uid,)
     meta = obj.get("metadata") or {}
     if kind == "Event":
         inv = obj.get("involvedObject") or {}
@@ -168,7 +170,9 @@ class _CollectorPause:
 collector_paused = _CollectorPause()
 
 
-def _key(obj: JsonObj) -> tuple[str, str]:
+def _key(obj: JsonObj | PodView) -> tuple[str, str]:
+    if isinstance(obj, PodView):
+        return obj.namespace, obj.name
     meta = obj.get("metadata") or {}
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
@@ -265,22 +269,14 @@ class KindWatcher:
                     page = asyncio.ensure_future(self._page(args, kwargs, timeout, token)) if token else None
                     if page is not None:
                         await asyncio.sleep(0)  # the request goes out before this page is parsed
-                    views = decode_pod_list(raw) if self.pod_views and body is None else None
-                    if views is not None:
-                        del raw
-                        for i, view in enumerate(views):
-                            if i % _YIELD_EVERY == 0:
-                                await asyncio.sleep(0)
-                            key = (view.namespace, view.name)
-                            seen[key] = (view.uid,)
-                            on_change(kind, "MODIFIED" if key in known else "ADDED", view)
-                        del views
-                        continue
-                    if body is None:
-                        body = orjson.loads(raw)
+                    items: Sequence[JsonObj | PodView] | None = (
+                        decode_pod_list(raw) if self.pod_views and body is None else None)
+                    if items is None:
+                        if body is None:
+                            body = orjson.loads(raw)
+                        items = body.get("items") or ()
+                        del body
                     del raw
-                    items = body.get("items") or ()
-                    del body
                     for i, obj in enumerate(items):
                         if i % _YIELD_EVERY == 0:
                             await asyncio.sleep(0)
@@ -353,15 +349,7 @@ class KindWatcher:
             if rv:
                 self.resource_version = rv
             return True
-        key = (view.namespace, view.name)
-        if etype == "DELETED":
-            self.known.pop(key, None)
-        else:
-            self.known[key] = (view.uid,)
-        self.events += 1
-        if rv:
-            self.resource_version = rv
-        self.on_change("Pod", etype, view)
+        self._deliver(etype, view, rv)
         return True
 
     def _handle_line(self, line: bytes) -> None:
@@ -386,6 +374,9 @@ class KindWatcher:
         if etype not in ("ADDED", "MODIFIED", "DELETED"):
             log.warning("watch_unknown_event", scope=str(self.scope), type=etype)
             return
+        self._deliver(etype, obj, rv)
+
+    def _deliver(self, etype: EventType, obj: JsonObj | PodView, rv: str | None) -> None:
         key = _key(obj)
         if etype == "DELETED":
             self.known.pop(key, None)
