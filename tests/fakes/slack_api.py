@@ -65,6 +65,8 @@ class SlackFake:
         # When set to an unset Event: chat.postMessage stores the message, then holds its answer
         # until the event is set (a client can die after Slack accepted its post).
         self.hold_answers: asyncio.Event | None = None
+        # The same for chat.update: the edit is applied, its answer waits (an edit still in flight).
+        self.hold_updates: asyncio.Event | None = None
         self.stored = asyncio.Event()
         self.channels: dict[str, str] = {}  # "#name" -> "C..."
         self.not_found: set[str] = set()
@@ -204,7 +206,11 @@ class SlackFake:
                 await hold.wait()
             return response
         if method == "chat.update":
-            return self._update(method, args)
+            response = self._update(method, args)
+            held = self.hold_updates
+            if response.status == 200 and held is not None:
+                await held.wait()
+            return response
         if method == "conversations.list":
             chans = [{"id": cid, "name": name.lstrip("#"), "is_archived": name in self.archived}
                      for name, cid in self.channels.items()]

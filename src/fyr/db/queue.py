@@ -102,7 +102,8 @@ async def request_update(session: AsyncSession, where: Any, *, at: datetime | No
     """Queue an in-place update of the top message of every sent failure matching `where`.
 
     An update re-renders the message from the rows as they are when it runs, so asking twice before
-    it runs costs one edit; asking while one runs queues one more (its lease is left alone).
+    it runs costs one edit; asking while one runs queues one more: the attempt count is reset and the
+    lease left alone, and the running edit's end hands the row back pending (`_finish`).
 
     A failure message being sent right now (its notify job leased, its ts not recorded yet) may have
     been drawn before the change asked for: it is queued too, and its update waits for the message
@@ -181,17 +182,35 @@ async def claim(
     return [Claim(queue, rid, token, attempts) for rid, attempts in sorted(got)]
 
 
-async def _cas(session: AsyncSession, claim_: Claim, values: Mapping[Any, Any]) -> None:
-    """Write `values` only while the claim's lease token is still on the row."""
+async def _cas(session: AsyncSession, claim_: Claim, values: Mapping[Any, Any], *also: Any) -> bool:
+    """Write `values` only while the claim's lease token is still on the row (and `also` holds).
+
+    False when only `also` failed; LeaseLost when the lease is gone."""
     c = _COLUMNS[claim_.queue]
+    held = (Rollout.id == claim_.rollout_id, c.owner == claim_.token, c.status == c.pending)
     result = await session.execute(
-        update(Rollout)
-        .where(Rollout.id == claim_.rollout_id, c.owner == claim_.token, c.status == c.pending)
-        .values(dict(values))
-        .execution_options(synchronize_session=False)
+        update(Rollout).where(*held, *also).values(dict(values)).execution_options(synchronize_session=False)
     )
-    if getattr(result, "rowcount", 0) != 1:
-        raise LeaseLost(f"rollout {claim_.rollout_id}: {claim_.queue.value} lease no longer held")
+    if getattr(result, "rowcount", 0) == 1:
+        return True
+    if also and (await session.execute(select(Rollout.id).where(*held))).first() is not None:
+        return False
+    raise LeaseLost(f"rollout {claim_.rollout_id}: {claim_.queue.value} lease no longer held")
+
+
+async def _finish(session: AsyncSession, claim_: Claim, values: Mapping[Any, Any]) -> None:
+    """Write a claim's end (`values`), unless it is an update asked for again while it ran.
+
+    An update renders the rows as they were when it was claimed. A request made after that
+    (`request_update` resets the attempt count, leaving the lease alone) needs one more edit: the row
+    is handed back still pending instead of closed, so it runs again after this one, never beside it.
+    """
+    if claim_.queue is not Queue.UPDATE:
+        await _cas(session, claim_, values)
+        return
+    c = _COLUMNS[Queue.UPDATE]
+    if not await _cas(session, claim_, values, c.attempts == claim_.attempt):
+        await _cas(session, claim_, {c.owner: None, c.expires: None})
 
 
 async def extend_lease(session: AsyncSession, claim_: Claim, *, lease_seconds: float) -> None:
@@ -270,7 +289,7 @@ async def complete_notify(
             await request_update(session, and_(Rollout.slack_ts == thread_ts, Rollout.slack_channel_sent == channel))
     elif claim_.queue not in (Queue.RECOVERY, Queue.UPDATE):
         raise ValueError("complete_notify takes a notify, recovery or update claim")
-    await _cas(session, claim_, values)
+    await _finish(session, claim_, values)
     if claim_.queue is Queue.RECOVERY:
         # The recovery may have come before the failure message was recorded: edit it now too.
         await request_update(session, Rollout.id == claim_.rollout_id)
@@ -293,7 +312,7 @@ async def give_up(session: AsyncSession, queue: Queue, claim_: Claim, *, error: 
                               Rollout.updated_at: now}
     if queue is Queue.NOTIFY:
         values.update(_NO_UPDATE)  # no message to edit
-    await _cas(session, claim_, values)
+    await _finish(session, claim_, values)
     if queue is Queue.ANALYSIS:
         await _queue_notification(session, [claim_.rollout_id], at=now)
 

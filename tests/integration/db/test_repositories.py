@@ -260,3 +260,49 @@ async def test_claim_can_be_limited_to_one_cluster(any_database: Database) -> No
                                         max_attempts=3, cluster="eu")
         rows = [await rollouts.get_rollout(s, c.rollout_id) for c in claims]
     assert [r.cluster for r in rows if r is not None] == ["eu"]
+
+
+@pytest.mark.parametrize("outcome", ["sent", "given_up"])
+async def test_an_update_asked_while_an_update_runs_is_run_again_after_it(any_database: Database, outcome: str) -> None:
+    """The rollout changes (a newer generation succeeds) while an edit drawn from the older rows is on
+    its way to Slack: that edit's end must not swallow the request, or the message keeps the old text."""
+    rid, n = await _notify_leased(any_database)
+    async with any_database.session() as s:
+        await work_queue.complete_notify(s, n, channel="C1", ts="1.0")
+        await work_queue.request_update(s, Rollout.id == rid)
+    [u] = await _claim(any_database, Queue.UPDATE)
+    async with any_database.session() as s:
+        await work_queue.request_update(s, Rollout.id == rid)
+    assert await _claim(any_database, Queue.UPDATE, owner="other") == []  # one edit at a time
+    async with any_database.session() as s:
+        if outcome == "sent":
+            await work_queue.complete_notify(s, u, channel="C1", ts="1.0")
+        else:
+            await work_queue.give_up(s, Queue.UPDATE, u, error="ratelimited")
+    [again] = await _claim(any_database, Queue.UPDATE)
+    assert again.rollout_id == rid and again.attempt == 1
+    async with any_database.session() as s:
+        await work_queue.complete_notify(s, again, channel="C1", ts="1.0")
+    async with any_database.session() as s:
+        row = await rollouts.get_rollout(s, rid)
+    assert row is not None and row.update_status == NotifyStatus.SENT
+    assert await _claim(any_database, Queue.UPDATE) == []
+
+
+async def test_an_update_whose_lease_ran_out_cannot_finish_after_a_new_request(any_database: Database) -> None:
+    rid, n = await _notify_leased(any_database)
+    async with any_database.session() as s:
+        await work_queue.complete_notify(s, n, channel="C1", ts="1.0")
+        await work_queue.request_update(s, Rollout.id == rid)
+    [u] = await _claim(any_database, Queue.UPDATE, lease=0.01)
+    await asyncio.sleep(0.05)
+    [v] = await _claim(any_database, Queue.UPDATE, owner="other")
+    async with any_database.session() as s:
+        await work_queue.request_update(s, Rollout.id == rid)
+    with pytest.raises(LeaseLost):
+        async with any_database.session() as s:
+            await work_queue.complete_notify(s, u, channel="C1", ts="1.0")
+    async with any_database.session() as s:
+        await work_queue.complete_notify(s, v, channel="C1", ts="1.0")
+    [again] = await _claim(any_database, Queue.UPDATE)
+    assert again.rollout_id == rid

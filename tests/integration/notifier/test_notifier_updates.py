@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from notifier_helpers import add_failed, make_settings, recover, running, wait_for
 
@@ -64,6 +66,29 @@ async def test_a_newer_generation_that_succeeds_marks_the_failure_fixed(database
     assert header(msg.blocks) == "✅ Fixed by generation 2: shop/api"
     assert "abc1234def56" in str(msg.blocks)
     assert not settings.slack_signing_secret and action_ids(msg.blocks) == []  # no buttons without the secret
+
+
+async def test_a_change_while_an_edit_is_in_flight_is_edited_in_after_it(database: Database, slack: SlackFake) -> None:
+    """The newer generation succeeds while the 'superseded' edit, drawn before, waits for Slack's answer:
+    the message must still end as 'fixed', not stay at the edit that was in flight."""
+    settings = make_settings(slack)
+    await add_failed(database, "api", channel="#payments", generation=1)
+    async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
+        await wait_for(lambda: _has(slack, 1))
+        slack.hold_updates = asyncio.Event()
+        async with database.session() as s:
+            newer, _ = await rollouts.record_generation(s, RolloutKey("test-cluster", "shop", "api", 2),
+                                                        status=RolloutStatus.ROLLING_OUT, revision=2)
+            await rollouts.update_older_failures(s, newer)
+        await wait_for(lambda: _updated(slack, 1), within=30)
+        async with database.session() as s:
+            row = await rollouts.get_rollout(s, newer.id)
+            assert row is not None
+            await rollouts.transition(s, row, RolloutStatus.SUCCESS, at=utcnow())
+        slack.hold_updates.set()
+        await wait_for(lambda: _updated(slack, 2), within=30)
+    [msg] = slack.top_level()
+    assert header(msg.blocks) == "✅ Fixed by generation 2: shop/api"
 
 
 async def test_a_repeat_raises_a_visible_counter(database: Database, slack: SlackFake) -> None:
