@@ -290,9 +290,6 @@ async def complete_notify(
     elif claim_.queue not in (Queue.RECOVERY, Queue.UPDATE):
         raise ValueError("complete_notify takes a notify, recovery or update claim")
     await _finish(session, claim_, values)
-    if claim_.queue is Queue.RECOVERY:
-        # The recovery may have come before the failure message was recorded: edit it now too.
-        await request_update(session, Rollout.id == claim_.rollout_id)
 
 
 async def release(session: AsyncSession, queue: Queue, claim_: Claim, *, error: str, retry_in: float) -> None:

@@ -45,6 +45,26 @@ async def test_recovery_edits_the_failure_message_and_drops_its_buttons(database
     assert [r.text for r in slack.replies(msg.ts)] and "Recovered" in slack.replies(msg.ts)[-1].text
 
 
+async def test_a_recovery_while_the_failure_message_is_being_sent_edits_it_once_and_replies(
+        database: Database, slack: SlackFake) -> None:
+    """The rollout recovers after the failure message was drawn and posted, before its ts is recorded:
+    the message is edited to 'Recovered' once it is recorded (one edit: the reply changes nothing in it)."""
+    settings = make_settings(slack)
+    rid = await add_failed(database, "api", channel="#payments")
+    slack.hold_answers = asyncio.Event()
+    async with running(lambda stop: run_notifier(settings=settings, db=database, stop=stop)):
+        await wait_for(lambda: _has(slack, 1))
+        await recover(database, rid)
+        slack.hold_answers.set()
+        slack.hold_answers = None
+        await wait_for(lambda: _has(slack, 2), within=30)  # the recovery reply in the thread
+        await wait_for(lambda: _updated(slack, 1), within=30)
+        await wait_for(lambda: _update_sent(database, rid), within=30)
+    [msg] = slack.top_level()
+    assert header(msg.blocks) == "✅ Recovered: shop/api"
+    assert len(slack.updates) == 1 and len(slack.replies(msg.ts)) == 1
+
+
 async def test_a_newer_generation_that_succeeds_marks_the_failure_fixed(database: Database, slack: SlackFake) -> None:
     settings = make_settings(slack)
     await add_failed(database, "api", channel="#payments", generation=1)
