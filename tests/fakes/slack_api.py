@@ -182,6 +182,13 @@ class SlackFake:
             return web.Response(status=f.status, text="<html>upstream error</html>", content_type="text/html")
         return self._reply(method, args, {"ok": False, "error": f.error or "internal_error"})
 
+    @staticmethod
+    async def _answer_when(hold: asyncio.Event | None, response: web.Response) -> web.Response:
+        """A stored post or edit answers once `hold` (if set) is; a refusal answers at once."""
+        if response.status == 200 and hold is not None:
+            await hold.wait()
+        return response
+
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
         args: dict[str, Any] = dict(request.query)
@@ -200,17 +207,9 @@ class SlackFake:
                                               "user": "fyr", "team_id": "T0001", "user_id": "U0FYR",
                                               "bot_id": "B0FYR"})
         if method == "chat.postMessage":
-            response = self._post_message(method, args)
-            hold = self.hold_answers
-            if response.status == 200 and hold is not None:
-                await hold.wait()
-            return response
+            return await self._answer_when(self.hold_answers, self._post_message(method, args))
         if method == "chat.update":
-            response = self._update(method, args)
-            held = self.hold_updates
-            if response.status == 200 and held is not None:
-                await held.wait()
-            return response
+            return await self._answer_when(self.hold_updates, self._update(method, args))
         if method == "conversations.list":
             chans = [{"id": cid, "name": name.lstrip("#"), "is_archived": name in self.archived}
                      for name, cid in self.channels.items()]

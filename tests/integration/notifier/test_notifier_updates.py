@@ -9,7 +9,6 @@ from notifier_helpers import add_failed, make_settings, recover, running, wait_f
 
 from fyr.db import actions as actions_db
 from fyr.db import rollouts
-from fyr.db.base import utcnow
 from fyr.db.engine import Database
 from fyr.db.rollouts import RolloutKey
 from fyr.models.rollout import RolloutStatus
@@ -77,10 +76,7 @@ async def test_a_newer_generation_that_succeeds_marks_the_failure_fixed(database
             newer.git_commit = "abc1234def5678"
         await wait_for(lambda: _updated(slack, 1), within=30)
         assert header(slack.messages[0].blocks) == "⏭️ Superseded by generation 2: shop/api"
-        async with database.session() as s:
-            row = await rollouts.get_rollout(s, newer.id)
-            assert row is not None
-            await rollouts.transition(s, row, RolloutStatus.SUCCESS, at=utcnow())
+        await recover(database, newer.id)
         await wait_for(lambda: _updated(slack, 2), within=30)
     [msg] = slack.top_level()
     assert header(msg.blocks) == "✅ Fixed by generation 2: shop/api"
@@ -101,10 +97,7 @@ async def test_a_change_while_an_edit_is_in_flight_is_edited_in_after_it(databas
                                                         status=RolloutStatus.ROLLING_OUT, revision=2)
             await rollouts.update_older_failures(s, newer)
         await wait_for(lambda: _updated(slack, 1), within=30)
-        async with database.session() as s:
-            row = await rollouts.get_rollout(s, newer.id)
-            assert row is not None
-            await rollouts.transition(s, row, RolloutStatus.SUCCESS, at=utcnow())
+        await recover(database, newer.id)
         slack.hold_updates.set()
         await wait_for(lambda: _updated(slack, 2), within=30)
     [msg] = slack.top_level()
